@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need; idempotent and quick when all is present.
+#   * Debian packages (apt-get) for the C++ toolchain and libraries;
+#   * ./.venv with the pinned Python packages of requirements-dev.txt (pyarrow carries Arrow C++).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+debs=(build-essential cmake ninja-build pkg-config python3-venv
+      libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libbson-dev
+      libgtest-dev libgmock-dev libbenchmark-dev openssl prometheus)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv"
+  "$python" -m venv .venv
+fi
+stamp=.venv/.requirements-dev.sha256
+want="$({ cat requirements-dev.txt; cat python/pyproject.toml 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing pinned Python packages"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  if [ -f python/pyproject.toml ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ./python
+  fi
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# README command 2: installs what is missing, builds, and runs every test:
+#   1. the C++ unit and integration tests under AddressSanitizer + UBSan (ctest, asan preset);
+#   2. the Python tests (pytest) against the release build of the real server binary.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scripts/bootstrap.sh
+jobs="${FOC_JOBS:-$(nproc)}"
+
+for preset in asan release; do
+  [ -f "build/$preset/build.ninja" ] || cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+done
+
+status=0
+echo "=== ctest (asan preset) ==="
+ctest --preset asan -j "$jobs" || status=1
+
+echo "=== pytest (release server binary) ==="
+export FOC_SERVER_BINARY="$root/build/release/src/server/flame-object-cache"
+.venv/bin/python -m pytest -q -ra tests/python "$@" || status=1
+exit $status

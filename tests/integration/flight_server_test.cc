@@ -1,0 +1,30 @@
+// Starts the Flight service in-process on port 0 and calls it with the Arrow Flight C++ client.
+#include <thread>
+
+#include <arrow/flight/client.h>
+
+#include "flight/flight_service.h"
+#include "testing/gtest_util.h"
+
+namespace foc {
+namespace {
+
+TEST(FlightServerTest, ListActionsOverRealGrpc) {
+  ASSERT_OK_AND_ASSIGN(auto location, arrow::flight::Location::ForGrpcTcp("127.0.0.1", 0));
+  FlightService service;
+  ASSERT_OK(service.Init(arrow::flight::FlightServerOptions(location)));
+  ASSERT_GT(service.port(), 0);
+
+  ASSERT_OK_AND_ASSIGN(auto client_location,
+                       arrow::flight::Location::ForGrpcTcp("127.0.0.1", service.port()));
+  ASSERT_OK_AND_ASSIGN(auto client, arrow::flight::FlightClient::Connect(client_location));
+  ASSERT_OK_AND_ASSIGN(auto actions, client->ListActions());
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].type, "DELETE");
+  EXPECT_EQ(actions[0].description, "Delete objects by key prefix");
+  ASSERT_OK(client->Close());
+  ASSERT_OK(service.Shutdown());
+}
+
+}  // namespace
+}  // namespace foc
