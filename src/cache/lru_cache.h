@@ -1,0 +1,244 @@
+// A byte-charged LRU cache with pinned entries, in the manner of LevelDB's util/cache.cc.
+//
+// Invariants (all under mu_):
+//   * Every entry is in exactly one of three states:
+//       - in the table and on lru_   : cached and not pinned (refs == 0);
+//       - in the table and on in_use_: cached and pinned by >= 1 Handle (refs >= 1);
+//       - out of the table           : erased or replaced while pinned; it lives only for its
+//                                      handles and is freed when the last one is released.
+//   * usage_ is the sum of charges of all live entries, including detached pinned ones: memory
+//     held by a reader is counted until the reader lets go.
+//   * Only entries on lru_ are evicted, oldest first, one at a time, and only while the cache
+//     is over a limit: eviction removes exactly what is needed and never an entry in use.
+//   * An entry is never evicted by its own insertion: after an insert the new entry is
+//     present (pinned by the returned handle) even if it alone exceeds the limit; callers that
+//     must not cache oversize values check Fits() first.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+namespace foc {
+
+/// Counters of an LruCache.
+struct LruCacheStats {
+  int64_t bytes = 0;          ///< charges of all live entries (cached or pinned)
+  int64_t entries = 0;        ///< entries in the table
+  int64_t pinned_entries = 0; ///< entries pinned by a handle (in the table)
+  int64_t evictions = 0;      ///< entries evicted for space since creation
+  int64_t evicted_bytes = 0;
+};
+
+template <typename V>
+class LruCache {
+ public:
+  struct Options {
+    int64_t max_bytes = 0;    ///< 0: unlimited
+    int64_t max_entries = 0;  ///< 0: unlimited
+  };
+  /// Called (under no cache lock) for each entry evicted for space.
+  using EvictCallback = std::function<void(const std::string& key, const V& value)>;
+
+ private:
+  struct Entry {
+    std::string key;
+    V value;
+    int64_t charge;
+    int refs = 0;
+    bool in_table = true;
+    typename std::list<Entry*>::iterator pos;  // position in lru_ or in_use_
+  };
+
+ public:
+  /// A pin on one entry; the entry is not evicted (nor its charge released) while a
+  /// Handle to it is alive. Movable, not copyable.
+  class Handle {
+   public:
+    Handle() = default;
+    Handle(Handle&& o) noexcept : cache_(o.cache_), entry_(o.entry_) {
+      o.cache_ = nullptr;
+      o.entry_ = nullptr;
+    }
+    Handle& operator=(Handle&& o) noexcept {
+      if (this != &o) {
+        Reset();
+        std::swap(cache_, o.cache_);
+        std::swap(entry_, o.entry_);
+      }
+      return *this;
+    }
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    ~Handle() { Reset(); }
+
+    explicit operator bool() const { return entry_ != nullptr; }
+    const V& value() const { return entry_->value; }
+    const std::string& key() const { return entry_->key; }
+    int64_t charge() const { return entry_->charge; }
+    void Reset() {
+      if (entry_) cache_->Release(entry_);
+      cache_ = nullptr;
+      entry_ = nullptr;
+    }
+
+   private:
+    friend class LruCache;
+    Handle(LruCache* cache, Entry* entry) : cache_(cache), entry_(entry) {}
+    LruCache* cache_ = nullptr;
+    Entry* entry_ = nullptr;
+  };
+
+  explicit LruCache(Options options, EvictCallback on_evict = {})
+      : options_(options), on_evict_(std::move(on_evict)) {}
+  ~LruCache() {
+    // All handles must be released before the cache is destroyed.
+    for (auto& [k, e] : table_) delete e;
+  }
+  LruCache(const LruCache&) = delete;
+  LruCache& operator=(const LruCache&) = delete;
+
+  /// Whether a value of `charge` bytes could ever be cached (is within max_bytes).
+  bool Fits(int64_t charge) const {
+    return options_.max_bytes == 0 || charge <= options_.max_bytes;
+  }
+
+  /// Inserts or replaces `key` and returns a pin on the new entry. Evicts least recently
+  /// used unpinned entries while over a limit. With `allow_evict` false, fails with
+  /// CapacityError instead when the insert would need to evict anything (memory-only
+  /// storage in "refuse" mode), leaving the cache unchanged.
+  arrow::Result<Handle> Insert(std::string key, V value, int64_t charge,
+                               bool allow_evict = true) {
+    std::vector<std::pair<std::string, V>> evicted;
+    Handle handle;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = table_.find(key);
+      const int64_t replaced = it == table_.end() ? 0 : it->second->charge;
+      const int64_t replaced_entries = it == table_.end() ? 0 : 1;
+      if (!allow_evict) {
+        const bool bytes_ok =
+            options_.max_bytes == 0 || usage_ - replaced + charge <= options_.max_bytes;
+        const bool count_ok = options_.max_entries == 0 ||
+                              static_cast<int64_t>(table_.size()) - replaced_entries + 1 <=
+                                  options_.max_entries;
+        if (!bytes_ok || !count_ok) {
+          return arrow::Status::CapacityError(
+              "memory limit reached: storing ", charge, " bytes would exceed ",
+              bytes_ok ? "max_objects" : "max_memory", " (", usage_, " of ",
+              options_.max_bytes, " bytes and ", table_.size(), " objects in use)");
+        }
+      }
+      if (it != table_.end()) Detach(it->second);
+      auto* e = new Entry{key, std::move(value), charge, 0, true, {}};
+      e->refs = 1;  // the returned handle
+      e->pos = in_use_.insert(in_use_.end(), e);
+      table_.emplace(std::move(key), e);
+      usage_ += charge;
+      handle = Handle(this, e);
+      EvictLocked(&evicted);
+    }
+    for (auto& [k, v] : evicted) on_evict_(k, v);
+    return handle;
+  }
+
+  /// Looks `key` up and pins it (most recently used); an empty Handle when absent.
+  Handle Lookup(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = table_.find(key);
+    if (it == table_.end()) return Handle();
+    Entry* e = it->second;
+    if (e->refs == 0) {
+      lru_.erase(e->pos);
+      e->pos = in_use_.insert(in_use_.end(), e);
+    }
+    e->refs++;
+    return Handle(this, e);
+  }
+
+  /// Removes `key`; its memory is released when the last handle to it goes.
+  void Erase(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = table_.find(key);
+    if (it != table_.end()) Detach(it->second);
+  }
+
+  LruCacheStats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    LruCacheStats s = stats_;
+    s.bytes = usage_;
+    s.entries = static_cast<int64_t>(table_.size());
+    s.pinned_entries = static_cast<int64_t>(in_use_.size());
+    return s;
+  }
+  const Options& options() const { return options_; }
+
+ private:
+  bool OverLimit() const {
+    return (options_.max_bytes > 0 && usage_ > options_.max_bytes) ||
+           (options_.max_entries > 0 &&
+            static_cast<int64_t>(table_.size()) > options_.max_entries);
+  }
+
+  // Evicts unpinned entries, oldest first, while over a limit; collects them for on_evict_.
+  void EvictLocked(std::vector<std::pair<std::string, V>>* evicted) {
+    while (OverLimit() && !lru_.empty()) {
+      Entry* victim = lru_.front();
+      stats_.evictions++;
+      stats_.evicted_bytes += victim->charge;
+      if (on_evict_) evicted->emplace_back(victim->key, victim->value);
+      Detach(victim);
+    }
+  }
+
+  // Takes `e` out of the table; frees it now if unpinned, else when its last handle goes.
+  void Detach(Entry* e) {
+    table_.erase(e->key);
+    e->in_table = false;
+    if (e->refs == 0) {
+      lru_.erase(e->pos);
+      usage_ -= e->charge;
+      delete e;
+    } else {
+      in_use_.erase(e->pos);
+    }
+  }
+
+  void Release(Entry* e) {
+    std::vector<std::pair<std::string, V>> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--e->refs > 0) return;
+      if (!e->in_table) {
+        usage_ -= e->charge;
+        delete e;
+        return;
+      }
+      in_use_.erase(e->pos);
+      e->pos = lru_.insert(lru_.end(), e);
+      // A pinned entry may have kept the cache over its limit; settle now.
+      EvictLocked(&evicted);
+    }
+    for (auto& [k, v] : evicted) on_evict_(k, v);
+  }
+
+  const Options options_;
+  const EvictCallback on_evict_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry*> table_;
+  std::list<Entry*> lru_;     // unpinned, oldest first
+  std::list<Entry*> in_use_;  // pinned
+  int64_t usage_ = 0;
+  LruCacheStats stats_;
+};
+
+}  // namespace foc

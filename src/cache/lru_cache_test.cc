@@ -1,0 +1,85 @@
+#include "cache/lru_cache.h"
+
+#include <vector>
+
+#include "testing/gtest_util.h"
+
+namespace foc {
+namespace {
+
+using Cache = LruCache<int>;
+
+TEST(LruCacheTest, ChargesAndExactEviction) {
+  std::vector<std::string> evicted;
+  Cache cache({300, 0}, [&](const std::string& k, const int&) { evicted.push_back(k); });
+  for (const char* k : {"a", "b", "c"}) {
+    ASSERT_OK_AND_ASSIGN(auto h, cache.Insert(k, 1, 100));
+  }
+  EXPECT_EQ(cache.stats().bytes, 300);
+  EXPECT_TRUE(evicted.empty());
+  { auto h = cache.Lookup("a"); }  // a becomes most recent
+  ASSERT_OK_AND_ASSIGN(auto h, cache.Insert("d", 1, 150));
+  // Needs 150 bytes back: b (100) then c (100); a stays.
+  EXPECT_EQ(evicted, (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(cache.stats().bytes, 250);
+  EXPECT_TRUE(cache.Lookup("a"));
+}
+
+TEST(LruCacheTest, PinnedEntriesAreNotEvicted) {
+  Cache cache({100, 0});
+  ASSERT_OK_AND_ASSIGN(auto pinned, cache.Insert("a", 1, 100));
+  ASSERT_OK_AND_ASSIGN(auto h, cache.Insert("b", 2, 100));
+  EXPECT_TRUE(cache.Lookup("a"));
+  EXPECT_EQ(cache.stats().bytes, 200);  // over the limit while both are pinned
+  h.Reset();
+  pinned.Reset();  // releasing settles: the least recently used unpinned entry goes
+  EXPECT_EQ(cache.stats().bytes, 100);
+  EXPECT_EQ(cache.stats().entries, 1);
+}
+
+TEST(LruCacheTest, ReplacedWhilePinnedStaysChargedUntilReleased) {
+  Cache cache({0, 0});
+  ASSERT_OK_AND_ASSIGN(auto old_handle, cache.Insert("a", 1, 100));
+  ASSERT_OK_AND_ASSIGN(auto new_handle, cache.Insert("a", 2, 50));
+  EXPECT_EQ(old_handle.value(), 1);
+  EXPECT_EQ(cache.Lookup("a").value(), 2);
+  EXPECT_EQ(cache.stats().bytes, 150);
+  old_handle.Reset();
+  EXPECT_EQ(cache.stats().bytes, 50);
+  EXPECT_EQ(cache.stats().entries, 1);
+}
+
+TEST(LruCacheTest, MaxEntries) {
+  Cache cache({0, 2});
+  for (const char* k : {"a", "b", "c"}) {
+    ASSERT_OK_AND_ASSIGN(auto h, cache.Insert(k, 1, 1));
+  }
+  EXPECT_EQ(cache.stats().entries, 2);
+  EXPECT_FALSE(cache.Lookup("a"));
+  EXPECT_EQ(cache.stats().evictions, 1);
+}
+
+TEST(LruCacheTest, OversizeEntryStaysUntilReleasedAndFitsSaysNo) {
+  Cache cache({100, 0});
+  EXPECT_FALSE(cache.Fits(101));
+  EXPECT_TRUE(cache.Fits(100));
+  ASSERT_OK_AND_ASSIGN(auto small, cache.Insert("s", 1, 10));
+  small.Reset();
+  ASSERT_OK_AND_ASSIGN(auto big, cache.Insert("big", 1, 200));
+  EXPECT_FALSE(cache.Lookup("s"));  // evicted to make room, exactly
+  EXPECT_TRUE(cache.Lookup("big"));
+}
+
+TEST(LruCacheTest, RefuseModeLeavesCacheUnchanged) {
+  Cache cache({100, 0});
+  ASSERT_OK_AND_ASSIGN(auto a, cache.Insert("a", 1, 60));
+  a.Reset();
+  EXPECT_STATUS(CapacityError, "max_memory", cache.Insert("b", 2, 50, /*allow_evict=*/false));
+  EXPECT_TRUE(cache.Lookup("a"));
+  EXPECT_EQ(cache.stats().bytes, 60);
+  // Replacing a itself with something that fits is fine.
+  EXPECT_OK(cache.Insert("a", 3, 100, false));
+}
+
+}  // namespace
+}  // namespace foc
