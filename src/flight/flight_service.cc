@@ -2,7 +2,8 @@
 
 namespace foc {
 
-FlightService::FlightService() = default;
+FlightService::FlightService(std::shared_ptr<ObjectStore> store, FlightServiceOptions options)
+    : store_(std::move(store)), options_(std::move(options)) {}
 FlightService::~FlightService() = default;
 
 arrow::Status FlightService::ListActions(const arrow::flight::ServerCallContext&,

@@ -25,6 +25,10 @@ class FlightService : public arrow::flight::FlightServerBase {
 
   arrow::Status ListActions(const arrow::flight::ServerCallContext& context,
                             std::vector<arrow::flight::ActionType>* actions) override;
+
+ private:
+  std::shared_ptr<ObjectStore> store_;
+  FlightServiceOptions options_;
 };
 
 }  // namespace foc

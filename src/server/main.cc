@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   arrow::flight::FlightServerOptions options(*location);
-  foc::FlightService service;
+  foc::FlightService service(nullptr, {});
   if (auto st = service.Init(options); !st.ok()) {
     std::cerr << "cannot listen on " << endpoint << ": " << st.ToString() << std::endl;
     return 1;

@@ -11,7 +11,7 @@ namespace {
 
 TEST(FlightServerTest, ListActionsOverRealGrpc) {
   ASSERT_OK_AND_ASSIGN(auto location, arrow::flight::Location::ForGrpcTcp("127.0.0.1", 0));
-  FlightService service;
+  FlightService service(nullptr, {});
   ASSERT_OK(service.Init(arrow::flight::FlightServerOptions(location)));
   ASSERT_GT(service.port(), 0);
 
