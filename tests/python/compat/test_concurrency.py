@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pyarrow.flight as flight
 from flamepy.core.cache import ObjectRef, get_object, patch_object, put_object
 
 from . import wire
@@ -128,3 +129,47 @@ def test_readers_during_patching_see_monotonic_consistent_states(flame, raw):
         assert observed and observed == sorted(observed)  # never goes backwards
     forget_local_cache()
     assert get_object(ref, lambda b, d: list(d)) == list(range(60))
+
+
+def test_delete_racing_with_writers_never_reuses_a_version(flame, raw):
+    # DELETE is ordered with PUT/PATCH of the same key, and the version floor it leaves means
+    # no version is ever handed out twice for the key, across any number of re-creations.
+    key = "app/race/k"
+    wire.put_path(raw, key, b"b")
+    issued: list[int] = [1]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def patcher() -> None:
+        while not stop.is_set():
+            try:
+                issued.append(wire.patch(raw, key, b"d").doc["version"])
+            except KeyError:  # deleted at that moment: NOT_FOUND is the right answer
+                pass
+            except BaseException as e:
+                errors.append(e)
+
+    def creator() -> None:
+        while not stop.is_set():
+            try:
+                issued.append(wire.put_path(raw, key, b"b").doc["version"])
+            except BaseException as e:
+                errors.append(e)
+
+    workers = [threading.Thread(target=f) for f in (patcher, patcher, creator)]
+    for t in workers:
+        t.start()
+    try:
+        for pattern in [key.encode(), b"app/race", b"app/*"] * 20:
+            assert [r.body.to_pybytes() for r in raw.do_action(
+                flight.Action("DELETE", pattern))] == [b"OK"]
+    finally:
+        stop.set()
+        for t in workers:
+            t.join(30)
+    assert not errors, errors[:3]
+    assert len(issued) == len(set(issued)), "a version was issued twice"
+    final = wire.put_path(raw, key, b"last").doc["version"]
+    assert final > max(issued)
+    wire.patch(raw, key, b"p")
+    assert wire.get(raw, f"{key}:0").rows == [(final, "base", b"last"), (final + 1, "patch", b"p")]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from flamepy.core.cache import ObjectRef, get_object, patch_object, put_object
+from flamepy.core.cache import ObjectRef, get_object, patch_object, put_object, update_object
 
+from . import wire
 from .conftest import forget_local_cache
 
 
@@ -124,3 +125,14 @@ def test_patch_of_a_native_table_is_refused(flame):
         patch_object(ref, {"x": 1})
     assert "native" in str(exc.value)
     assert get_object(ObjectRef(ref.endpoint, ref.key, 0)).equals(pa.table({"a": [1]}))
+
+
+def test_delta_limit_is_1000_per_object(flame, raw):
+    ref = put_object("app/limit", "base")
+    for _ in range(1000):
+        last = wire.patch(raw, ref.key, b"d").doc["version"]
+    assert last == 1001
+    with pytest.raises(ValueError, match="maximum delta count"):  # INVALID_ARGUMENT
+        patch_object(ref, "one too many")
+    ref = update_object(ref, "collapsed")  # an update collapses the history
+    assert patch_object(ref, "fresh").version == ref.version + 1

@@ -16,6 +16,7 @@ import flamepy.core
 import flamepy.core.cache as fc
 import numpy as np
 import pyarrow as pa
+import pytest
 from flamepy.core.cache import FetchMode, ObjectRef, get_object, patch_object, put_object, update_object
 
 from . import wire
@@ -224,3 +225,16 @@ def test_stale_ref_with_a_newer_version_still_reads(flame):
     # A ref claiming a version the server never issued: flamepy asks :0 (no local entry).
     bogus = ObjectRef(ref.endpoint, ref.key, 99)
     assert get_object(bogus) == "v1"
+
+
+def test_unicode_and_long_keys(flame, tmp_path):
+    ref = put_object("äpp/séssion 1", {"ü": "文件"})
+    assert ref.key.startswith("äpp/séssion 1/")
+    forget_local_cache()
+    assert get_object(ref) == {"ü": "文件"}
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    long_id = "o" * 200  # the longest component the server takes (key.h)
+    assert flamepy.core.upload_object(f"app/s/{long_id}", str(f)).key == f"app/s/{long_id}"
+    with pytest.raises(ValueError, match="longer than 200"):
+        flamepy.core.upload_object(f"app/s/{long_id}o", str(f))
