@@ -97,6 +97,15 @@ def test_object_larger_than_memory_is_refused_not_lost(small):
     assert get_object(ref) == "small"
 
 
+def test_updated_object_that_fits_alone_is_kept(small):
+    _, raw = small
+    ref = put_object("app/lone", os.urandom(400 * 1000))
+    new_value = os.urandom(700 * 1000)
+    ref = update_object(ref, new_value)
+    assert ref.version == 2
+    assert get_object(ObjectRef(ref.endpoint, ref.key, 0)) == new_value
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="server bug: a PATCH keeps the old version pinned while the new one is released, so "
