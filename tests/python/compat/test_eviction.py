@@ -106,12 +106,6 @@ def test_updated_object_that_fits_alone_is_kept(small):
     assert get_object(ObjectRef(ref.endpoint, ref.key, 0)) == new_value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a PATCH keeps the old version pinned while the new one is released, so "
-    "old+new charges are counted together and the just-acknowledged object is evicted even "
-    "though it alone fits (store/object_store.cc Patch/Store with cache/lru_cache.h Release)",
-)
 def test_patched_object_that_fits_alone_is_not_evicted(small):
     srv, raw = small
     # The only object on the server: 400 KB base + 300 KB delta = 700 KB of a 1 MiB limit.
