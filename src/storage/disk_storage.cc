@@ -158,6 +158,22 @@ std::optional<VersionFloor> ParseFloorLine(std::string_view line) {
   return f;
 }
 
+// Logs a failed best-effort step (cleanup that recovery would redo anyway).
+void LogIfError(const arrow::Status& st) {
+  if (!st.ok()) spdlog::warn("storage: {}", st.ToString());
+}
+
+// fsync of `dir`, or of the nearest existing ancestor up to `root` when `dir` was removed
+// meanwhile (a concurrent DELETE removed the emptied directory: that removal is what must be
+// durable then).
+arrow::Status SyncDirOrAncestor(std::string dir, const std::string& root) {
+  while (true) {
+    arrow::Status st = SyncDir(dir);
+    if (st.ok() || !IsNotFound(st) || dir.size() <= root.size()) return st;
+    dir = dir.substr(0, dir.rfind('/'));
+  }
+}
+
 class DiskStorage final : public StorageEngine {
  public:
   explicit DiskStorage(DiskStorageOptions options)
@@ -200,7 +216,7 @@ class DiskStorage final : public StorageEngine {
     std::string temp;
     bool crashed = false;
     ~WriteOp() {
-      if (!temp.empty() && !crashed) RemoveFile(temp).Warn();
+      if (!temp.empty() && !crashed) LogIfError(RemoveFile(temp));
     }
   };
 
@@ -570,7 +586,7 @@ arrow::Status DiskStorage::Append(const ObjectKey& key, const Object& object) {
   arrow::Status synced = SyncDir(p.deltas);
   if (!synced.ok()) {
     // Not acknowledged, so take the delta back rather than leave it maybe-visible.
-    RemoveFile(final_path).Warn();
+    LogIfError(RemoveFile(final_path));
     return synced;
   }
   ARROW_RETURN_NOT_OK(Charge(key.str(), size, false, false));
@@ -586,7 +602,7 @@ arrow::Status DiskStorage::Remove(const ObjectKey& key) {
   }
   ARROW_RETURN_NOT_OK(RemoveFile(p.base));
   ARROW_RETURN_NOT_OK(Step(&op, "remove:base-unlinked"));
-  ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
+  ARROW_RETURN_NOT_OK(SyncDirOrAncestor(p.session_dir, root_));
   Uncharge(key.str());
   ARROW_RETURN_NOT_OK(Step(&op, "remove:dir-synced"));
   if (IsDirectory(p.deltas)) {
@@ -646,7 +662,7 @@ arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& vis
     ScanApp(e.name, visit);
     RemoveDirIfEmpty(root_ + "/" + e.name);
   }
-  if (!quarantine_stamp_.empty()) SyncDir(root_).Warn();
+  if (!quarantine_stamp_.empty()) LogIfError(SyncDir(root_));
   quarantine_stamp_.clear();
   return arrow::Status::OK();
 }
@@ -661,7 +677,7 @@ void DiskStorage::ScanApp(const std::string& app,
   for (const auto& e : *sessions) {
     const std::string rel = app + "/" + e.name;
     if (e.name.starts_with(".")) {
-      if (e.is_file) RemoveFile(root_ + "/" + rel).Warn();
+      if (e.is_file) LogIfError(RemoveFile(root_ + "/" + rel));
       continue;
     }
     if (!e.is_dir) {
@@ -693,7 +709,7 @@ void DiskStorage::ScanSession(const std::string& app, const std::string& session
     const std::string rel = rel_dir + "/" + e.name;
     if (e.name.starts_with(".")) {  // temporary file of an interrupted write
       if (e.is_file) {
-        RemoveFile(root_ + "/" + rel).Warn();
+        LogIfError(RemoveFile(root_ + "/" + rel));
         removed_any = true;
       }
       continue;
@@ -715,10 +731,10 @@ void DiskStorage::ScanSession(const std::string& app, const std::string& session
     // Orphan: deltas of a base removed by an interrupted DELETE.
     const std::string rel = rel_dir + "/" + object + std::string(kDeltasSuffix);
     spdlog::info("storage: removing orphan deltas {}", rel);
-    RemoveTree(root_ + "/" + rel).Warn();
+    LogIfError(RemoveTree(root_ + "/" + rel));
     removed_any = true;
   }
-  if (removed_any) SyncDir(dir).Warn();
+  if (removed_any) LogIfError(SyncDir(dir));
   for (const auto& [object, has_deltas] : bases) {
     const std::string rel_base = rel_dir + "/" + object + std::string(kBaseSuffix);
     auto key = ObjectKey::Make(app, session, object);
@@ -762,7 +778,7 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
     if (auto entries = ListDir(p.deltas); entries.ok()) {
       for (const auto& e : *entries) {
         if (e.name.starts_with(".")) {
-          RemoveTree(p.deltas + "/" + e.name).Warn();
+          LogIfError(RemoveTree(p.deltas + "/" + e.name));
         } else if (!e.is_file || !DeltaIndex(e.name)) {
           Quarantine({rel_deltas + "/" + e.name}, "foreign file in a deltas directory");
         }
@@ -782,7 +798,7 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
         version = base->version + files.size();
       } else if (version <= base->version) {
         stale_seen = true;  // every delta is stale: an interrupted PUT
-        for (const auto& f : files) RemoveFile(f.path).Warn();
+        for (const auto& f : files) LogIfError(RemoveFile(f.path));
         files.clear();
       } else if (files.size() > 1) {
         auto first = header_of(files.front().path);
@@ -791,7 +807,7 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
           for (size_t i = 0; i < files.size(); ++i) {
             auto h = header_of(files[i].path);
             if (h.ok() && h->version != 0 && h->version <= base->version) {
-              RemoveFile(files[i].path).Warn();
+              LogIfError(RemoveFile(files[i].path));
               stale_seen = true;
             } else {
               live.push_back(files[i]);
@@ -802,13 +818,13 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
       }
       if (stale_seen) {
         spdlog::info("storage: removed stale deltas of {}", key.str());
-        SyncDir(p.deltas).Warn();
+        LogIfError(SyncDir(p.deltas));
       }
       if (!files.empty()) info.version = version;
       info.delta_count = static_cast<int32_t>(files.size());
       for (const auto& f : files) info.payload_bytes += FileSize(f.path).ValueOr(0);
     }
-    if (files.empty() && RemoveDirIfEmpty(p.deltas)) SyncDir(p.session_dir).Warn();
+    if (files.empty() && RemoveDirIfEmpty(p.deltas)) LogIfError(SyncDir(p.session_dir));
   }
   {
     std::lock_guard<std::mutex> lock(usage_mu_);
