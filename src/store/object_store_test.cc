@@ -5,6 +5,8 @@
 #include <arrow/util/key_value_metadata.h>
 #include <vector>
 
+#include "storage/disk_storage.h"
+#include "storage/test_files.h"
 #include "testing/gtest_util.h"
 
 namespace foc {
@@ -197,6 +199,46 @@ TEST(ObjectStoreTest, EpochIsFreshForMemoryOnlyStores) {
   auto b = MemoryStore();
   EXPECT_FALSE(a->epoch().empty());
   EXPECT_NE(a->epoch(), b->epoch());
+}
+
+}  // namespace
+}  // namespace foc
+
+namespace foc {
+namespace {
+
+TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersions) {
+  testing::TempDir dir;
+  auto open = [&] {
+    return ObjectStore::Open({}, OpenDiskStorage({dir.path(), 350 << 10, {}}).ValueOrDie())
+        .ValueOrDie();
+  };
+  auto store = open();
+  const std::string kb100(100 << 10, 'x');
+  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("app", "s", "a"), {Bytes(kb100), {}}));
+  ASSERT_OK_AND_ASSIGN(auto b, store->Put(Target("app", "s", "b"), {Bytes(kb100), {}}));
+  ASSERT_OK_AND_ASSIGN(auto b2, store->Patch(b.key, Bytes("patch")));
+  ASSERT_OK_AND_ASSIGN(auto c, store->Put(Target("app", "s", "c"), {Bytes(kb100), {}}));
+  ASSERT_OK(store->Get(a.key, 0));  // a is now more recent than b
+  ASSERT_OK_AND_ASSIGN(auto d, store->Put(Target("app", "s", "d"), {Bytes(kb100), {}}));
+  EXPECT_EQ(d.version, 1u);
+  // Exactly b went: the least recently used, not the one being written.
+  EXPECT_STATUS(KeyError, "evicted from disk", store->Get(b.key, 0));
+  EXPECT_STATUS(KeyError, "evicted from disk", store->Patch(b.key, Bytes("p")));
+  ASSERT_OK(store->Get(a.key, 0));
+  ASSERT_OK(store->Get(c.key, 0));
+  EXPECT_EQ(store->List().size(), 3u);
+  EXPECT_EQ(store->stats().lost_objects, 1);
+  EXPECT_LE(store->stats().storage.stored_bytes, 350 << 10);
+  // An object larger than the whole capacity evicts nothing.
+  auto st = store->Put(Target("app", "s", "huge"), {Bytes(std::string(400 << 10, 'h')), {}});
+  EXPECT_TRUE(st.status().IsCapacityError()) << st.status().ToString();
+  EXPECT_EQ(store->List().size(), 3u);
+  // Versions survive the eviction, also across a restart.
+  store.reset();
+  store = open();
+  ASSERT_OK_AND_ASSIGN(auto b3, store->Put(Target("app", "s", "b"), {Bytes("again"), {}}));
+  EXPECT_EQ(b3.version, b2.version + 1);
 }
 
 }  // namespace
