@@ -249,17 +249,21 @@ arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> 
 
 arrow::Result<ObjectFileHeader> ReadFileHeader(
     std::shared_ptr<arrow::io::RandomAccessFile> file) {
-  // The footer first (schema only, no batch is read) to classify the file ...
-  ARROW_ASSIGN_OR_RAISE(auto footer, OpenReader(file, ReadOptions()));
-  const auto& schema = footer->schema();
-  if (IsNativeTableSchema(*schema)) {
-    return ObjectFileHeader{NativeSchemaVersion(*schema), true};
-  }
-  ARROW_RETURN_NOT_OK(CheckOpaqueSchema(*schema));
-  // ... then only the version column: the data column is neither read nor decompressed.
+  // One footer read; only the version column is ever loaded: the data column is neither read
+  // nor decompressed. (The reader's schema is the projection, with the schema's metadata.)
   auto options = ReadOptions();
   options.included_fields = {0};
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, options));
+  const auto& schema = reader->schema();
+  if (IsNativeTableSchema(*schema)) {
+    return ObjectFileHeader{NativeSchemaVersion(*schema), true};
+  }
+  if (schema->num_fields() < 1) return arrow::Status::Invalid("not an object file: no columns");
+  const auto id = schema->field(0)->type()->id();
+  if (id != arrow::Type::UINT64 && id != arrow::Type::INT64) {
+    return arrow::Status::Invalid("not an object file: column 0 (version) has type ",
+                                  schema->field(0)->type()->ToString());
+  }
   for (int b = 0; b < reader->num_record_batches(); ++b) {
     auto batch = reader->ReadRecordBatch(b);
     ARROW_RETURN_NOT_OK(AsInvalid(batch.status()));
