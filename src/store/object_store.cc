@@ -454,7 +454,18 @@ class ObjectStore::Impl {
       }
       return arrow::Status::OK();
     }
-    ARROW_RETURN_NOT_OK(append ? storage_->Append(key, *object) : storage_->Put(key, *object));
+    arrow::Status written = append ? storage_->Append(key, *object) : storage_->Put(key, *object);
+    if (!written.ok()) {
+      if (!written.IsCapacityError()) {
+        // The write may have landed on disk although it failed (e.g. the directory fsync
+        // after the rename): forget what memory knows, so the next access reads the state
+        // from storage and the next version is above whatever is there.
+        cache_.Erase(key.str());
+        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        index_.erase(key.str());
+      }
+      return written;
+    }
     if (disk_limited_) disk_lru_.Touch(key.str());
     if (cache_.Fits(charge)) {
       ARROW_ASSIGN_OR_RAISE(auto handle, cache_.Insert(key.str(), object, charge));

@@ -243,3 +243,33 @@ TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersion
 
 }  // namespace
 }  // namespace foc
+
+namespace foc {
+namespace {
+
+TEST(ObjectStoreDiskFailureTest, AWriteThatFailedAfterItsRenameNeverHasItsVersionReused) {
+  testing::TempDir dir;
+  auto fail_at = std::make_shared<std::string>();
+  DiskStorageOptions options{dir.path(), 0, [fail_at](std::string_view step) {
+                               if (step == *fail_at) {
+                                 return arrow::Status::IOError("injected failure at ", step);
+                               }
+                               return arrow::Status::OK();
+                             }};
+  auto store = ObjectStore::Open({}, OpenDiskStorage(options).ValueOrDie()).ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto v1, store->Put(Target("a", "s", "o"), {Bytes("one"), {}}));
+  *fail_at = "put:dir-synced";  // after the rename: the new base is on disk
+  EXPECT_STATUS(IOError, "injected", store->Put(Target("a", "s", "o"), {Bytes("two"), {}}));
+  fail_at->clear();
+  ASSERT_OK_AND_ASSIGN(auto patched, store->Patch(v1.key, Bytes("+p")));
+  EXPECT_EQ(patched.version, 3u);  // above the failed PUT's version 2
+  store.reset();
+  store = ObjectStore::Open({}, OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie()).ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto r, store->Get(v1.key, 0));
+  EXPECT_EQ(r.object->version(), 3u);
+  ASSERT_EQ(r.object->deltas().size(), 1u);  // the acknowledged patch survived
+  EXPECT_EQ(Text(r.object->deltas()[0].data), "+p");
+}
+
+}  // namespace
+}  // namespace foc
