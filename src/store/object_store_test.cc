@@ -1,5 +1,11 @@
 #include "store/object_store.h"
 
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
 #include <thread>
 
 #include <arrow/util/key_value_metadata.h>
@@ -269,6 +275,34 @@ TEST(ObjectStoreDiskFailureTest, AWriteThatFailedAfterItsRenameNeverHasItsVersio
   EXPECT_EQ(r.object->version(), 3u);
   ASSERT_EQ(r.object->deltas().size(), 1u);  // the acknowledged patch survived
   EXPECT_EQ(Text(r.object->deltas()[0].data), "+p");
+}
+
+}  // namespace
+}  // namespace foc
+
+namespace foc {
+namespace {
+
+TEST(ObjectStoreDiskCapacityTest, DeviceFullIsResourceExhaustedWithoutEvicting) {
+  testing::TempDir dir;
+  const std::string mnt = dir.path() + "/small-fs";
+  std::filesystem::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m") != 0) {
+    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs at " << mnt << ": " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  // A capacity far above the device's size: the device fills first.
+  auto store = ObjectStore::Open({}, OpenDiskStorage({mnt + "/store", 100 << 20, {}}).ValueOrDie())
+                   .ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("app", "s", "a"), {Bytes(std::string(1200 << 10, 'a')), {}}));
+  auto st = store->Put(Target("app", "s", "b"), {Bytes(std::string(1200 << 10, 'b')), {}});
+  EXPECT_TRUE(st.status().IsCapacityError()) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("device full"), std::string::npos);
+  ASSERT_OK(store->Get(a.key, 0));  // not evicted
+  EXPECT_EQ(store->stats().lost_objects, 0);
 }
 
 }  // namespace
