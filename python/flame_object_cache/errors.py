@@ -10,7 +10,8 @@ Server status (gRPC / Arrow)            Exception                   Also a
 NOT_FOUND (``ArrowKeyError``)           :class:`ObjectNotFound`     ``KeyError``
 INVALID_ARGUMENT, FAILED_PRECONDITION,  :class:`InvalidRequest`     ``ValueError``
 OUT_OF_RANGE (``ArrowInvalid``)
-RESOURCE_EXHAUSTED (capacity)           :class:`CacheFull`          ``ValueError``
+RESOURCE_EXHAUSTED, or UNAVAILABLE      :class:`CacheFull`          ``ValueError``
+whose message starts with it (capacity)
 UNAVAILABLE, connection refused         :class:`CacheUnavailable`   ``ConnectionError``
 DEADLINE_EXCEEDED                       :class:`CacheTimeout`       ``TimeoutError``
 UNAUTHENTICATED, PERMISSION_DENIED      :class:`CacheAuthError`     ``PermissionError``
@@ -89,6 +90,10 @@ def map_error(exc: BaseException) -> BaseException:
     mapped: CacheError
     if isinstance(exc, flight.FlightTimedOutError) or "DEADLINE_EXCEEDED" in message or "Deadline Exceeded" in message:
         mapped = CacheTimeout(message)
+    elif isinstance(exc, pa.ArrowCapacityError) or "RESOURCE_EXHAUSTED" in message:
+        # Our server signals "no room" as UNAVAILABLE with this prefix (Flight cannot send
+        # RESOURCE_EXHAUSTED); it must not be retried like a connection failure.
+        mapped = CacheFull(message)
     elif isinstance(exc, flight.FlightUnavailableError):
         mapped = CacheUnavailable(message)
     elif isinstance(exc, (flight.FlightUnauthenticatedError, flight.FlightUnauthorizedError)):
@@ -97,8 +102,6 @@ def map_error(exc: BaseException) -> BaseException:
         mapped = CacheError(message)
     elif isinstance(exc, pa.ArrowKeyError):
         mapped = ObjectNotFound(message)
-    elif isinstance(exc, pa.ArrowCapacityError) or "RESOURCE_EXHAUSTED" in message:
-        mapped = CacheFull(message)
     elif isinstance(exc, pa.ArrowInvalid):
         mapped = InvalidRequest(message)
     elif isinstance(exc, (NotImplementedError, pa.ArrowNotImplementedError)):
