@@ -44,9 +44,9 @@ class Entry:
 
     @property
     def payload_bytes(self) -> int:
-        size = sum(p.size for _, p in self.patches)
+        size: int = sum(int(p.size) for _, p in self.patches)
         if self.base is not None:
-            size += self.base.size
+            size += int(self.base.size)
         if self.native is not None:
             size += self.native.get_total_buffer_size()
         return size

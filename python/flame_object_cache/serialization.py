@@ -76,7 +76,7 @@ def _ipc_stream(tag: bytes, schema: pa.Schema, write: Any) -> bytes:
     sink.write(tag)
     with pa.ipc.new_stream(sink, schema) as writer:
         write(writer)
-    return sink.getvalue().to_pybytes()
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def _tensor_eligible(arr: Any) -> bool:
@@ -100,7 +100,7 @@ def encode_data(obj: Any) -> bytes:
             sink = pa.BufferOutputStream()
             sink.write(TAG_NUMPY)
             pa.ipc.write_tensor(tensor, sink)
-            return sink.getvalue().to_pybytes()
+            return bytes(sink.getvalue().to_pybytes())
     if isinstance(obj, pa.Table):
         return _ipc_stream(TAG_ARROW_TABLE, obj.schema, lambda w: w.write_table(obj))
     if isinstance(obj, pa.RecordBatch):
@@ -108,7 +108,7 @@ def encode_data(obj: Any) -> bytes:
     if isinstance(obj, pa.Array):
         batch = pa.RecordBatch.from_arrays([obj], names=[FIELD_DATA])
         return _ipc_stream(TAG_ARROW_ARRAY, batch.schema, lambda w: w.write_batch(batch))
-    return TAG_CLOUDPICKLE + cloudpickle.dumps(obj, protocol=cloudpickle.DEFAULT_PROTOCOL)
+    return TAG_CLOUDPICKLE + bytes(cloudpickle.dumps(obj, protocol=cloudpickle.DEFAULT_PROTOCOL))
 
 
 def decode_data(data: BytesLike) -> Any:
