@@ -134,13 +134,11 @@ class ObjectCache:
             self.counters["evictions"] += 1
 
     def store(self, key: CacheKey, entry: Entry, flight: InFlight | None) -> None:
-        """Publishes ``entry`` unless the fetch was poisoned, an entry of the same epoch with a
-        higher version is already there, or it cannot fit at all."""
+        """Publishes ``entry`` (replacing any other) unless the fetch was poisoned or the entry
+        cannot fit at all. A full reply always replaces, even with a lower version: it is the
+        server's truth (a server without epochs that lost its state looks exactly like that)."""
         with self.lock:
             if flight is not None and flight.poisoned:
-                return
-            current = self._entries.get(key)
-            if current is not None and current.epoch == entry.epoch and current.version > entry.version:
                 return
             self._drop(key)
             if entry.charge > self.max_bytes or self.max_entries == 0:

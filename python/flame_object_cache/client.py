@@ -399,9 +399,21 @@ class Client:
             return self._refresh(ref, ck, None, force_full=True)
         if self.max_staleness > 0:
             cached = cache.get(ck)
-            if cached is not None and now() - cached.verified_at <= self.max_staleness:
+            if (cached is not None and cached.version >= ref.version
+                    and now() - cached.verified_at <= self.max_staleness):
                 cache.count("stale_hits")
                 return cached
+        entry, led = self._single_flight(ref, ck)
+        if not led and entry.version < ref.version:
+            # We joined a request that may have been answered before the version this ref
+            # names was written (e.g. the ref was just sent to us by its writer): ask again.
+            entry, _ = self._single_flight(ref, ck)
+        return entry
+
+    def _single_flight(self, ref: ObjectRef, ck: CacheKey) -> tuple[Entry, bool]:
+        """Runs the refresh for ``ck`` or, if another thread is already running it, waits for
+        that one and shares its answer. Returns the entry and whether this thread ran it."""
+        cache = self._cache
         flight_, leader = cache.join_or_lead(ck)
         if not leader:
             cache.count("coalesced")
@@ -409,10 +421,10 @@ class Client:
             if flight_.error is not None:
                 raise flight_.error
             assert flight_.result is not None
-            return flight_.result
+            return flight_.result, False
         try:
             flight_.result = self._refresh(ref, ck, flight_, force_full=False)
-            return flight_.result
+            return flight_.result, True
         except BaseException as exc:
             flight_.error = exc
             raise

@@ -361,6 +361,44 @@ def test_single_flight_one_request_for_sixteen_threads(server: ServerProcess) ->
     assert s["requests"] == 1 and s["coalesced"] == 15 and s["misses"] == 1
 
 
+def test_joining_an_older_request_does_not_return_an_older_version(server: ServerProcess) -> None:
+    """Thread A's reply (version 1) is held after it arrived; meanwhile the object is updated
+    and thread B, holding the new ref (version 2), joins A's request. B must not settle for
+    version 1."""
+    arrived, release = threading.Event(), threading.Event()
+    gate_first = [True]
+
+    class Gated(Client):
+        def _fetch(self, ref: ObjectRef, version: int) -> Any:  # type: ignore[override]
+            reply = super()._fetch(ref, version)
+            if gate_first[0]:
+                gate_first[0] = False
+                arrived.set()
+                release.wait(30)
+            return reply
+
+    writer = Client(server.endpoint)
+    v1 = writer.put_object("app/join", "one")
+    c = Gated(server.endpoint)
+    out: dict[str, Any] = {}
+    a = threading.Thread(target=lambda: out.__setitem__("a", c.get_object(v1)))
+    a.start()
+    assert arrived.wait(30)
+    v2 = writer.update_object(v1, "two")
+    b = threading.Thread(target=lambda: out.__setitem__("b", c.get_object(v2)))
+    b.start()
+    import time
+
+    deadline = time.monotonic() + 30
+    while c.cache_stats()["coalesced"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    a.join(30)
+    b.join(30)
+    assert out == {"a": "one", "b": "two"}
+    assert c.cache_stats()["requests"] == 2
+
+
 def test_sixteen_threads_with_concurrent_patches(server: ServerProcess) -> None:
     writer = Client(server.endpoint)
     reader = Client(server.endpoint)
