@@ -55,8 +55,11 @@ class Entry:
     def charge(self) -> int:
         return self.payload_bytes * (1 + len(self.memo))
 
-    def with_patches(self, version: int, patches: list[tuple[int, pa.Buffer]], now: float) -> Entry:
-        return Entry(
+    def with_patches(self, version: int, patches: list[tuple[int, pa.Buffer]], now: float,
+                     carry: Any = None) -> Entry:
+        """A new entry with ``patches`` appended; the memo value under ``carry`` (one that does
+        not depend on the patches, e.g. the decoded base) is carried over."""
+        entry = Entry(
             version=version,
             epoch=self.epoch,
             base=self.base,
@@ -64,6 +67,9 @@ class Entry:
             patches=self.patches + tuple(patches),
             verified_at=now,
         )
+        if carry is not None and carry in self.memo:
+            entry.memo[carry] = self.memo[carry]
+        return entry
 
 
 class InFlight:

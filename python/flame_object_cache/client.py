@@ -30,8 +30,9 @@ DEFAULT_CACHE_MAX_BYTES = 1 << 30
 DEFAULT_CACHE_MAX_ENTRIES = 10_000
 CHUNK_SIZE = 1 << 20  # upload rows, like flamepy
 _GRPC_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
-_IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), frozenset, pa.Table, pa.RecordBatch,
-              pa.Array, pa.ChunkedArray, pa.Tensor, pa.Scalar)
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))
+_ARROW = (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, pa.Tensor, pa.Scalar)
+_BASE = object()  # memo key of the decoded base (kept only when it is immutable)
 
 
 @dataclass
@@ -378,7 +379,7 @@ class Client:
             cache.count("hits")
             return cached
         elif cached is not None and reply.kind == "patches" and reply.version > requested:
-            entry = cached.with_patches(reply.version, reply.patches or [], started)
+            entry = cached.with_patches(reply.version, reply.patches or [], started, carry=_BASE)
             cache.store(ck, entry, flight_)
             cache.count("patched")
             return entry
@@ -438,6 +439,17 @@ class Client:
         assert entry.base is not None
         return ser.decode_data(entry.base)
 
+    def _base(self, ref: ObjectRef, entry: Entry) -> Any:
+        """The decoded base: decoded afresh for each caller, except immutable values decoded
+        by copying (unpickled bytes, strings, tuples of them), which are kept in the memo."""
+        found, value = self._cache.memo_get(entry, _BASE)
+        if found:
+            return value
+        value = self._decode_base(entry)
+        if entry.native is None and not isinstance(value, _ARROW) and _immutable(value):
+            self._cache.memo_put((ref.endpoint, ref.key), entry, _BASE, value)
+        return value
+
     def get_object(self, ref: ObjectRef, deserializer: Optional[Deserializer] = None) -> Any:
         """Returns the object: the base, or ``deserializer(base, [deltas...])``.
 
@@ -449,12 +461,12 @@ class Client:
         ObjectKey.from_key(ref.key)
         entry = self._lookup(ref)
         if deserializer is None:
-            return self._decode_base(entry)
+            return self._base(ref, entry)
         memo_key = _memo_key(deserializer)
         found, value = self._cache.memo_get(entry, memo_key)
         if found:
             return _copy(value)
-        base = self._decode_base(entry)
+        base = self._base(ref, entry)
         deltas = [ser.decode_data(p) for _, p in entry.patches]
         value = deserializer(base, deltas)
         try:
@@ -558,8 +570,18 @@ class Client:
         self._call(ref.endpoint, download, idempotent=True)
 
 
+def _immutable(value: Any, depth: int = 0) -> bool:
+    """True for values nobody can change: scalars, Arrow objects, and tuples/frozensets of them."""
+    if isinstance(value, _SCALARS) or isinstance(value, _ARROW):
+        return True
+    if type(value) in (tuple, frozenset) and depth < 4 and len(value) <= 1024:
+        return all(_immutable(v, depth + 1) for v in value)
+    return False
+
+
 def _copy(value: Any) -> Any:
-    if isinstance(value, _IMMUTABLE):
+    """What a caller gets from the memo: the value itself if immutable, else a deep copy."""
+    if _immutable(value):
         return value
     return copy.deepcopy(value)
 

@@ -289,6 +289,11 @@ def test_mutating_returned_values_does_not_leak(client: Client) -> None:
     got["list"].append(3)
     got["new"] = 1
     assert client.get_object(ref) == {"list": [1, 2]}
+    tup_ref = client.put_object("app/mut", ("a", [1]))  # a tuple is not immutable if its items are not
+    client.get_object(tup_ref)[1].append(2)
+    assert client.get_object(tup_ref) == ("a", [1])
+    blob_ref = client.put_object("app/mut", b"x" * 1000)
+    assert client.get_object(blob_ref) is client.get_object(blob_ref)  # immutable: kept decoded
     arr_ref = client.put_object("app/mut", np.arange(4.0))
     arr = client.get_object(arr_ref)
     with pytest.raises(ValueError):
