@@ -141,7 +141,9 @@ foc::PutResultDoc Put(fl::FlightClient* client, const fl::FlightDescriptor& d,
 
 // Returns payload bytes received.
 int64_t Get(fl::FlightClient* client, const std::string& ticket) {
-  auto stream = Check(client->DoGet(fl::Ticket{ticket}), "DoGet");
+  fl::FlightCallOptions options;
+  options.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
+  auto stream = Check(client->DoGet(options, fl::Ticket{ticket}), "DoGet");
   int64_t bytes = 0;
   while (true) {
     auto chunk = Check(stream->Next(), "Next");
