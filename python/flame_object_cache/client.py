@@ -371,7 +371,11 @@ class Client:
         cached = None if force_full else cache.get(ck)
         requested = cached.version if cached is not None else 0
         started = now()
-        reply = self._fetch(ref, requested)
+        try:
+            reply = self._fetch(ref, requested)
+        except ObjectNotFound:
+            cache.remove(ck)  # deleted (or evicted by a memory-only server): forget our copy
+            raise
         if cached is not None and reply.kind in ("none", "patches") and reply.epoch != cached.epoch:
             cache.count("epoch_changes")  # the server lost state since we cached: start over
         elif cached is not None and reply.kind == "none":

@@ -56,6 +56,7 @@ def test_flamepy_writes_we_read(flame_env: ServerProcess, value: Any) -> None:
     ours = foc.ObjectRef.decode(ref.encode())
     assert same(value, foc.get_object(ours))
     assert same(value, foc.get_object(ours))  # and again from our cache
+    assert same(value, foc.get_object(ref))  # flamepy's ObjectRef works as is
     new = fp.update_object(ref, {"updated": True})
     assert foc.get_object(foc.ObjectRef(new.endpoint, new.key, new.version)) == {"updated": True}
 

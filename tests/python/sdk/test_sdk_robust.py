@@ -29,9 +29,11 @@ def test_never_stale_after_delete_and_recreate(server: ServerProcess) -> None:
     assert new.version > ref.version  # the server never reuses a version for a key
     assert reader.get_object(ref, lambda b, d: [b, *d]) == ["second"]
     assert reader.get_object(ref) == "second"
+    assert reader.cache_stats()["entries"] == 1
     other.delete_objects("app/*")
     with pytest.raises(foc.ObjectNotFound):
         reader.get_object(ref)
+    assert reader.cache_stats()["entries"] == 0  # a NOT_FOUND reply drops the cached copy
 
 
 def test_never_stale_after_memory_only_restart() -> None:
