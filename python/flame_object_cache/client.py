@@ -367,27 +367,31 @@ class Client:
                      patches=tuple(reply.patches or ()), verified_at=when)
 
     def _refresh(self, ref: ObjectRef, ck: CacheKey, flight_: InFlight | None, force_full: bool) -> Entry:
+        try:
+            return self._refresh_once(ref, ck, flight_, force_full)
+        except ObjectNotFound:
+            self._cache.remove(ck)  # deleted (or evicted by a memory-only server): forget our copy
+            raise
+
+    def _refresh_once(self, ref: ObjectRef, ck: CacheKey, flight_: InFlight | None, force_full: bool) -> Entry:
         cache = self._cache
         cached = None if force_full else cache.get(ck)
         requested = cached.version if cached is not None else 0
         started = now()
-        try:
-            reply = self._fetch(ref, requested)
-        except ObjectNotFound:
-            cache.remove(ck)  # deleted (or evicted by a memory-only server): forget our copy
-            raise
+        reply = self._fetch(ref, requested)
         if cached is not None and reply.kind in ("none", "patches") and reply.epoch != cached.epoch:
             cache.count("epoch_changes")  # the server lost state since we cached: start over
         elif cached is not None and reply.kind == "none":
             cache.touch(ck, cached, flight_, started)
             cache.count("hits")
             return cached
-        elif cached is not None and reply.kind == "patches" and reply.version > requested:
-            entry = cached.with_patches(reply.version, reply.patches or [], started, carry=_BASE)
+        elif (cached is not None and reply.kind == "patches" and reply.patches
+              and reply.patches[0][0] == requested + 1 and reply.version > requested):
+            entry = cached.with_patches(reply.version, reply.patches, started, carry=_BASE)
             cache.store(ck, entry, flight_)
             cache.count("patched")
             return entry
-        if reply.kind in ("none", "patches"):
+        if reply.kind in ("none", "patches"):  # nothing usable to apply it to: read it all
             started = now()
             reply = self._fetch(ref, 0)
         if reply.kind not in ("full", "native"):
