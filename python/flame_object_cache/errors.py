@@ -26,6 +26,8 @@ pyarrow exception is kept as ``__cause__``.
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pyarrow.flight as flight
 
@@ -82,15 +84,29 @@ class ProtocolError(CacheError, ValueError):
     """The server's reply does not follow the protocol."""
 
 
+_FLIGHT_PREFIX = re.compile(r"^Flight returned [a-z ]+ error, with message: ")
+
+
+def _clean(message: str) -> str:
+    """The server's message without pyarrow's transport decorations (kept in ``__cause__``)."""
+    message = _FLIGHT_PREFIX.sub("", message)
+    for marker in (". gRPC client debug context:", " gRPC client debug context:", ". Detail: ", " Detail: "):
+        cut = message.find(marker)
+        if cut > 0:
+            message = message[:cut]
+    return message.strip()
+
+
 def map_error(exc: BaseException) -> BaseException:
     """Translates a pyarrow/Flight exception into the SDK's; returns others unchanged."""
     if isinstance(exc, CacheError):
         return exc
-    message = str(exc)
+    message = _clean(str(exc))
     mapped: CacheError
-    if isinstance(exc, flight.FlightTimedOutError) or "DEADLINE_EXCEEDED" in message or "Deadline Exceeded" in message:
+    raw = str(exc)
+    if isinstance(exc, flight.FlightTimedOutError) or "DEADLINE_EXCEEDED" in raw:
         mapped = CacheTimeout(message)
-    elif isinstance(exc, pa.ArrowCapacityError) or "RESOURCE_EXHAUSTED" in message:
+    elif isinstance(exc, pa.ArrowCapacityError) or "RESOURCE_EXHAUSTED" in raw:
         # Our server signals "no room" as UNAVAILABLE with this prefix (Flight cannot send
         # RESOURCE_EXHAUSTED); it must not be retried like a connection failure.
         mapped = CacheFull(message)

@@ -173,3 +173,28 @@ def test_upload_errors(client: Client, tmp_path: Path) -> None:
     for bad in ("app", "app/*", "a/b/c/d", "app/../x"):
         with pytest.raises(ValueError):
             client.upload_object(bad, str(src))
+
+
+def test_memory_only_server_limits() -> None:
+    """A memory-only server with 3 MiB: a 4 MiB write is refused (CacheFull, not retried as an
+    outage); older objects are evicted and reported as such (ObjectNotFound), and the client
+    drops its copies of them."""
+    server = start_server(0, "--max-memory", str(3 << 20))
+    try:
+        c = Client(server.endpoint)
+        with pytest.raises(foc.CacheFull) as full:
+            c.put_object("app/s", os.urandom(4 << 20))
+        assert isinstance(full.value, ValueError)
+        assert str(full.value).startswith("RESOURCE_EXHAUSTED")
+        assert "gRPC client debug context" not in str(full.value)  # pyarrow's decorations removed
+        first = c.put_object("app/s", os.urandom(1 << 20))
+        c.get_object(first)
+        assert c.cache_stats()["entries"] == 1
+        for _ in range(4):
+            c.put_object("app/s", os.urandom(1 << 20))
+        with pytest.raises(foc.ObjectNotFound) as gone:
+            c.get_object(first)
+        assert "evicted" in str(gone.value)
+        assert c.cache_stats()["entries"] == 0
+    finally:
+        server.stop()
