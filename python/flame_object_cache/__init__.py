@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Optional
 
-from .client import Client, Deserializer, ObjectRef
+from .client import Client, Deserializer, Incremental, ObjectRef
 from .config import CacheConfig, load_config
 from .errors import (
     CacheAuthError,
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CacheAuthError", "CacheConfig", "CacheError", "CacheFull", "CacheTimeout", "CacheUnavailable",
-    "Client", "Deserializer", "InvalidRequest", "ObjectKey", "ObjectNotFound", "ObjectRef",
+    "Client", "Deserializer", "Incremental", "InvalidRequest", "ObjectKey", "ObjectNotFound", "ObjectRef",
     "ProtocolError", "ServerError", "WILDCARD_SESSION", "default_client", "set_default_client",
     "load_config", "put_object", "get_object", "update_object", "patch_object", "delete_objects",
     "upload_object", "download_object", "cache_stats",

@@ -56,9 +56,10 @@ class Entry:
         return self.payload_bytes * (1 + len(self.memo))
 
     def with_patches(self, version: int, patches: list[tuple[int, pa.Buffer]], now: float,
-                     carry: Any = None) -> Entry:
-        """A new entry with ``patches`` appended; the memo value under ``carry`` (one that does
-        not depend on the patches, e.g. the decoded base) is carried over."""
+                     carry: Callable[[Any], bool]) -> Entry:
+        """A new entry with ``patches`` appended. Memo values whose key satisfies ``carry`` (the
+        decoded base; incremental states, which know how many patches they include) are carried
+        over. Call with the cache lock held (the memo may change under other threads)."""
         entry = Entry(
             version=version,
             epoch=self.epoch,
@@ -67,8 +68,9 @@ class Entry:
             patches=self.patches + tuple(patches),
             verified_at=now,
         )
-        if carry is not None and carry in self.memo:
-            entry.memo[carry] = self.memo[carry]
+        for key, value in self.memo.items():
+            if carry(key):
+                entry.memo[key] = value
         return entry
 
 
@@ -152,6 +154,14 @@ class ObjectCache:
             self._entries[key] = entry
             self.bytes += entry.charge
             self._evict()
+
+    def extend(self, key: CacheKey, cached: Entry, version: int, patches: list[tuple[int, pa.Buffer]],
+               when: float, carry: Callable[[Any], bool], flight: InFlight | None) -> Entry:
+        """Publishes ``cached`` plus a patch-only reply's patches as a new entry."""
+        with self.lock:
+            entry = cached.with_patches(version, patches, when, carry)
+        self.store(key, entry, flight)
+        return entry
 
     def touch(self, key: CacheKey, entry: Entry, flight: InFlight | None, when: float) -> bool:
         """Records that the server confirmed ``entry``; False if it is no longer published

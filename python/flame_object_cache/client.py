@@ -84,6 +84,34 @@ class _Identity:
         return isinstance(other, _Identity) and other.value is self.value
 
 
+class Incremental:
+    """Marks a deserializer as a fold, so that the cache can feed it only new deltas.
+
+    ``fn(base, deltas)`` must satisfy ``fn(fn(base, d[:k]), d[k:]) == fn(base, d)`` (e.g. "append
+    each delta", "apply each update"). The cache keeps the result; after a patch-only reply it
+    calls ``fn(copy_of_previous_result, new_deltas)`` instead of replaying every delta.
+    ``get_object(ref, Incremental(fn))``; instances wrapping the same ``fn`` share the memo."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Deserializer) -> None:
+        self.fn = fn
+
+    def __call__(self, base: Any, deltas: List[Any]) -> Any:
+        return self.fn(base, deltas)
+
+    def __hash__(self) -> int:
+        return hash(("Incremental", _memo_key(self.fn)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Incremental) and _memo_key(other.fn) == _memo_key(self.fn)
+
+
+def _carried(memo_key: Any) -> bool:
+    """Memo values that stay valid when deltas are appended."""
+    return memo_key is _BASE or isinstance(memo_key, Incremental)
+
+
 def _memo_key(deserializer: Deserializer) -> Any:
     try:
         hash(deserializer)
@@ -387,8 +415,7 @@ class Client:
             return cached
         elif (cached is not None and reply.kind == "patches" and reply.patches
               and reply.patches[0][0] == requested + 1 and reply.version > requested):
-            entry = cached.with_patches(reply.version, reply.patches, started, carry=_BASE)
-            cache.store(ck, entry, flight_)
+            entry = cache.extend(ck, cached, reply.version, reply.patches, started, _carried, flight_)
             cache.count("patched")
             return entry
         if reply.kind in ("none", "patches"):  # nothing usable to apply it to: read it all
@@ -472,6 +499,8 @@ class Client:
             return self._base(ref, entry)
         memo_key = _memo_key(deserializer)
         found, value = self._cache.memo_get(entry, memo_key)
+        if isinstance(deserializer, Incremental):
+            return self._fold(ref, entry, deserializer, value if found else None)
         if found:
             return _copy(value)
         base = self._base(ref, entry)
@@ -483,6 +512,19 @@ class Client:
             return value
         self._cache.memo_put((ref.endpoint, ref.key), entry, memo_key, kept)
         return value
+
+    def _fold(self, ref: ObjectRef, entry: Entry, inc: Incremental, memo: tuple[int, Any] | None) -> Any:
+        applied, state = memo if memo is not None else (0, None)
+        if memo is not None and applied == len(entry.patches):
+            return _copy(state)
+        state = _copy(state) if memo is not None else self._base(ref, entry)
+        result = inc.fn(state, [ser.decode_data(p) for _, p in entry.patches[applied:]])
+        try:
+            kept = _copy(result)
+        except Exception:  # noqa: BLE001 - not copyable: return it, do not memoise
+            return result
+        self._cache.memo_put((ref.endpoint, ref.key), entry, inc, (len(entry.patches), kept))
+        return result
 
     def cache_stats(self) -> dict[str, int]:
         """Counters of the client-side cache: ``bytes``, ``entries``, ``hits`` (not-modified

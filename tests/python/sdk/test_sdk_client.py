@@ -272,6 +272,35 @@ def test_deserializer_on_hit_is_memoised_and_cannot_be_corrupted(client: Client)
     assert client.get_object(ref, fn) == 2
 
 
+def test_incremental_deserializer_sees_only_new_deltas(server: ServerProcess) -> None:
+    seen: list[int] = []
+
+    def append(state: list[int], deltas: list[list[int]]) -> list[int]:
+        seen.append(len(deltas))
+        for d in deltas:
+            state.extend(d)  # mutates the state it is given
+        return state
+
+    writer, reader = Client(server.endpoint), Client(server.endpoint)
+    ref = writer.put_object("app/inc", [0])
+    for i in range(1, 6):
+        ref = writer.patch_object(ref, [i])
+    fold = foc.Incremental(append)
+    got = reader.get_object(ref, fold)
+    assert got == [0, 1, 2, 3, 4, 5] and seen == [5]
+    got.append(99)  # the caller's copy
+    assert reader.get_object(ref, foc.Incremental(append)) == [0, 1, 2, 3, 4, 5]  # memo hit
+    assert seen == [5]
+    for i in range(6, 8):
+        ref = writer.patch_object(ref, [i])
+    assert reader.get_object(ref, fold) == list(range(8))
+    assert seen == [5, 2]  # only the two new deltas were folded in
+    assert reader.cache_stats()["patched"] == 1
+    assert reader.get_object(ref, lambda b, ds: b + [x for d in ds for x in d]) == list(range(8))
+    writer.update_object(ref, [42])
+    assert reader.get_object(ref, fold) == [42] and seen == [5, 2, 0]
+
+
 def test_memo_is_bounded(client: Client) -> None:
     ref = client.put_object("app/memo2", [0])
     for i in range(50):  # a fresh lambda per call: upstream's memo grows without bound
