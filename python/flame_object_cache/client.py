@@ -256,14 +256,10 @@ class Client:
             return client
 
     def _reset(self, endpoint: str) -> None:
-        """Drops a pooled connection so the next call dials afresh (no gRPC reconnect backoff)."""
+        """Drops a pooled connection so the next call dials afresh (no gRPC reconnect backoff).
+        It is not closed here: other threads may still be using it; it goes when they are done."""
         with self._pool_lock:
-            client = self._pool.pop(_normalize_endpoint(endpoint), None)
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - best effort
-                pass
+            self._pool.pop(_normalize_endpoint(endpoint), None)
 
     def _options(self, timeout: float | None = None) -> flight.FlightCallOptions:
         return flight.FlightCallOptions(timeout=timeout or self.timeout)
