@@ -69,6 +69,7 @@ def test_native_tables_round_trip(client: Client) -> None:
     pdf = pl.DataFrame({"a": [1, 2], "b": ["p", "q"]})
     got = client.get_object(client.put_object("app/native", pdf))
     assert isinstance(got, pl.DataFrame) and got.equals(pdf)
+    assert client.get_object(client.put_object("app/native", df), lambda b, d: (type(b), d)) == (pd.DataFrame, [])
     # native replies carry the version, so the second get is a not-modified hit
     ref = client.put_object("app/native", table)
     client.get_object(ref)

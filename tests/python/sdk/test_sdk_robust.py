@@ -111,6 +111,19 @@ def test_unavailable_is_retried_for_idempotent_calls(server: ServerProcess) -> N
         t.join()
         ref = c.put_object("app/s", "back")
         assert c.get_object(ref) == "back"
+        # a get is retried too: during the outage it keeps trying, and reaches the restarted
+        # (memory-only, so empty) server: NOT_FOUND, not UNAVAILABLE
+        started.pop().stop()
+        with pytest.raises(foc.CacheUnavailable):
+            Client(endpoint, retries=0).get_object(ref)
+        t = threading.Thread(target=start_later)
+        t.start()
+        with pytest.raises(foc.ObjectNotFound):
+            c.get_object(ref)
+        t.join()
+        assert c.cache_stats()["entries"] == 0
+        Client(endpoint).update_object(ObjectRef(endpoint, ref.key, 0), "rewritten")
+        assert c.get_object(ref) == "rewritten"
     finally:
         t.join()
         for s in started:
