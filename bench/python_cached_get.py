@@ -13,7 +13,7 @@ one object of --mib MiB, and reports the median latency of:
 for two payloads: a numpy float64 array (Arrow tensor path, decoded zero-copy) and ``bytes``
 (cloudpickle path, decoded into a fresh object on every get).
 
-    python python/benchmarks/cached_get.py --binary build/release/src/server/flame-object-cache
+    python bench/python_cached_get.py --binary build/release/src/server/flame-object-cache
 """
 
 from __future__ import annotations
