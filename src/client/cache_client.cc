@@ -185,7 +185,8 @@ CacheClient::CacheClient(ClientOptions options)
 CacheClient::~CacheClient() {
   for (auto& [endpoint, pool] : pools_) {
     for (auto& client : pool.clients) {
-      if (client.use_count() == 1) client->Close().Warn();
+      if (client.use_count() != 1) continue;  // still used by a call in another thread
+      if (auto st = client->Close(); !st.ok()) st.Warn();
     }
   }
 }
@@ -689,7 +690,7 @@ arrow::Result<ObjectRef> CacheClient::PutTable(std::string_view prefix_or_key,
   auto md = table->schema()->metadata() ? table->schema()->metadata()->Copy()
                                         : std::make_shared<arrow::KeyValueMetadata>();
   for (const char* k : {kFormatMetadataKey, kVersionMetadataKey, kEpochMetadataKey}) {
-    md->Delete(k).Warn();  // absent is fine
+    if (const int i = md->FindKey(k); i >= 0) ARROW_RETURN_NOT_OK(md->Delete(i));
   }
   md->Append(kFormatMetadataKey, kNativeTableFormat);
   md->Append(kVersionMetadataKey, "0");
