@@ -5,6 +5,7 @@
 #include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
+#include <arrow/util/align_util.h>
 #include <arrow/util/key_value_metadata.h>
 #include <spdlog/spdlog.h>
 
@@ -56,6 +57,16 @@ arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
   return data;
 }
 
+// Batches arrive zero-copy from gRPC slices, so a buffer may be misaligned for its type (an
+// int32 offsets buffer at an odd address). Realign only such buffers (offsets, never the
+// payload bytes, whose type needs no alignment) before anything reads them.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(fl::FlightMessageReader* reader) {
+  ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+  if (!chunk.data) return nullptr;
+  return arrow::util::EnsureAlignment(std::move(chunk.data), arrow::util::kValueAlignment,
+                                      arrow::default_memory_pool());
+}
+
 // Reads an opaque upload: the `data` cells of every row of every batch, concatenated in
 // order (chunked uploads). One row in one batch is taken without copying.
 arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader* reader,
@@ -65,9 +76,9 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader
   arrow::BufferBuilder builder;           // used once there is more than one cell
   int64_t cells = 0;
   while (true) {
-    ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
-    if (!chunk.data) break;
-    const auto& array = chunk.data->column(column);
+    ARROW_ASSIGN_OR_RAISE(auto batch, NextBatch(reader));
+    if (!batch) break;
+    const auto& array = batch->column(column);
     for (int64_t i = 0; i < array->length(); ++i) {
       if (array->IsNull(i)) continue;
       std::shared_ptr<arrow::Buffer> cell;
@@ -97,9 +108,9 @@ arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
                                       std::shared_ptr<arrow::Schema> schema) {
   NativeTable table{std::move(schema), {}};
   while (true) {
-    ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
-    if (!chunk.data) break;
-    table.batches.push_back(std::move(chunk.data));
+    ARROW_ASSIGN_OR_RAISE(auto batch, NextBatch(reader));
+    if (!batch) break;
+    table.batches.push_back(std::move(batch));
   }
   return table;
 }
