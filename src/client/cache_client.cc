@@ -328,10 +328,7 @@ arrow::Result<ObjectRef> CacheClient::Put(std::string_view prefix_or_key,
                                           std::shared_ptr<arrow::Buffer> data) {
   ARROW_RETURN_NOT_OK(Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
   auto ref = PutOpaque(options_.endpoint, false, prefix_or_key, std::move(data));
-  if (ObjectKey::Parse(prefix_or_key).ok()) {  // a full key: an update of that object
-    std::lock_guard lock(mu_);
-    InvalidateLocked(options_.endpoint, std::string(prefix_or_key));
-  }
+  InvalidateWrittenKey(prefix_or_key);
   if (!ref.ok()) return Annotate(ref.status(), "put", prefix_or_key);
   return ref;
 }
@@ -383,26 +380,43 @@ arrow::Status CacheClient::Delete(std::string_view pattern_text) {
   {
     // Dropped whatever the outcome: after an error the server may or may not have deleted.
     std::lock_guard lock(mu_);
-    stats_.invalidations += cache_.ErasePattern(pattern);
-    for (auto& [id, flight] : flights_) {
-      auto key = ObjectKey::Parse(flight->key);
-      if (key.ok() && pattern.Matches(*key)) {
-        flight->invalidated = true;
-        if (flight->prev) flight->prev->invalidated = true;
-      }
-    }
+    InvalidatePatternLocked(pattern);
   }
   return Annotate(st, "delete", pattern_text);
 }
 
+// A request sent before a write was acknowledged may carry the old value: it must not be
+// cached afterwards. A request not yet sent will see the write, so it stays cacheable. The
+// newest round of a key and the round it waits for are the only ones that can be in flight.
+void CacheClient::MarkFlightsLocked(const std::function<bool(const Flight&)>& matches) {
+  for (auto& [id, flight] : flights_) {
+    for (Flight* f : {flight.get(), flight->prev.get()}) {
+      if (f && f->dispatched && matches(*f)) f->invalidated = true;
+    }
+  }
+}
+
 void CacheClient::InvalidateLocked(const std::string& endpoint, const std::string& key) {
   if (cache_.Erase(endpoint, key)) ++stats_.invalidations;
-  for (const char* mode : {"C", "F"}) {
-    auto it = flights_.find(mode + endpoint + '\n' + key);
-    if (it == flights_.end()) continue;
-    it->second->invalidated = true;
-    if (it->second->prev) it->second->prev->invalidated = true;
-  }
+  MarkFlightsLocked([&](const Flight& f) { return f.endpoint == endpoint && f.key == key; });
+}
+
+void CacheClient::InvalidatePatternLocked(const KeyPattern& pattern) {
+  stats_.invalidations += cache_.ErasePattern(pattern);
+  MarkFlightsLocked([&](const Flight& f) {
+    auto key = ObjectKey::Parse(f.key);
+    return key.ok() && pattern.Matches(*key);
+  });
+}
+
+void CacheClient::InvalidateWrittenKey(std::string_view prefix_or_key) {
+  // Only a full key names an existing object; the configured endpoint and the advertised one
+  // may be different strings for one server, so every endpoint's entry goes (as flamepy's
+  // delete_objects does).
+  auto pattern = KeyPattern::Parse(prefix_or_key);
+  if (!pattern.ok() || pattern->kind() != KeyPattern::Kind::kObject) return;
+  std::lock_guard lock(mu_);
+  InvalidatePatternLocked(*pattern);
 }
 
 void CacheClient::NoteEpoch(const std::string& endpoint, const std::string& epoch) {
@@ -593,7 +607,6 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::Get(const ObjectR
   if (mine->prev) {
     auto prev = std::move(mine->prev);
     mine->prev = nullptr;
-    if (prev->invalidated) mine->invalidated = true;
     prev->cv.wait(lock, [&] { return prev->done; });
   }
   mine->dispatched = true;
@@ -648,10 +661,7 @@ arrow::Result<ObjectRef> CacheClient::Upload(std::string_view key_or_prefix,
     }
   });
   ::close(fd);
-  if (ObjectKey::Parse(key_or_prefix).ok()) {
-    std::lock_guard lock(mu_);
-    InvalidateLocked(options_.endpoint, std::string(key_or_prefix));
-  }
+  InvalidateWrittenKey(key_or_prefix);
   if (!ref.ok()) return Annotate(ref.status(), "upload", key_or_prefix);
   return ref;
 }
@@ -717,10 +727,7 @@ arrow::Result<ObjectRef> CacheClient::PutTable(std::string_view prefix_or_key,
     }
     return arrow::Status::OK();
   });
-  if (ObjectKey::Parse(prefix_or_key).ok()) {
-    std::lock_guard lock(mu_);
-    InvalidateLocked(options_.endpoint, std::string(prefix_or_key));
-  }
+  InvalidateWrittenKey(prefix_or_key);
   if (!ref.ok()) return Annotate(ref.status(), "put", prefix_or_key);
   return ref;
 }

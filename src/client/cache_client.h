@@ -191,6 +191,9 @@ class CacheClient {
   void NoteEpochLocked(const std::string& endpoint, const std::string& epoch);
   void NoteEpoch(const std::string& endpoint, const std::string& epoch);
   void InvalidateLocked(const std::string& endpoint, const std::string& key);
+  void InvalidatePatternLocked(const KeyPattern& pattern);
+  void InvalidateWrittenKey(std::string_view prefix_or_key);
+  void MarkFlightsLocked(const std::function<bool(const Flight&)>& matches);
 
   const ClientOptions options_;
 

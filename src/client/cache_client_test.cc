@@ -507,6 +507,12 @@ TEST_F(CacheClientTest, LaterCallsFollowTheAdvertisedEndpoint) {
   EXPECT_EQ(ref.endpoint, "grpc://localhost:" + std::to_string(port));
   ASSERT_OK_AND_ASSIGN(auto value, client->Get(ref));
   EXPECT_EQ(value->endpoint, ref.endpoint);
+  EXPECT_EQ(client->stats().entries, 1);
+  // A put to the full key (sent to the configured endpoint) still drops that entry.
+  ASSERT_OK(client->Put(ref.key, Buf("y")).status());
+  EXPECT_EQ(client->stats().entries, 0);
+  ASSERT_OK_AND_ASSIGN(auto updated, client->Get(ref));
+  EXPECT_EQ(Str(updated->base), "y");
   client.reset();
   ASSERT_OK(named.Stop());
 }
