@@ -342,13 +342,16 @@ TEST_F(CacheClientTest, SixteenThreadsShareOneRequest) {
   EXPECT_EQ(values[0]->base->size(), static_cast<int64_t>(payload.size()));
   const auto st = client_->stats();
   const auto server_after = server_.store->stats();
-  // Exactly one transfer of the object; a get that arrives after the request was sent cannot
-  // share its answer (it might predate the get), so it waits and asks "changed since v1?" in
-  // one more request that every other late get shares.
+  // Exactly one transfer of the object. A get that arrives after the request was sent cannot
+  // share its answer (the answer might predate the get), so it waits and then asks "changed
+  // since v1?" in one more request shared by every get arriving meanwhile. With all 16 threads
+  // released together that is usually 2 requests; a thread scheduled late (2 cores, 16 threads)
+  // can add a round, always "not modified".
   EXPECT_EQ(st.full, 1);
   EXPECT_EQ(server_after.full_replies - server_before.full_replies, 1);
-  EXPECT_LE(st.requests, 2);
+  EXPECT_EQ(st.not_modified, st.requests - 1);
   EXPECT_EQ(st.requests + st.coalesced, kThreads);
+  EXPECT_GE(st.coalesced, kThreads / 2);
   EXPECT_EQ(st.bytes_received, static_cast<int64_t>(payload.size()));
   std::printf("16 concurrent gets: %lld requests, %lld coalesced\n",
               static_cast<long long>(st.requests), static_cast<long long>(st.coalesced));
