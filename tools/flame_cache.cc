@@ -29,9 +29,9 @@ int Fail(const arrow::Status& st) {
   if (auto cut = message.find(". gRPC client debug context:"); cut != std::string::npos) {
     message.resize(cut);
   }
-  std::fprintf(stderr, "flame-cache: %s%s\n", foc::IsNotFound(st) ? "not found: " : "",
+  std::fprintf(stderr, "flame-cache: %s%s\n", foc::IsObjectNotFound(st) ? "not found: " : "",
                message.c_str());
-  return foc::IsNotFound(st) ? kExitNotFound : kExitError;
+  return foc::IsObjectNotFound(st) ? kExitNotFound : kExitError;
 }
 
 arrow::Result<std::string> ReadSmallFile(const std::string& path, const char* what) {

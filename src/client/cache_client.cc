@@ -176,7 +176,7 @@ struct CacheClient::Reply {
   int64_t bytes_received = 0;
 };
 
-bool IsNotFound(const arrow::Status& status) { return status.IsKeyError(); }
+bool IsObjectNotFound(const arrow::Status& status) { return status.IsKeyError(); }
 
 CacheClient::CacheClient(ClientOptions options)
     : options_(std::move(options)),

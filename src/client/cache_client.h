@@ -211,6 +211,6 @@ class CacheClient {
 };
 
 /// True if `status` means "no such object" (gRPC NOT_FOUND arrives as arrow KeyError).
-bool IsNotFound(const arrow::Status& status);
+bool IsObjectNotFound(const arrow::Status& status);
 
 }  // namespace foc

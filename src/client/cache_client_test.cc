@@ -237,13 +237,13 @@ TEST_F(CacheClientTest, UpdatePatchAndDeleteInvalidate) {
   ASSERT_OK(client_->Delete("app/s"));
   EXPECT_EQ(client_->stats().entries, 1);  // app/t is untouched
   auto gone = client_->Get(ref);
-  EXPECT_TRUE(IsNotFound(gone.status())) << gone.status().ToString();
+  EXPECT_TRUE(IsObjectNotFound(gone.status())) << gone.status().ToString();
   EXPECT_NE(gone.status().message().find(ref.key), std::string::npos);
   ASSERT_OK(client_->Get(other).status());
 
   ASSERT_OK(client_->Delete("app/*"));
   EXPECT_EQ(client_->stats().entries, 0);
-  EXPECT_TRUE(IsNotFound(client_->Get(other).status()));
+  EXPECT_TRUE(IsObjectNotFound(client_->Get(other).status()));
 }
 
 TEST_F(CacheClientTest, EpochChangeIsAMissNotAStaleHit) {
@@ -407,7 +407,7 @@ TEST_F(CacheClientTest, AFailingDownloadLeavesNoFile) {
 
   // A missing object, a missing directory, a stopped server.
   auto missing = client_->Download(client_->RefFor("app/files/nope"), dir_ / "x.bin");
-  EXPECT_TRUE(IsNotFound(missing)) << missing.ToString();
+  EXPECT_TRUE(IsObjectNotFound(missing)) << missing.ToString();
   EXPECT_NE(missing.message().find("app/files/nope"), std::string::npos);
   EXPECT_FALSE(client_->Download(ref, dir_ / "no" / "dir.bin").ok());
   ASSERT_OK_AND_ASSIGN(auto plain, client_->Upload("app/files", src));
@@ -466,14 +466,14 @@ TEST_F(CacheClientTest, ListAndStat) {
   EXPECT_EQ(st.delta_count, 1);
   EXPECT_EQ(st.total_bytes, 8);
   EXPECT_FALSE(st.is_table);
-  EXPECT_TRUE(IsNotFound(client_->Stat(client_->RefFor("app/s/c")).status()));
+  EXPECT_TRUE(IsObjectNotFound(client_->Stat(client_->RefFor("app/s/c")).status()));
 }
 
 TEST_F(CacheClientTest, ErrorsNameTheKeyAndKeepTheirCode) {
   auto missing = client_->Get(client_->RefFor("app/s/missing"));
-  EXPECT_TRUE(IsNotFound(missing.status())) << missing.status().ToString();
+  EXPECT_TRUE(IsObjectNotFound(missing.status())) << missing.status().ToString();
   EXPECT_NE(missing.status().message().find("app/s/missing"), std::string::npos);
-  EXPECT_TRUE(IsNotFound(client_->Patch(client_->RefFor("app/s/missing"), Buf("d")).status()));
+  EXPECT_TRUE(IsObjectNotFound(client_->Patch(client_->RefFor("app/s/missing"), Buf("d")).status()));
   EXPECT_STATUS(Invalid, "a/../b", client_->Get(client_->RefFor("a/../b")));
   EXPECT_STATUS(Invalid, "app/*", client_->Put("app/*", Buf("x")));
   EXPECT_STATUS(Invalid, "app", client_->Delete("app"));
