@@ -1,0 +1,816 @@
+#include "client/cache_client.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include <arrow/array.h>
+#include <arrow/flight/client.h>
+#include <arrow/record_batch.h>
+#include <arrow/type.h>
+#include <arrow/util/byte_size.h>
+#include <arrow/util/key_value_metadata.h>
+
+#include "client/atomic_file.h"
+#include "key/key.h"
+#include "protocol/protocol.h"
+
+namespace foc {
+namespace fl = arrow::flight;
+
+namespace {
+
+constexpr char kLogicalTypeMetadataKey[] = "flame.cache.logical_type";
+constexpr char kFlameMetadataPrefix[] = "flame.cache.";
+
+// `grpcs://` is flamepy's spelling of `grpc+tls://`; Arrow only knows the latter.
+std::string NormalizeUri(std::string_view endpoint) {
+  if (endpoint.starts_with("grpcs://")) {
+    return "grpc+tls://" + std::string(endpoint.substr(8));
+  }
+  return std::string(endpoint);
+}
+
+// Prefixes an error with the operation and the key, keeping its code and detail (so a caller
+// can still tell NOT_FOUND and the Flight status code).
+arrow::Status Annotate(const arrow::Status& st, std::string_view op, std::string_view key) {
+  if (st.ok()) return st;
+  return st.WithMessage(op, " ", key, ": ", st.message());
+}
+
+// One row of the opaque upload schema (`version: uint64 = 0, data: binary`) around `data`
+// without copying it.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> UploadRow(
+    const std::shared_ptr<arrow::Buffer>& data) {
+  const int64_t size = data->size();
+  if (size > std::numeric_limits<int32_t>::max()) {
+    return arrow::Status::CapacityError("row of ", size, " bytes exceeds the binary limit");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto version, arrow::AllocateBuffer(sizeof(uint64_t)));
+  std::memset(version->mutable_data(), 0, sizeof(uint64_t));
+  ARROW_ASSIGN_OR_RAISE(auto offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
+  const int32_t o[2] = {0, static_cast<int32_t>(size)};
+  std::memcpy(offsets->mutable_data(), o, sizeof(o));
+  auto versions = std::make_shared<arrow::UInt64Array>(1, std::move(version));
+  auto payload = std::make_shared<arrow::BinaryArray>(1, std::move(offsets), data);
+  return arrow::RecordBatch::Make(UploadSchema(), 1, {versions, payload});
+}
+
+// The `flame.cache.epoch` of a reply schema ("" when the server sends none, as upstream).
+std::string EpochOf(const arrow::Schema& schema) {
+  const auto& md = schema.metadata();
+  if (!md) return {};
+  const int i = md->FindKey(kEpochMetadataKey);
+  return i < 0 ? std::string() : md->value(i);
+}
+
+// `schema` without the `flame.cache.*` metadata keys (what flamepy hands its users).
+std::shared_ptr<arrow::Schema> StripFlameMetadata(const std::shared_ptr<arrow::Schema>& schema) {
+  const auto& md = schema->metadata();
+  if (!md) return schema;
+  std::vector<std::string> keys, values;
+  for (int64_t i = 0; i < md->size(); ++i) {
+    if (md->key(i).starts_with(kFlameMetadataPrefix)) continue;
+    keys.push_back(md->key(i));
+    values.push_back(md->value(i));
+  }
+  if (keys.empty()) return schema->RemoveMetadata();
+  return schema->WithMetadata(arrow::key_value_metadata(std::move(keys), std::move(values)));
+}
+
+// Reads the `version`, `kind` and `data` cells of row `i` of a response batch; columns are found
+// by name (as flamepy), any integer type for `version`, binary or large_binary for `data`.
+struct RowView {
+  uint64_t version;
+  bool is_base;
+  std::shared_ptr<arrow::Buffer> data;
+};
+
+arrow::Result<uint64_t> IntegerCell(const arrow::Array& array, int64_t i) {
+  switch (array.type_id()) {
+    case arrow::Type::UINT64:
+      return static_cast<const arrow::UInt64Array&>(array).Value(i);
+    case arrow::Type::INT64: {
+      const int64_t v = static_cast<const arrow::Int64Array&>(array).Value(i);
+      if (v < 0) return arrow::Status::Invalid("negative version ", v);
+      return static_cast<uint64_t>(v);
+    }
+    case arrow::Type::UINT32:
+      return static_cast<const arrow::UInt32Array&>(array).Value(i);
+    case arrow::Type::INT32: {
+      const int32_t v = static_cast<const arrow::Int32Array&>(array).Value(i);
+      if (v < 0) return arrow::Status::Invalid("negative version ", v);
+      return static_cast<uint64_t>(v);
+    }
+    default:
+      return arrow::Status::Invalid("response column 'version' has type ",
+                                    array.type()->ToString());
+  }
+}
+
+arrow::Result<RowView> ReadRow(const arrow::RecordBatch& batch, int64_t i) {
+  const auto version = batch.GetColumnByName("version");
+  const auto kind = batch.GetColumnByName("kind");
+  const auto data = batch.GetColumnByName("data");
+  if (!version || !kind || !data) {
+    return arrow::Status::Invalid("response lacks the columns version, kind, data: ",
+                                  batch.schema()->ToString());
+  }
+  RowView row;
+  ARROW_ASSIGN_OR_RAISE(row.version, IntegerCell(*version, i));
+  std::string_view k;
+  if (kind->type_id() == arrow::Type::STRING) {
+    k = static_cast<const arrow::StringArray&>(*kind).GetView(i);
+  } else if (kind->type_id() == arrow::Type::LARGE_STRING) {
+    k = static_cast<const arrow::LargeStringArray&>(*kind).GetView(i);
+  } else {
+    return arrow::Status::Invalid("response column 'kind' has type ", kind->type()->ToString());
+  }
+  if (k != kKindBase && k != kKindPatch) {
+    return arrow::Status::Invalid("response row has kind '", k, "'; expected base or patch");
+  }
+  row.is_base = k == kKindBase;
+  // The cell is a slice of the received body: no copy.
+  if (data->IsNull(i)) {
+    row.data = std::make_shared<arrow::Buffer>(nullptr, 0);
+  } else if (data->type_id() == arrow::Type::BINARY) {
+    const auto& bin = static_cast<const arrow::BinaryArray&>(*data);
+    row.data = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
+  } else if (data->type_id() == arrow::Type::LARGE_BINARY) {
+    const auto& bin = static_cast<const arrow::LargeBinaryArray&>(*data);
+    row.data = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
+  } else {
+    return arrow::Status::Invalid("response column 'data' has type ", data->type()->ToString());
+  }
+  return row;
+}
+
+}  // namespace
+
+// One request round of the single flight of a (force, endpoint, key). See Get().
+struct CacheClient::Flight {
+  bool dispatched = false;   // the leader has started the request: nobody may join any more
+  bool done = false;         // `result` is set
+  bool invalidated = false;  // an update/patch/delete raced the request: do not cache its answer
+  std::optional<arrow::Result<std::shared_ptr<const ObjectValue>>> result;
+  std::shared_ptr<Flight> prev;  // the round the leader waits for before sending
+  std::condition_variable cv;
+  std::string endpoint;
+  std::string key;
+};
+
+// What one DoGet brought back.
+struct CacheClient::Reply {
+  enum class Kind { kEmpty, kRows, kTable };
+  Kind kind = Kind::kEmpty;
+  std::string epoch;
+  std::vector<RowView> rows;
+  std::shared_ptr<arrow::Table> table;
+  uint64_t table_version = 0;
+  int64_t rows_received = 0;
+  int64_t bytes_received = 0;
+};
+
+bool IsObjectNotFound(const arrow::Status& status) { return status.IsKeyError(); }
+
+CacheClient::CacheClient(ClientOptions options)
+    : options_(std::move(options)),
+      cache_(options_.cache_max_bytes, options_.cache_max_entries) {}
+
+CacheClient::~CacheClient() {
+  for (auto& [endpoint, pool] : pools_) {
+    for (auto& client : pool.clients) {
+      if (client.use_count() != 1) continue;  // still used by a call in another thread
+      if (auto st = client->Close(); !st.ok()) st.Warn();
+    }
+  }
+}
+
+arrow::Result<std::unique_ptr<CacheClient>> CacheClient::Connect(ClientOptions options) {
+  if (options.endpoint.empty()) return arrow::Status::Invalid("empty cache endpoint");
+  if (options.connections_per_endpoint < 1) {
+    return arrow::Status::Invalid("connections_per_endpoint must be at least 1");
+  }
+  if (options.upload_chunk_bytes < 1 ||
+      options.upload_chunk_bytes > std::numeric_limits<int32_t>::max()) {
+    return arrow::Status::Invalid("upload_chunk_bytes must be in 1 .. 2^31-1");
+  }
+  if (options.cert_chain.empty() != options.private_key.empty()) {
+    return arrow::Status::Invalid("mutual TLS needs both a client certificate and its key");
+  }
+  auto client = std::unique_ptr<CacheClient>(new CacheClient(std::move(options)));
+  ARROW_RETURN_NOT_OK(client->ClientFor(client->options_.endpoint).status());
+  return client;
+}
+
+ObjectRef CacheClient::RefFor(std::string_view key, uint64_t version) const {
+  return ObjectRef{options_.endpoint, std::string(key), version};
+}
+
+const std::string& CacheClient::EndpointOf(const ObjectRef& ref) const {
+  if (!options_.follow_ref_endpoint || ref.endpoint.empty()) return options_.endpoint;
+  return ref.endpoint;
+}
+
+fl::FlightCallOptions CacheClient::CallOptions() const {
+  fl::FlightCallOptions call;
+  if (options_.timeout.count() > 0) call.timeout = options_.timeout;
+  // Received batches are zero-copy views of gRPC slices, so a buffer may sit at an address
+  // misaligned for its type (an int32 offsets buffer at an odd address). Realign just those
+  // buffers; payload bytes (binary data) need no alignment and stay uncopied.
+  call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
+  return call;
+}
+
+arrow::Result<std::shared_ptr<fl::FlightClient>> CacheClient::ClientFor(
+    const std::string& endpoint) {
+  std::lock_guard lock(mu_);
+  if (auto it = pools_.find(endpoint); it != pools_.end()) {
+    Pool& pool = it->second;
+    return pool.clients[pool.next++ % pool.clients.size()];
+  }
+  auto location = fl::Location::Parse(NormalizeUri(endpoint));
+  if (!location.ok()) {
+    return arrow::Status::Invalid("invalid cache endpoint '", endpoint,
+                                  "': ", location.status().message());
+  }
+  fl::FlightClientOptions fo = fl::FlightClientOptions::Defaults();
+  const std::string scheme = location->scheme();
+  if (scheme == "grpc+tls") {
+    fo.tls_root_certs = options_.tls_root_certs;
+    fo.cert_chain = options_.cert_chain;
+    fo.private_key = options_.private_key;
+    fo.override_hostname = options_.override_hostname;
+  }
+  // One object is one message: no size limit either way (as flamepy).
+  fo.generic_options.emplace_back("grpc.max_send_message_length", -1);
+  fo.generic_options.emplace_back("grpc.max_receive_message_length", -1);
+  if (options_.connections_per_endpoint > 1) {
+    // Without this gRPC shares one subchannel (one TCP connection) between equal channels.
+    fo.generic_options.emplace_back("grpc.use_local_subchannel_pool", 1);
+  }
+  Pool pool;
+  for (int i = 0; i < options_.connections_per_endpoint; ++i) {
+    auto client = fl::FlightClient::Connect(*location, fo);
+    if (!client.ok()) return Annotate(client.status(), "connect", endpoint);
+    pool.clients.push_back(std::shared_ptr<fl::FlightClient>(*std::move(client)));
+  }
+  auto first = pool.clients[0];
+  pool.next = 1;
+  pools_.emplace(endpoint, std::move(pool));
+  return first;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+arrow::Result<ObjectRef> CacheClient::DoPutBatches(
+    const std::string& endpoint, bool patch, std::string_view path,
+    const std::shared_ptr<arrow::Schema>& schema,
+    const std::function<arrow::Status(
+        const std::function<arrow::Status(const arrow::RecordBatch&)>&)>& produce) {
+  ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(endpoint));
+  const auto descriptor =
+      patch ? fl::FlightDescriptor::Command(std::string(kPatchCommandPrefix) + std::string(path))
+            : fl::FlightDescriptor::Path({std::string(path)});
+  ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(CallOptions(), descriptor, schema));
+  arrow::Status st = produce([&](const arrow::RecordBatch& batch) {
+    return put.writer->WriteRecordBatch(batch);
+  });
+  if (st.ok()) st = put.writer->DoneWriting();
+  std::shared_ptr<arrow::Buffer> meta;
+  if (st.ok()) st = put.reader->ReadMetadata(&meta);
+  // When the server rejects the call, writes fail with a generic error and Close() carries the
+  // server's status: prefer it.
+  const arrow::Status closed = put.writer->Close();
+  if (!closed.ok()) return closed;
+  ARROW_RETURN_NOT_OK(st);
+  if (!meta) return arrow::Status::IOError("the server sent no PutResult");
+  ARROW_ASSIGN_OR_RAISE(auto doc, DecodePutResult(meta->ToString()));
+  if (doc.version <= 0) {
+    return arrow::Status::IOError("the server acknowledged version ", doc.version);
+  }
+  if (!doc.epoch.empty()) {
+    NoteEpoch(endpoint, doc.epoch);
+    if (doc.endpoint != endpoint) NoteEpoch(doc.endpoint, doc.epoch);
+  }
+  return ObjectRef{std::move(doc.endpoint), std::move(doc.key),
+                   static_cast<uint64_t>(doc.version)};
+}
+
+arrow::Result<ObjectRef> CacheClient::PutOpaque(const std::string& endpoint, bool patch,
+                                                std::string_view path,
+                                                std::shared_ptr<arrow::Buffer> data) {
+  if (!data) data = std::make_shared<arrow::Buffer>(nullptr, 0);
+  return DoPutBatches(endpoint, patch, path, UploadSchema(), [&](const auto& write) {
+    // One row, zero-copy; a buffer beyond the binary column limit goes as several rows, which
+    // the server concatenates.
+    constexpr int64_t kMaxRow = int64_t{1} << 30;
+    if (data->size() <= std::numeric_limits<int32_t>::max()) {
+      ARROW_ASSIGN_OR_RAISE(auto row, UploadRow(data));
+      return write(*row);
+    }
+    for (int64_t off = 0; off < data->size(); off += kMaxRow) {
+      ARROW_ASSIGN_OR_RAISE(
+          auto row, UploadRow(arrow::SliceBuffer(data, off, std::min(kMaxRow, data->size() - off))));
+      ARROW_RETURN_NOT_OK(write(*row));
+    }
+    return arrow::Status::OK();
+  });
+}
+
+arrow::Result<ObjectRef> CacheClient::Put(std::string_view prefix_or_key,
+                                          std::shared_ptr<arrow::Buffer> data) {
+  ARROW_RETURN_NOT_OK(Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
+  auto ref = PutOpaque(options_.endpoint, false, prefix_or_key, std::move(data));
+  InvalidateWrittenKey(prefix_or_key);
+  if (!ref.ok()) return Annotate(ref.status(), "put", prefix_or_key);
+  return ref;
+}
+
+arrow::Result<ObjectRef> CacheClient::Update(const ObjectRef& ref,
+                                             std::shared_ptr<arrow::Buffer> data) {
+  ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "update", ref.key));
+  const std::string& endpoint = EndpointOf(ref);
+  auto out = PutOpaque(endpoint, false, ref.key, std::move(data));
+  {
+    std::lock_guard lock(mu_);
+    InvalidateLocked(endpoint, ref.key);
+  }
+  if (!out.ok()) return Annotate(out.status(), "update", ref.key);
+  return out;
+}
+
+arrow::Result<ObjectRef> CacheClient::Patch(const ObjectRef& ref,
+                                            std::shared_ptr<arrow::Buffer> data) {
+  ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "patch", ref.key));
+  const std::string& endpoint = EndpointOf(ref);
+  auto out = PutOpaque(endpoint, true, ref.key, std::move(data));
+  {
+    std::lock_guard lock(mu_);
+    InvalidateLocked(endpoint, ref.key);
+  }
+  if (!out.ok()) return Annotate(out.status(), "patch", ref.key);
+  return out;
+}
+
+arrow::Status CacheClient::Delete(std::string_view pattern_text) {
+  auto parsed = KeyPattern::Parse(pattern_text);
+  if (!parsed.ok()) return Annotate(parsed.status(), "delete", pattern_text);
+  const KeyPattern& pattern = *parsed;
+  arrow::Status st = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
+    fl::Action action{std::string(kDeleteAction), arrow::Buffer::FromString(pattern.str())};
+    ARROW_ASSIGN_OR_RAISE(auto results, client->DoAction(CallOptions(), action));
+    int n = 0;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto r, results->Next());
+      if (!r) break;
+      ++n;
+    }
+    ARROW_RETURN_NOT_OK(results->Drain());
+    if (n == 0) return arrow::Status::IOError("the server sent no DELETE result");
+    return arrow::Status::OK();
+  }();
+  {
+    // Dropped whatever the outcome: after an error the server may or may not have deleted.
+    std::lock_guard lock(mu_);
+    InvalidatePatternLocked(pattern);
+  }
+  return Annotate(st, "delete", pattern_text);
+}
+
+// A request sent before a write was acknowledged may carry the old value: it must not be
+// cached afterwards. A request not yet sent will see the write, so it stays cacheable. The
+// newest round of a key and the round it waits for are the only ones that can be in flight.
+void CacheClient::MarkFlightsLocked(const std::function<bool(const Flight&)>& matches) {
+  for (auto& [id, flight] : flights_) {
+    for (Flight* f : {flight.get(), flight->prev.get()}) {
+      if (f && f->dispatched && matches(*f)) f->invalidated = true;
+    }
+  }
+}
+
+void CacheClient::InvalidateLocked(const std::string& endpoint, const std::string& key) {
+  if (cache_.Erase(endpoint, key)) ++stats_.invalidations;
+  MarkFlightsLocked([&](const Flight& f) { return f.endpoint == endpoint && f.key == key; });
+}
+
+void CacheClient::InvalidatePatternLocked(const KeyPattern& pattern) {
+  stats_.invalidations += cache_.ErasePattern(pattern);
+  MarkFlightsLocked([&](const Flight& f) {
+    auto key = ObjectKey::Parse(f.key);
+    return key.ok() && pattern.Matches(*key);
+  });
+}
+
+void CacheClient::InvalidateWrittenKey(std::string_view prefix_or_key) {
+  // Only a full key names an existing object; the configured endpoint and the advertised one
+  // may be different strings for one server, so every endpoint's entry goes (as flamepy's
+  // delete_objects does).
+  auto pattern = KeyPattern::Parse(prefix_or_key);
+  if (!pattern.ok() || pattern->kind() != KeyPattern::Kind::kObject) return;
+  std::lock_guard lock(mu_);
+  InvalidatePatternLocked(*pattern);
+}
+
+void CacheClient::NoteEpoch(const std::string& endpoint, const std::string& epoch) {
+  std::lock_guard lock(mu_);
+  NoteEpochLocked(endpoint, epoch);
+}
+
+void CacheClient::NoteEpochLocked(const std::string& endpoint, const std::string& epoch) {
+  auto it = epochs_.find(endpoint);
+  if (it == epochs_.end()) {
+    epochs_.emplace(endpoint, epoch);
+  } else if (it->second != epoch) {
+    it->second = epoch;
+    ++stats_.epoch_changes;
+  } else {
+    return;
+  }
+  stats_.invalidations += cache_.EraseOtherEpochs(endpoint, epoch);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& endpoint,
+                                                          const std::string& key,
+                                                          uint64_t version) {
+  ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(endpoint));
+  ARROW_ASSIGN_OR_RAISE(auto stream,
+                        client->DoGet(CallOptions(), fl::Ticket{key + ":" + std::to_string(version)}));
+  ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
+  Reply reply;
+  reply.epoch = EpochOf(*schema);
+  if (IsNativeTableSchema(*schema)) {
+    reply.kind = Reply::Kind::kTable;
+    reply.table_version = NativeSchemaVersion(*schema);
+    std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
+      if (!chunk.data) break;
+      ++reply.rows_received;
+      reply.bytes_received += arrow::util::TotalBufferSize(*chunk.data);
+      batches.push_back(std::move(chunk.data));
+    }
+    ARROW_ASSIGN_OR_RAISE(reply.table,
+                          arrow::Table::FromRecordBatches(StripFlameMetadata(schema), batches));
+    return reply;
+  }
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
+    if (!chunk.data) break;
+    for (int64_t i = 0; i < chunk.data->num_rows(); ++i) {
+      ARROW_ASSIGN_OR_RAISE(auto row, ReadRow(*chunk.data, i));
+      ++reply.rows_received;
+      reply.bytes_received += row.data->size();
+      reply.rows.push_back(std::move(row));
+    }
+  }
+  reply.kind = reply.rows.empty() ? Reply::Kind::kEmpty : Reply::Kind::kRows;
+  return reply;
+}
+
+arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
+    const std::string& endpoint, const std::string& key, bool force, Flight* flight) {
+  bool force_full = force;
+  // At most three requests: conditional, then full after an epoch change or an inconsistent
+  // patch reply, and one more if the data set changes again in between.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::shared_ptr<const ObjectValue> cached;
+    {
+      std::lock_guard lock(mu_);
+      if (!force_full) cached = cache_.Lookup(endpoint, key);
+      if (attempt == 0) ++(cached ? stats_.hits : stats_.misses);
+      ++stats_.requests;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto reply, FetchReply(endpoint, key, cached ? cached->version : 0));
+
+    std::lock_guard lock(mu_);
+    stats_.rows_received += reply.rows_received;
+    stats_.bytes_received += reply.bytes_received;
+    NoteEpochLocked(endpoint, reply.epoch);
+    const bool whole = reply.kind == Reply::Kind::kTable ||
+                       (reply.kind == Reply::Kind::kRows && reply.rows.front().is_base);
+    if (cached && cached->epoch != reply.epoch && !whole) {
+      // "Not modified" or deltas relative to a version of a data set the server no longer has.
+      force_full = true;
+      continue;
+    }
+
+    auto value = std::make_shared<ObjectValue>();
+    value->endpoint = endpoint;
+    value->key = key;
+    value->epoch = reply.epoch;
+    switch (reply.kind) {
+      case Reply::Kind::kEmpty:
+        if (!cached) {
+          // Only "not modified" is empty, and nothing is not modified relative to version 0.
+          return arrow::Status::KeyError("Object not found");
+        }
+        ++stats_.not_modified;
+        return cached;
+      case Reply::Kind::kTable:
+        value->version = value->base_version = reply.table_version;
+        value->table = std::move(reply.table);
+        ++stats_.full;
+        break;
+      case Reply::Kind::kRows: {
+        const bool has_base = reply.rows.front().is_base;
+        uint64_t previous = 0;
+        if (has_base) {
+          value->base_version = value->version = previous = reply.rows.front().version;
+          value->base = std::move(reply.rows.front().data);
+        } else {
+          if (!cached || cached->is_table()) {  // deltas without a base to apply them to
+            force_full = true;
+            continue;
+          }
+          value->base_version = cached->base_version;
+          value->base = cached->base;
+          value->deltas = cached->deltas;
+          previous = cached->version;
+        }
+        bool consistent = true;
+        for (size_t i = has_base ? 1 : 0; i < reply.rows.size(); ++i) {
+          auto& row = reply.rows[i];
+          if (row.is_base || row.version <= previous) {
+            consistent = false;
+            break;
+          }
+          previous = row.version;
+          value->deltas.push_back(Delta{row.version, std::move(row.data)});
+        }
+        if (!consistent) {
+          if (has_base) {
+            return arrow::Status::IOError("the server sent an inconsistent reply (base row not "
+                                          "first, or versions not increasing)");
+          }
+          force_full = true;
+          continue;
+        }
+        value->version = previous;
+        ++(has_base ? stats_.full : stats_.patch_only);
+        break;
+      }
+    }
+    const auto known = epochs_.find(endpoint);
+    if (!flight->invalidated && known != epochs_.end() && known->second == value->epoch) {
+      cache_.Insert(value);
+    }
+    return value;
+  }
+  return arrow::Status::IOError("the server's data set kept changing during the read");
+}
+
+arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::Get(const ObjectRef& ref) {
+  ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "get", ref.key));
+  const std::string& endpoint = EndpointOf(ref);
+  const bool force = ref.version == 0;
+  const std::string id = (force ? "F" : "C") + endpoint + '\n' + ref.key;
+
+  // Single flight. flights_[id] is the newest round for the key. A get joins it while it has
+  // not been sent (its answer is then at least as new as the get); otherwise the get starts a
+  // new round that is sent once the current one has finished (so the new round carries the
+  // freshest cached version, and every get arriving meanwhile joins it). Hence at most one
+  // request per key is on the wire and at most one more waits.
+  std::unique_lock lock(mu_);
+  std::shared_ptr<Flight> mine;
+  bool leader = false;
+  auto it = flights_.find(id);
+  if (it != flights_.end() && !it->second->dispatched) {
+    mine = it->second;
+  } else {
+    mine = std::make_shared<Flight>();
+    mine->endpoint = endpoint;
+    mine->key = ref.key;
+    leader = true;
+    if (it != flights_.end()) {
+      mine->prev = it->second;
+      it->second = mine;
+    } else {
+      flights_.emplace(id, mine);
+    }
+  }
+  if (!leader) {
+    ++stats_.coalesced;
+    mine->cv.wait(lock, [&] { return mine->done; });
+    return *mine->result;
+  }
+  if (mine->prev) {
+    auto prev = std::move(mine->prev);
+    mine->prev = nullptr;
+    prev->cv.wait(lock, [&] { return prev->done; });
+  }
+  mine->dispatched = true;
+  lock.unlock();
+  auto result = FetchAndInstall(endpoint, ref.key, force, mine.get());
+  if (!result.ok()) result = Annotate(result.status(), "get", ref.key);
+  lock.lock();
+  mine->result = result;
+  mine->done = true;
+  if (auto cur = flights_.find(id); cur != flights_.end() && cur->second == mine) {
+    flights_.erase(cur);
+  }
+  mine->cv.notify_all();
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+arrow::Result<ObjectRef> CacheClient::Upload(std::string_view key_or_prefix,
+                                             const std::filesystem::path& path) {
+  ARROW_RETURN_NOT_OK(Annotate(ParsePutPath(key_or_prefix).status(), "upload", key_or_prefix));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return arrow::Status::IOError("upload ", key_or_prefix, ": cannot open ", path.string(), ": ",
+                                  std::strerror(errno));
+  }
+  const int64_t chunk = options_.upload_chunk_bytes;
+  auto ref = DoPutBatches(options_.endpoint, false, key_or_prefix, UploadSchema(),
+                          [&](const auto& write) -> arrow::Status {
+    while (true) {
+      // A fresh buffer per row: gRPC may still reference the previous one while sending it.
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::ResizableBuffer> buf,
+                            arrow::AllocateResizableBuffer(chunk));
+      int64_t filled = 0;
+      while (filled < chunk) {
+        const ssize_t n = ::read(fd, buf->mutable_data() + filled,
+                                 static_cast<size_t>(chunk - filled));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          return arrow::Status::IOError("cannot read ", path.string(), ": ",
+                                        std::strerror(errno));
+        }
+        if (n == 0) break;
+        filled += n;
+      }
+      if (filled == 0) return arrow::Status::OK();  // an empty file sends no batches (as flamepy)
+      ARROW_RETURN_NOT_OK(buf->Resize(filled, /*shrink_to_fit=*/false));
+      ARROW_ASSIGN_OR_RAISE(auto row, UploadRow(buf));
+      ARROW_RETURN_NOT_OK(write(*row));
+      if (filled < chunk) return arrow::Status::OK();
+    }
+  });
+  ::close(fd);
+  InvalidateWrittenKey(key_or_prefix);
+  if (!ref.ok()) return Annotate(ref.status(), "upload", key_or_prefix);
+  return ref;
+}
+
+arrow::Status CacheClient::Download(const ObjectRef& ref, const std::filesystem::path& path) {
+  ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "download", ref.key));
+  auto st = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(EndpointOf(ref)));
+    ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
+    ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
+    if (IsNativeTableSchema(*schema)) {
+      return arrow::Status::Invalid("is a native Arrow table; use GetTable");
+    }
+    // The file is created only once the server has answered: a missing object leaves nothing.
+    ARROW_ASSIGN_OR_RAISE(auto file, AtomicFileWriter::Open(path));
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
+      if (!chunk.data) break;
+      for (int64_t i = 0; i < chunk.data->num_rows(); ++i) {
+        ARROW_ASSIGN_OR_RAISE(auto row, ReadRow(*chunk.data, i));
+        if (!row.is_base) {
+          return arrow::Status::Invalid("has deltas (version ", row.version,
+                                        "); a download writes a base only: use Get");
+        }
+        ARROW_RETURN_NOT_OK(file->Write(row.data->data(), row.data->size()));
+      }
+    }
+    return file->Commit();
+  }();
+  return Annotate(st, "download", ref.key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native tables
+
+arrow::Result<ObjectRef> CacheClient::PutTable(std::string_view prefix_or_key,
+                                               const std::shared_ptr<arrow::Table>& table) {
+  ARROW_RETURN_NOT_OK(Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
+  if (!table) return arrow::Status::Invalid("put ", prefix_or_key, ": null table");
+  auto md = table->schema()->metadata() ? table->schema()->metadata()->Copy()
+                                        : std::make_shared<arrow::KeyValueMetadata>();
+  for (const char* k : {kFormatMetadataKey, kVersionMetadataKey, kEpochMetadataKey}) {
+    if (const int i = md->FindKey(k); i >= 0) ARROW_RETURN_NOT_OK(md->Delete(i));
+  }
+  md->Append(kFormatMetadataKey, kNativeTableFormat);
+  md->Append(kVersionMetadataKey, "0");
+  if (md->FindKey(kLogicalTypeMetadataKey) < 0) md->Append(kLogicalTypeMetadataKey, "pyarrow.table");
+  const auto schema = table->schema()->WithMetadata(md);
+  auto ref = DoPutBatches(options_.endpoint, false, prefix_or_key, schema,
+                          [&](const auto& write) -> arrow::Status {
+    arrow::TableBatchReader reader(*table);
+    int batches = 0;
+    while (true) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+      if (!batch) break;
+      ARROW_RETURN_NOT_OK(write(*batch));
+      ++batches;
+    }
+    if (batches == 0) {  // an empty table still sends one (empty) batch, as flamepy
+      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatch::MakeEmpty(schema));
+      ARROW_RETURN_NOT_OK(write(*empty));
+    }
+    return arrow::Status::OK();
+  });
+  InvalidateWrittenKey(prefix_or_key);
+  if (!ref.ok()) return Annotate(ref.status(), "put", prefix_or_key);
+  return ref;
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> CacheClient::GetTable(const ObjectRef& ref) {
+  ARROW_ASSIGN_OR_RAISE(auto value, Get(ref));
+  if (!value->is_table()) {
+    return arrow::Status::Invalid("get ", ref.key, ": holds opaque bytes, not a native table");
+  }
+  return value->table;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+arrow::Result<std::vector<ListedObject>> CacheClient::List() {
+  ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
+  ARROW_ASSIGN_OR_RAISE(auto listing, client->ListFlights(CallOptions(), fl::Criteria{}));
+  std::vector<ListedObject> out;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());
+    if (!info) break;
+    ListedObject obj;
+    const auto& path = info->descriptor().path;
+    for (size_t i = 0; i < path.size(); ++i) {
+      if (i) obj.key.push_back('/');
+      obj.key += path[i];
+    }
+    obj.bytes = info->total_bytes();
+    if (!info->endpoints().empty() && !info->endpoints()[0].locations.empty()) {
+      obj.endpoint = info->endpoints()[0].locations[0].ToString();
+    }
+    out.push_back(std::move(obj));
+  }
+  return out;
+}
+
+arrow::Result<ObjectStat> CacheClient::Stat(const ObjectRef& ref) {
+  ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "stat", ref.key));
+  auto result = [&]() -> arrow::Result<ObjectStat> {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(EndpointOf(ref)));
+    ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
+    ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
+    ObjectStat stat;
+    stat.key = ref.key;
+    stat.is_table = IsNativeTableSchema(*schema);
+    if (stat.is_table) stat.version = stat.base_version = NativeSchemaVersion(*schema);
+    bool seen = false;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
+      if (!chunk.data) break;
+      seen = true;
+      if (stat.is_table) {
+        stat.base_bytes += arrow::util::TotalBufferSize(*chunk.data);
+        continue;
+      }
+      for (int64_t i = 0; i < chunk.data->num_rows(); ++i) {
+        ARROW_ASSIGN_OR_RAISE(auto row, ReadRow(*chunk.data, i));
+        if (row.is_base) {
+          stat.base_version = row.version;
+          stat.base_bytes = row.data->size();
+        } else {
+          ++stat.delta_count;
+          stat.total_bytes += row.data->size();
+        }
+        stat.version = std::max(stat.version, row.version);
+      }
+    }
+    if (!seen && !stat.is_table) return arrow::Status::KeyError("Object not found");
+    stat.total_bytes += stat.base_bytes;
+    return stat;
+  }();
+  if (!result.ok()) return Annotate(result.status(), "stat", ref.key);
+  return result;
+}
+
+CacheStats CacheClient::stats() const {
+  std::lock_guard lock(mu_);
+  CacheStats s = stats_;
+  s.bytes = cache_.bytes();
+  s.entries = cache_.entries();
+  s.evictions = cache_.evictions();
+  return s;
+}
+
+}  // namespace foc

@@ -1,0 +1,143 @@
+"""flame-cache (tools/flame_cache.cc) against the real server binary: round trips and exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pyarrow.ipc as ipc
+import pytest
+
+from conftest import ROOT, ServerProcess
+
+CLI = Path(os.environ.get("FOC_CLI_BINARY", ROOT / "build/release/tools/flame-cache"))
+
+
+def run(server: ServerProcess | None, *args: str, stdin: bytes | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    if not CLI.exists():
+        pytest.fail(f"{CLI} is missing: build it first (cmake --build --preset release)")
+    full_env = {k: v for k, v in os.environ.items() if k != "FLAME_CACHE_ENDPOINT"}
+    full_env.update(env or {})
+    cmd = [str(CLI)]
+    if server is not None:
+        cmd += ["--endpoint", server.endpoint]
+    return subprocess.run(cmd + list(args), input=stdin, capture_output=True, env=full_env,
+                          timeout=60)
+
+
+def key_version(out: bytes) -> tuple[str, int]:
+    key, version = out.decode().strip().split("\t")
+    return key, int(version)
+
+
+def test_put_get_patch_stat_delete(server: ServerProcess, tmp_path: Path) -> None:
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"hello \x00 world")
+    r = run(server, "put", "app/s", str(src))
+    assert r.returncode == 0, r.stderr
+    key, version = key_version(r.stdout)
+    assert key.startswith("app/s/") and version == 1
+
+    r = run(server, "get", key)
+    assert r.returncode == 0 and r.stdout == b"hello \x00 world"
+
+    r = run(server, "patch", key, "-", stdin=b"+delta")
+    assert r.returncode == 0, r.stderr
+    assert key_version(r.stdout) == (key, 2)
+
+    out = tmp_path / "out.bin"
+    assert run(server, "get", key, "-o", str(out)).returncode == 0
+    assert out.read_bytes() == b"hello \x00 world+delta"  # base, then deltas
+
+    r = run(server, "stat", key)
+    assert r.returncode == 0
+    stat = dict(line.split(": ", 1) for line in r.stdout.decode().splitlines())
+    assert stat["version"] == "2" and stat["base_version"] == "1"
+    assert stat["deltas"] == "1" and stat["total_bytes"] == str(len(b"hello \x00 world+delta"))
+
+    r = run(server, "ls")
+    size = len(b"hello \x00 world+delta")
+    assert r.stdout.decode().splitlines() == [f"{key}\t{size}"]
+
+    assert run(server, "delete", "app/*").returncode == 0
+    r = run(server, "get", key)
+    assert r.returncode == 3
+    assert key in r.stderr.decode() and "not found" in r.stderr.decode()
+    assert run(server, "ls").stdout == b""
+
+
+def test_upload_download_multi_mib(server: ServerProcess, tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 77)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    r = run(server, "upload", "app/files/big", str(src))
+    assert r.returncode == 0, r.stderr
+    assert key_version(r.stdout) == ("app/files/big", 1)
+    dst = tmp_path / "copy.bin"
+    r = run(server, "download", "app/files/big", str(dst))
+    assert r.returncode == 0, r.stderr
+    assert dst.read_bytes() == data
+
+    # A failed download leaves no file behind: an object with a delta is not a plain file.
+    assert run(server, "patch", "app/files/big", "-", stdin=b"d").returncode == 0
+    failed = tmp_path / "failed.bin"
+    r = run(server, "download", "app/files/big", str(failed))
+    assert r.returncode == 1 and "app/files/big" in r.stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin", "copy.bin"]
+
+    r = run(server, "download", "app/files/missing", str(failed))
+    assert r.returncode == 3 and "app/files/missing" in r.stderr.decode()
+    assert not failed.exists()
+
+
+def test_interoperates_with_pyarrow_flight(server: ServerProcess, tmp_path: Path) -> None:
+    # A native table written with pyarrow reads back through the CLI as an IPC stream.
+    table = pa.table({"x": [1, 2, 3]}).replace_schema_metadata(
+        {"flame.cache.format": "arrow-table-v1", "flame.cache.version": "0"})
+    client = flight.connect(server.endpoint)
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("app/t/table"), table.schema)
+    writer.write_table(table)
+    writer.done_writing()
+    reader.read()
+    writer.close()
+    client.close()
+    r = run(server, "get", "app/t/table")
+    assert r.returncode == 0, r.stderr
+    back = ipc.open_stream(r.stdout).read_all()
+    assert back.column("x").to_pylist() == [1, 2, 3]
+    r = run(server, "stat", "app/t/table")
+    assert "format: arrow-table" in r.stdout.decode()
+
+
+def test_endpoint_from_environment(server: ServerProcess) -> None:
+    r = run(None, "put", "app/env/k", "-", stdin=b"x",
+            env={"FLAME_CACHE_ENDPOINT": server.endpoint})
+    assert r.returncode == 0, r.stderr
+    assert key_version(r.stdout) == ("app/env/k", 1)
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run(None).returncode == 2                        # no subcommand
+    assert run(None, "frobnicate").returncode == 2          # unknown subcommand
+    assert run(None, "get").returncode == 2                 # missing argument
+    assert run(None, "--timeout", "-1", "ls").returncode == 2
+    assert run(None, "--cert", "c.pem", "ls").returncode == 2  # --cert without --key
+    r = run(None, "--help")
+    assert r.returncode == 0 and b"upload" in r.stdout
+
+
+def test_errors_exit_1_and_name_the_key(server: ServerProcess, tmp_path: Path) -> None:
+    r = run(server, "put", "app/*", "-", stdin=b"x")
+    assert r.returncode == 1 and "app/*" in r.stderr.decode()
+    r = run(server, "patch", "app/s/none", "-", stdin=b"x")
+    assert r.returncode == 3 and "app/s/none" in r.stderr.decode()
+    r = run(server, "put", "app/s", str(tmp_path / "no-such-file"))
+    assert r.returncode == 1 and "no-such-file" in r.stderr.decode()
+    # Nothing listening there.
+    r = subprocess.run([str(CLI), "--endpoint", "grpc://127.0.0.1:1", "--timeout", "5",
+                        "get", "app/s/o"], capture_output=True, timeout=60)
+    assert r.returncode == 1 and "app/s/o" in r.stderr.decode()
