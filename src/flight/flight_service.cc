@@ -1,14 +1,361 @@
 #include "flight/flight_service.h"
 
+#include <arrow/array.h>
+#include <arrow/buffer_builder.h>
+#include <arrow/ipc/writer.h>
+#include <arrow/record_batch.h>
+#include <arrow/type.h>
+#include <arrow/util/align_util.h>
+#include <arrow/util/key_value_metadata.h>
+#include <spdlog/spdlog.h>
+
+#include "flight/status.h"
+#include "key/key.h"
+#include "protocol/protocol.h"
+#include "store/object_store.h"
+
 namespace foc {
+namespace fl = arrow::flight;
+
+namespace {
+
+// Descriptor path elements joined with '/' (pyarrow sends one element "a/s/o"; a client
+// sending ["a", "s", "o"] means the same key).
+std::string JoinPath(const std::vector<std::string>& path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (i) out.push_back('/');
+    out += path[i];
+  }
+  return out;
+}
+
+// Locates the opaque upload columns: by name (`version`, `data`) when present, else by
+// position 0/1 as upstream; `data` may be binary or large_binary.
+arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
+  int data = schema.GetFieldIndex("data");
+  int version = schema.GetFieldIndex("version");
+  if (data < 0 || version < 0) {
+    if (schema.num_fields() < 2) {
+      return arrow::Status::Invalid(
+          "upload schema must have columns 'version: uint64' and 'data: binary'; got ",
+          schema.ToString(/*truncate_metadata=*/true));
+    }
+    version = 0;
+    data = 1;
+  }
+  const auto& vt = schema.field(version)->type();
+  const auto& dt = schema.field(data)->type();
+  if (vt->id() != arrow::Type::UINT64) {
+    return arrow::Status::Invalid("upload column '", schema.field(version)->name(),
+                                  "' must be uint64, got ", vt->ToString());
+  }
+  if (dt->id() != arrow::Type::BINARY && dt->id() != arrow::Type::LARGE_BINARY) {
+    return arrow::Status::Invalid("upload column '", schema.field(data)->name(),
+                                  "' must be binary or large_binary, got ", dt->ToString());
+  }
+  return data;
+}
+
+// Batches arrive zero-copy from gRPC slices, so a buffer may be misaligned for its type (an
+// int32 offsets buffer at an odd address). Realign only such buffers (offsets, never the
+// payload bytes, whose type needs no alignment) before anything reads them.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(fl::FlightMessageReader* reader) {
+  ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+  if (!chunk.data) return nullptr;
+  return arrow::util::EnsureAlignment(std::move(chunk.data), arrow::util::kValueAlignment,
+                                      arrow::default_memory_pool());
+}
+
+// Reads an opaque upload: the `data` cells of every row of every batch, concatenated in
+// order (chunked uploads). One row in one batch is taken without copying.
+arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader* reader,
+                                                         const arrow::Schema& schema) {
+  ARROW_ASSIGN_OR_RAISE(const int column, OpaqueDataColumn(schema));
+  std::shared_ptr<arrow::Buffer> single;  // the only non-empty cell so far, zero-copy
+  arrow::BufferBuilder builder;           // used once there is more than one cell
+  int64_t cells = 0;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, NextBatch(reader));
+    if (!batch) break;
+    const auto& array = batch->column(column);
+    for (int64_t i = 0; i < array->length(); ++i) {
+      if (array->IsNull(i)) continue;
+      std::shared_ptr<arrow::Buffer> cell;
+      if (array->type_id() == arrow::Type::BINARY) {
+        const auto& bin = static_cast<const arrow::BinaryArray&>(*array);
+        cell = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
+      } else {
+        const auto& bin = static_cast<const arrow::LargeBinaryArray&>(*array);
+        cell = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
+      }
+      if (cell->size() == 0) continue;
+      if (cells == 0) {
+        single = std::move(cell);
+      } else {
+        if (cells == 1) ARROW_RETURN_NOT_OK(builder.Append(single->data(), single->size()));
+        ARROW_RETURN_NOT_OK(builder.Append(cell->data(), cell->size()));
+      }
+      ++cells;
+    }
+  }
+  if (cells == 0) return arrow::AllocateBuffer(0);  // an empty object (e.g. an empty file)
+  if (cells == 1) return single;
+  return builder.Finish();
+}
+
+arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
+                                      std::shared_ptr<arrow::Schema> schema) {
+  NativeTable table{std::move(schema), {}};
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, NextBatch(reader));
+    if (!batch) break;
+    table.batches.push_back(std::move(batch));
+  }
+  return table;
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(const std::shared_ptr<arrow::Schema>& schema,
+                                                          uint64_t version, std::string_view kind,
+                                                          const std::shared_ptr<arrow::Buffer>& data) {
+  const int64_t size = data ? data->size() : 0;
+  if (size > std::numeric_limits<int32_t>::max()) {
+    return arrow::Status::CapacityError("payload of ", size,
+                                        " bytes exceeds the binary column limit (2 GiB)");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto version_buf, arrow::AllocateBuffer(sizeof(uint64_t)));
+  std::memcpy(version_buf->mutable_data(), &version, sizeof(version));
+  ARROW_ASSIGN_OR_RAISE(auto kind_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
+  const int32_t ko[2] = {0, static_cast<int32_t>(kind.size())};
+  std::memcpy(kind_offsets->mutable_data(), ko, sizeof(ko));
+  ARROW_ASSIGN_OR_RAISE(auto data_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
+  const int32_t dof[2] = {0, static_cast<int32_t>(size)};
+  std::memcpy(data_offsets->mutable_data(), dof, sizeof(dof));
+  auto versions = std::make_shared<arrow::UInt64Array>(1, std::move(version_buf));
+  auto kinds = std::make_shared<arrow::StringArray>(
+      1, std::move(kind_offsets), arrow::Buffer::FromString(std::string(kind)));
+  // The payload buffer itself: the response shares the cached object's memory.
+  auto payload = std::make_shared<arrow::BinaryArray>(
+      1, std::move(data_offsets), data ? data : std::make_shared<arrow::Buffer>(nullptr, 0));
+  return arrow::RecordBatch::Make(schema, 1, {versions, kinds, payload});
+}
+
+// Streams a DoGet reply one batch at a time from the (pinned, immutable) object: nothing is
+// materialised up front and no payload byte is copied.
+class ReplyReader : public arrow::RecordBatchReader {
+ public:
+  ReplyReader(ReadResult read, std::string epoch) : read_(std::move(read)) {
+    const Object& obj = *read_.object;
+    if (read_.plan.kind == GetReplyKind::kNative) {
+      schema_ = obj.table()->schema;
+      auto md = schema_->metadata() ? schema_->metadata()->Copy()
+                                    : std::make_shared<arrow::KeyValueMetadata>();
+      md->Append(kEpochMetadataKey, std::move(epoch));
+      schema_ = schema_->WithMetadata(md);
+    } else {
+      schema_ = ResponseSchema(epoch);
+    }
+    switch (read_.plan.kind) {
+      case GetReplyKind::kNotModified:
+        next_ = end_ = 0;
+        break;
+      case GetReplyKind::kNative:
+        next_ = 0;
+        end_ = obj.table()->batches.size();
+        break;
+      case GetReplyKind::kFull:  // row 0 is the base, row i>0 is delta i-1
+        next_ = 0;
+        end_ = obj.deltas().size() + 1;
+        break;
+      case GetReplyKind::kPatches:
+        next_ = read_.plan.first_delta + 1;
+        end_ = obj.deltas().size() + 1;
+        break;
+    }
+  }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    if (next_ >= end_) {
+      *batch = nullptr;
+      return arrow::Status::OK();
+    }
+    const Object& obj = *read_.object;
+    const size_t i = next_++;
+    if (read_.plan.kind == GetReplyKind::kNative) {
+      *batch = obj.table()->batches[i];
+      return arrow::Status::OK();
+    }
+    if (i == 0) {
+      ARROW_ASSIGN_OR_RAISE(*batch, OneRow(schema_, obj.base_version(), kKindBase, obj.data()));
+    } else {
+      const Delta& d = obj.deltas()[i - 1];
+      ARROW_ASSIGN_OR_RAISE(*batch, OneRow(schema_, d.version, kKindPatch, d.data));
+    }
+    return arrow::Status::OK();
+  }
+
+ private:
+  ReadResult read_;  // keeps the object pinned until the reply has been sent
+  std::shared_ptr<arrow::Schema> schema_;
+  size_t next_ = 0;
+  size_t end_ = 0;
+};
+
+class SingleResultStream : public fl::ResultStream {
+ public:
+  explicit SingleResultStream(std::shared_ptr<arrow::Buffer> body) : body_(std::move(body)) {}
+  arrow::Result<std::unique_ptr<fl::Result>> Next() override {
+    if (!body_) return nullptr;
+    auto r = std::make_unique<fl::Result>();
+    r->body = std::move(body_);
+    body_ = nullptr;
+    return r;
+  }
+
+ private:
+  std::shared_ptr<arrow::Buffer> body_;
+};
+
+}  // namespace
 
 FlightService::FlightService(std::shared_ptr<ObjectStore> store, FlightServiceOptions options)
     : store_(std::move(store)), options_(std::move(options)) {}
+
 FlightService::~FlightService() = default;
 
-arrow::Status FlightService::ListActions(const arrow::flight::ServerCallContext&,
-                                         std::vector<arrow::flight::ActionType>* actions) {
-  *actions = {{"DELETE", "Delete objects by key prefix"}};
+std::string FlightService::advertised_endpoint() const {
+  if (!options_.advertised_endpoint.empty()) return options_.advertised_endpoint;
+  return "grpc://127.0.0.1:" + std::to_string(port());
+}
+
+arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
+                                         std::vector<fl::ActionType>* actions) {
+  *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"}};
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::DoAction(const fl::ServerCallContext&, const fl::Action& action,
+                                      std::unique_ptr<fl::ResultStream>* result) {
+  if (action.type != kDeleteAction) {
+    return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
+                                              ". Only DELETE is supported."));
+  }
+  const std::string body = action.body ? action.body->ToString() : std::string();
+  auto pattern = KeyPattern::Parse(body);
+  if (!pattern.ok()) return ToRpcStatus(pattern.status());
+  auto removed = store_->Delete(*pattern);
+  if (!removed.ok()) return ToRpcStatus(removed.status());
+  spdlog::debug("DELETE {}: {} objects", body, *removed);
+  *result = std::make_unique<SingleResultStream>(arrow::Buffer::FromString("OK"));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::DoPut(const fl::ServerCallContext&,
+                                   std::unique_ptr<fl::FlightMessageReader> reader,
+                                   std::unique_ptr<fl::FlightMetadataWriter> writer) {
+  return ToRpcStatus(DoPutImpl(reader.get(), writer.get()));
+}
+
+arrow::Status FlightService::DoPutImpl(fl::FlightMessageReader* reader,
+                                       fl::FlightMetadataWriter* writer) {
+  const fl::FlightDescriptor& descriptor = reader->descriptor();
+  ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+  WriteResult written{ObjectKey::Parse("x/x/x").ValueOrDie(), 0};
+  if (descriptor.type == fl::FlightDescriptor::CMD) {
+    if (!std::string_view(descriptor.cmd).starts_with(kPatchCommandPrefix)) {
+      return arrow::Status::Invalid("Unknown DoPut command '", descriptor.cmd.substr(0, 64),
+                                    "': expected 'PATCH:<app>/<session>/<object>'");
+    }
+    auto key = ObjectKey::Parse(descriptor.cmd.substr(kPatchCommandPrefix.size()));
+    if (!key.ok()) return key.status().WithMessage("Invalid PATCH key: ", key.status().message());
+    if (IsNativeTableSchema(*schema)) {
+      return arrow::Status::Invalid(
+          "PATCH takes an opaque delta (version: uint64, data: binary), not a native table");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
+    ARROW_ASSIGN_OR_RAISE(written, store_->Patch(*key, std::move(delta)));
+  } else {
+    if (descriptor.path.empty()) {
+      return arrow::Status::Invalid("key must be provided in descriptor path or command");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto target, ParsePutPath(JoinPath(descriptor.path)));
+    Payload payload;
+    if (IsNativeTableSchema(*schema)) {
+      ARROW_ASSIGN_OR_RAISE(payload.table, ReadNative(reader, schema));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(payload.data, ReadOpaque(reader, *schema));
+    }
+    ARROW_ASSIGN_OR_RAISE(written, store_->Put(target, std::move(payload)));
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      auto meta, EncodePutResult({advertised_endpoint(), written.key.str(),
+                                  static_cast<int64_t>(written.version), store_->epoch()}));
+  return writer->WriteMetadata(*meta);
+}
+
+arrow::Status FlightService::DoGet(const fl::ServerCallContext&, const fl::Ticket& request,
+                                   std::unique_ptr<fl::FlightDataStream>* stream) {
+  auto ticket = ParseTicket(request.ticket);
+  if (!ticket.ok()) return ToRpcStatus(ticket.status());
+  auto read = store_->Get(ticket->key, ticket->version);
+  if (!read.ok()) return ToRpcStatus(read.status());
+  auto reader = std::make_shared<ReplyReader>(*std::move(read), store_->epoch());
+  *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
+                                           const fl::FlightDescriptor& request,
+                                           std::unique_ptr<fl::FlightInfo>* info) {
+  if (request.path.empty()) return ToRpcStatus(arrow::Status::Invalid("Empty descriptor path"));
+  auto key = ObjectKey::Parse(JoinPath(request.path));
+  if (!key.ok()) return ToRpcStatus(key.status());
+  // Like upstream, existence is not required: flamepy's local-storage mode asks for the
+  // endpoint of an object it is about to place in the storage directory itself.
+  std::shared_ptr<arrow::Schema> schema;
+  if (auto native = store_->NativeSchema(*key); native.ok() && *native) schema = *native;
+  if (!schema) schema = ResponseSchema(store_->epoch());
+  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
+  fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
+  auto made = fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1, false);
+  if (!made.ok()) return ToRpcStatus(made.status());
+  *info = std::make_unique<fl::FlightInfo>(*std::move(made));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::ListFlights(const fl::ServerCallContext&, const fl::Criteria*,
+                                         std::unique_ptr<fl::FlightListing>* listings) {
+  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
+  const auto schema = ResponseSchema(store_->epoch());
+  std::vector<fl::FlightInfo> infos;
+  for (const auto& entry : store_->List()) {
+    fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(entry.key, 0)}, {location},
+                                std::nullopt, ""};
+    ARROW_ASSIGN_OR_RAISE(
+        auto info, fl::FlightInfo::Make(*schema, fl::FlightDescriptor::Path({entry.key.str()}),
+                                        {endpoint}, -1, entry.payload_bytes, false));
+    infos.push_back(std::move(info));
+  }
+  *listings = std::make_unique<fl::SimpleFlightListing>(std::move(infos));
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::GetSchema(const fl::ServerCallContext&,
+                                       const fl::FlightDescriptor& request,
+                                       std::unique_ptr<fl::SchemaResult>* schema) {
+  std::shared_ptr<arrow::Schema> result = ResponseSchema(store_->epoch());
+  if (!request.path.empty()) {
+    auto key = ObjectKey::Parse(JoinPath(request.path));
+    if (!key.ok()) return ToRpcStatus(key.status());
+    auto native = store_->NativeSchema(*key);
+    if (!native.ok()) return ToRpcStatus(native.status());
+    if (*native) result = *native;
+  }
+  auto made = fl::SchemaResult::Make(*result);
+  if (!made.ok()) return ToRpcStatus(made.status());
+  *schema = *std::move(made);
   return arrow::Status::OK();
 }
 

@@ -1,18 +1,19 @@
-// The Arrow Flight front end of flame-object-cache.
+// The Arrow Flight front end of flame-object-cache: decodes each request, calls the object
+// store, encodes the reply. The protocol is upstream flame-object-cache 0.6.0's (see
+// docs/protocol.md); status codes are mapped in one place (status.h).
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <arrow/flight/server.h>
 
 namespace foc {
 
-/// Serves the flame-object-cache protocol over Arrow Flight: decodes each request, calls
-/// the object store, encodes the reply. Status codes are mapped in one place (status.cc).
 struct FlightServiceOptions {
   /// The URI put in PutResults and FlightInfo locations, e.g. `grpc://10.0.0.5:9090`.
-  /// Empty: derived from the listening location once the server is bound.
+  /// Empty: `grpc://127.0.0.1:<bound port>` (`grpc+tls://` when TLS is on).
   std::string advertised_endpoint;
 };
 
@@ -23,10 +24,34 @@ class FlightService : public arrow::flight::FlightServerBase {
   FlightService(std::shared_ptr<ObjectStore> store, FlightServiceOptions options);
   ~FlightService() override;
 
+  /// The endpoint written into PutResults and FlightInfo locations.
+  std::string advertised_endpoint() const;
+
   arrow::Status ListActions(const arrow::flight::ServerCallContext& context,
                             std::vector<arrow::flight::ActionType>* actions) override;
+  arrow::Status DoAction(const arrow::flight::ServerCallContext& context,
+                         const arrow::flight::Action& action,
+                         std::unique_ptr<arrow::flight::ResultStream>* result) override;
+  arrow::Status DoPut(const arrow::flight::ServerCallContext& context,
+                      std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+                      std::unique_ptr<arrow::flight::FlightMetadataWriter> writer) override;
+  arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
+                      const arrow::flight::Ticket& request,
+                      std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
+  arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext& context,
+                              const arrow::flight::FlightDescriptor& request,
+                              std::unique_ptr<arrow::flight::FlightInfo>* info) override;
+  arrow::Status ListFlights(const arrow::flight::ServerCallContext& context,
+                            const arrow::flight::Criteria* criteria,
+                            std::unique_ptr<arrow::flight::FlightListing>* listings) override;
+  arrow::Status GetSchema(const arrow::flight::ServerCallContext& context,
+                          const arrow::flight::FlightDescriptor& request,
+                          std::unique_ptr<arrow::flight::SchemaResult>* schema) override;
 
  private:
+  arrow::Status DoPutImpl(arrow::flight::FlightMessageReader* reader,
+                          arrow::flight::FlightMetadataWriter* writer);
+
   std::shared_ptr<ObjectStore> store_;
   FlightServiceOptions options_;
 };

@@ -4,6 +4,7 @@
 #include <arrow/flight/client.h>
 
 #include "flight/flight_service.h"
+#include "store/object_store.h"
 #include "testing/gtest_util.h"
 
 namespace foc {
@@ -11,7 +12,7 @@ namespace {
 
 TEST(FlightServerTest, ListActionsOverRealGrpc) {
   ASSERT_OK_AND_ASSIGN(auto location, arrow::flight::Location::ForGrpcTcp("127.0.0.1", 0));
-  FlightService service(nullptr, {});
+  FlightService service(ObjectStore::Open({}, MakeNoneStorage()).ValueOrDie(), {});
   ASSERT_OK(service.Init(arrow::flight::FlightServerOptions(location)));
   ASSERT_GT(service.port(), 0);
 

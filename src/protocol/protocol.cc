@@ -1,0 +1,83 @@
+#include "protocol/protocol.h"
+
+#include <bson/bson.h>
+
+#include <arrow/type.h>
+#include <arrow/util/key_value_metadata.h>
+
+#include "object/object.h"
+
+namespace foc {
+
+std::shared_ptr<arrow::Schema> UploadSchema() {
+  static const auto schema = arrow::schema(
+      {arrow::field("version", arrow::uint64()), arrow::field("data", arrow::binary())});
+  return schema;
+}
+
+std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch) {
+  arrow::FieldVector fields{arrow::field("version", arrow::uint64(), /*nullable=*/false),
+                            arrow::field("kind", arrow::utf8(), false),
+                            arrow::field("data", arrow::binary(), false)};
+  if (epoch.empty()) return arrow::schema(std::move(fields));
+  return arrow::schema(std::move(fields),
+                       arrow::key_value_metadata({kEpochMetadataKey}, {std::string(epoch)}));
+}
+
+arrow::Result<std::shared_ptr<arrow::Buffer>> EncodePutResult(const PutResultDoc& doc) {
+  bson_t b;
+  bson_init(&b);
+  const bool ok =
+      bson_append_utf8(&b, "endpoint", -1, doc.endpoint.data(),
+                       static_cast<int>(doc.endpoint.size())) &&
+      bson_append_utf8(&b, "key", -1, doc.key.data(), static_cast<int>(doc.key.size())) &&
+      bson_append_int64(&b, "version", -1, doc.version) &&
+      (doc.epoch.empty() || bson_append_utf8(&b, "epoch", -1, doc.epoch.data(),
+                                             static_cast<int>(doc.epoch.size())));
+  if (!ok) {
+    bson_destroy(&b);
+    return arrow::Status::Invalid("PutResult does not fit in a BSON document");
+  }
+  auto out = arrow::Buffer::FromString(
+      std::string(reinterpret_cast<const char*>(bson_get_data(&b)), b.len));
+  bson_destroy(&b);
+  return out;
+}
+
+arrow::Result<PutResultDoc> DecodePutResult(std::string_view data) {
+  bson_t b;
+  if (!bson_init_static(&b, reinterpret_cast<const uint8_t*>(data.data()), data.size()) ||
+      !bson_validate(&b, BSON_VALIDATE_NONE, nullptr)) {
+    return arrow::Status::Invalid("PutResult is not a valid BSON document");
+  }
+  PutResultDoc doc;
+  bool has_endpoint = false, has_key = false;
+  bson_iter_t it;
+  if (!bson_iter_init(&it, &b)) return arrow::Status::Invalid("PutResult: bad BSON");
+  while (bson_iter_next(&it)) {
+    const std::string_view name = bson_iter_key(&it);
+    uint32_t len = 0;
+    if (name == "endpoint" && BSON_ITER_HOLDS_UTF8(&it)) {
+      const char* s = bson_iter_utf8(&it, &len);
+      doc.endpoint.assign(s, len);
+      has_endpoint = true;
+    } else if (name == "key" && BSON_ITER_HOLDS_UTF8(&it)) {
+      const char* s = bson_iter_utf8(&it, &len);
+      doc.key.assign(s, len);
+      has_key = true;
+    } else if (name == "version" && BSON_ITER_HOLDS_INT64(&it)) {
+      doc.version = bson_iter_int64(&it);
+    } else if (name == "version" && BSON_ITER_HOLDS_INT32(&it)) {
+      doc.version = bson_iter_int32(&it);
+    } else if (name == "epoch" && BSON_ITER_HOLDS_UTF8(&it)) {
+      const char* s = bson_iter_utf8(&it, &len);
+      doc.epoch.assign(s, len);
+    }
+  }
+  if (!has_endpoint || !has_key) {
+    return arrow::Status::Invalid("PutResult lacks ", has_endpoint ? "key" : "endpoint");
+  }
+  return doc;
+}
+
+}  // namespace foc

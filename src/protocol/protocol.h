@@ -1,0 +1,46 @@
+// Wire-format pieces of the flame-object-cache protocol shared by the server (src/flight/)
+// and the C++ client (src/client/): schemas, descriptors' command prefix, the BSON PutResult.
+// Pure functions, no I/O. The protocol itself is specified in docs/protocol.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <arrow/buffer.h>
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+namespace foc {
+
+/// DoPut command descriptor prefix that appends a delta: `PATCH:<app>/<session>/<object>`.
+inline constexpr std::string_view kPatchCommandPrefix = "PATCH:";
+/// The only DoAction type.
+inline constexpr std::string_view kDeleteAction = "DELETE";
+/// Response column values of `kind`.
+inline constexpr std::string_view kKindBase = "base";
+inline constexpr std::string_view kKindPatch = "patch";
+
+/// Upload schema of opaque objects and deltas: `version: uint64, data: binary`.
+std::shared_ptr<arrow::Schema> UploadSchema();
+
+/// DoGet response schema for opaque objects: `version: uint64, kind: utf8, data: binary`
+/// (non-nullable, as upstream), with `flame.cache.epoch` metadata when `epoch` is not empty.
+std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch = {});
+
+/// The reference to a stored object that each DoPut answers with (PutResult app_metadata).
+struct PutResultDoc {
+  std::string endpoint;
+  std::string key;
+  int64_t version = 0;
+  std::string epoch;  ///< our addition; flamepy ignores unknown fields
+};
+
+/// BSON `{endpoint: string, key: string, version: int64, epoch: string}`, field order as
+/// upstream (epoch last, omitted when empty).
+arrow::Result<std::shared_ptr<arrow::Buffer>> EncodePutResult(const PutResultDoc& doc);
+/// Decodes a PutResult; `version` may be int64 or int32; `epoch` is optional.
+arrow::Result<PutResultDoc> DecodePutResult(std::string_view bson);
+
+}  // namespace foc

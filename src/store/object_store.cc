@@ -1,0 +1,462 @@
+#include "store/object_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/lru_cache.h"
+#include "store/key_locks.h"
+
+namespace foc {
+namespace {
+
+// What the index knows of a key.
+struct IndexEntry {
+  uint64_t version = 0;        // current version: the next write gets version + 1
+  int64_t payload_bytes = 0;
+  int32_t delta_count = 0;
+  bool evicted = false;        // memory-only storage: dropped for space, payload gone
+};
+
+using Cache = LruCache<Object::Ptr>;
+
+// Keeps a memory-cache pin alive for as long as the returned object pointer lives.
+struct PinnedObject {
+  Cache::Handle handle;
+  Object::Ptr object;
+};
+
+Object::Ptr Pin(Cache::Handle handle) {
+  auto holder = std::make_shared<PinnedObject>();
+  holder->object = handle.value();
+  holder->handle = std::move(handle);
+  const Object* raw = holder->object.get();
+  return Object::Ptr(std::move(holder), raw);
+}
+
+arrow::Status EvictedError(const ObjectKey& key) {
+  return arrow::Status::KeyError(
+      "object ", key.str(),
+      " was evicted under memory pressure (storage: none keeps objects only in memory); "
+      "write it again, or configure disk storage or a larger eviction.max_memory");
+}
+
+}  // namespace
+
+class ObjectStore::Impl {
+ public:
+  Impl(StoreOptions options, std::unique_ptr<StorageEngine> storage)
+      : options_(options),
+        storage_(std::move(storage)),
+        memory_only_(!storage_->persistent()),
+        cache_(Cache::Options{options.eviction ? options.max_memory_bytes : 0,
+                              options.eviction ? options.max_objects : 0},
+               [this](const std::string& key, const Object::Ptr& obj) {
+                 OnEvict(key, obj);
+               }) {}
+
+  arrow::Status Open() {
+    ARROW_ASSIGN_OR_RAISE(epoch_, storage_->InstanceId());
+    if (epoch_.empty()) epoch_ = NewUuid4();
+    int64_t count = 0;
+    ARROW_RETURN_NOT_OK(storage_->Scan([&](StoredObjectInfo info) {
+      index_[info.key.str()] =
+          IndexEntry{info.version, info.payload_bytes, info.delta_count, false};
+      ++count;
+    }));
+    ARROW_ASSIGN_OR_RAISE(auto floors, storage_->LoadFloors());
+    for (auto& f : floors) {
+      auto& v = floors_[f.pattern];
+      v = std::max(v, f.version);
+    }
+    spdlog::info("store: {} objects indexed, {} version floors, storage {}", count,
+                 floors_.size(), storage_->Describe());
+    return arrow::Status::OK();
+  }
+
+  arrow::Result<WriteResult> Put(const PutTarget& target, Payload payload) {
+    ARROW_ASSIGN_OR_RAISE(
+        auto key, ObjectKey::Make(target.app, target.session,
+                                  target.has_object() ? target.object : NewUuid4()));
+    auto guard = locks_.Exclusive(key.str());
+    ARROW_ASSIGN_OR_RAISE(const uint64_t current, CurrentVersionForWrite(key));
+    const uint64_t version = current + 1;
+    Object::Ptr object =
+        payload.table ? Object::MakeNative(version, std::move(*payload.table))
+                      : Object::MakeOpaque(version, std::move(payload.data));
+    ARROW_RETURN_NOT_OK(Store(key, object, /*append=*/false));
+    bytes_written_ += object->payload_bytes();
+    return WriteResult{std::move(key), version};
+  }
+
+  arrow::Result<WriteResult> Patch(const ObjectKey& key, std::shared_ptr<arrow::Buffer> delta) {
+    auto guard = locks_.Exclusive(key.str());
+    auto loaded = Load(key);
+    if (!loaded.ok()) {
+      if (loaded.status().IsKeyError() && loaded.status().message().find("evicted") ==
+                                              std::string::npos) {
+        return arrow::Status::KeyError("object ", key.str(), " not found for patch");
+      }
+      return loaded.status();
+    }
+    const Object::Ptr& object = *loaded;
+    if (object->is_native()) {
+      return arrow::Status::Invalid(
+          "object ", key.str(),
+          " is a native Arrow table; PATCH applies only to opaque objects (replace the "
+          "table with a PUT to the same key instead)");
+    }
+    if (options_.max_deltas > 0 &&
+        static_cast<int64_t>(object->deltas().size()) >= options_.max_deltas) {
+      return arrow::Status::Invalid("object ", key.str(), " has reached maximum delta count (",
+                                    options_.max_deltas, ")");
+    }
+    const int64_t delta_bytes = delta ? delta->size() : 0;
+    ARROW_ASSIGN_OR_RAISE(auto patched,
+                          object->WithDelta(Delta{object->version() + 1, std::move(delta)}));
+    ARROW_RETURN_NOT_OK(Store(key, patched, /*append=*/true));
+    bytes_written_ += delta_bytes;
+    return WriteResult{key, patched->version()};
+  }
+
+  arrow::Result<ReadResult> Get(const ObjectKey& key, uint64_t client_version) {
+    auto guard = locks_.Shared(key.str());
+    ARROW_ASSIGN_OR_RAISE(auto object, Load(key));
+    const GetPlan plan = PlanGet(*object, client_version);
+    switch (plan.kind) {
+      case GetReplyKind::kNotModified:
+        not_modified_++;
+        break;
+      case GetReplyKind::kPatches:
+        patch_replies_++;
+        for (size_t i = plan.first_delta; i < object->deltas().size(); ++i) {
+          const auto& d = object->deltas()[i].data;
+          bytes_read_ += d ? d->size() : 0;
+        }
+        break;
+      case GetReplyKind::kFull:
+        full_replies_++;
+        bytes_read_ += object->payload_bytes();
+        break;
+      case GetReplyKind::kNative:
+        native_replies_++;
+        bytes_read_ += object->payload_bytes();
+        break;
+    }
+    return ReadResult{std::move(object), plan};
+  }
+
+  arrow::Result<std::shared_ptr<arrow::Schema>> NativeSchema(const ObjectKey& key) {
+    auto guard = locks_.Shared(key.str());
+    if (auto handle = cache_.Lookup(key.str())) {
+      const auto& table = handle.value()->table();
+      return table ? table->schema : nullptr;
+    }
+    ARROW_RETURN_NOT_OK(CheckIndexed(key));
+    return storage_->ReadNativeSchema(key);
+  }
+
+  arrow::Result<int64_t> Delete(const KeyPattern& pattern) {
+    // Enumerate under the index lock, then take each key's writer lock in turn: a write to a
+    // key either completes before its removal or starts after it (then it survives, as a
+    // write issued after the DELETE would).
+    std::vector<std::string> keys;
+    uint64_t floor = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      for (auto it = index_.lower_bound(pattern.key_prefix());
+           it != index_.end() && it->first.starts_with(pattern.key_prefix()); ++it) {
+        if (pattern.kind() == KeyPattern::Kind::kObject && it->first != pattern.key_prefix()) {
+          continue;
+        }
+        keys.push_back(it->first);
+        floor = std::max(floor, it->second.version);
+      }
+    }
+    if (pattern.kind() == KeyPattern::Kind::kObject && keys.empty() && !memory_only_) {
+      // An object written into the storage directory behind our back (flamepy local mode).
+      ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(pattern.key_prefix()));
+      auto guard = locks_.Exclusive(key.str());
+      if (Adopt(key).ok()) {
+        keys.push_back(key.str());
+        std::shared_lock<std::shared_mutex> lock(index_mu_);
+        floor = index_[key.str()].version;
+      }
+    }
+    if (floor > 0) ARROW_RETURN_NOT_OK(RecordFloor(pattern.str(), floor));
+    int64_t removed = 0;
+    for (const auto& k : keys) {
+      ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(k));
+      auto guard = locks_.Exclusive(k);
+      uint64_t version = 0;
+      {
+        std::shared_lock<std::shared_mutex> lock(index_mu_);
+        auto it = index_.find(k);
+        if (it == index_.end()) continue;  // deleted concurrently
+        version = it->second.version;
+      }
+      if (version > floor) ARROW_RETURN_NOT_OK(RecordFloor(k, version));  // patched meanwhile
+      ARROW_RETURN_NOT_OK(storage_->Remove(key));
+      cache_.Erase(k);
+      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      index_.erase(k);
+      ++removed;
+    }
+    return removed;
+  }
+
+  std::vector<ObjectListing> List() const {
+    std::vector<ObjectListing> out;
+    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    out.reserve(index_.size());
+    for (const auto& [k, e] : index_) {
+      if (e.evicted) continue;
+      auto key = ObjectKey::Parse(k);
+      if (key.ok()) out.push_back(ObjectListing{*std::move(key), e.version, e.payload_bytes});
+    }
+    return out;
+  }
+
+  StoreStats stats() const {
+    StoreStats s;
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      for (const auto& [k, e] : index_) s.objects += e.evicted ? 0 : 1;
+    }
+    const auto cs = cache_.stats();
+    s.resident_objects = cs.entries;
+    s.resident_bytes = cs.bytes;
+    s.memory_evictions = cs.evictions;
+    s.lost_objects = lost_objects_;
+    s.refused_writes = refused_writes_;
+    s.not_modified_replies = not_modified_;
+    s.patch_replies = patch_replies_;
+    s.full_replies = full_replies_;
+    s.native_replies = native_replies_;
+    s.bytes_written = bytes_written_;
+    s.bytes_read = bytes_read_;
+    s.storage = storage_->Usage();
+    return s;
+  }
+
+  const std::string& epoch() const { return epoch_; }
+  const StorageEngine& storage() const { return *storage_; }
+
+ private:
+  // The version a write continues from: the key's current version, else the highest version
+  // floor covering it (a key deleted and re-created continues above its old versions).
+  arrow::Result<uint64_t> CurrentVersionForWrite(const ObjectKey& key) {
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(key.str());
+      if (it != index_.end()) return it->second.version;
+    }
+    if (!memory_only_) {
+      // flamepy's local-storage mode writes objects straight into the storage directory.
+      if (Adopt(key).ok()) {
+        std::shared_lock<std::shared_mutex> lock(index_mu_);
+        return index_[key.str()].version;
+      }
+    }
+    return FloorFor(key);
+  }
+
+  uint64_t FloorFor(const ObjectKey& key) {
+    std::lock_guard<std::mutex> lock(floors_mu_);
+    uint64_t floor = 0;
+    for (const std::string& p :
+         {key.str(), std::string(key.prefix()), std::string(key.app()) + "/*"}) {
+      auto it = floors_.find(p);
+      if (it != floors_.end()) floor = std::max(floor, it->second);
+    }
+    return floor;
+  }
+
+  arrow::Status RecordFloor(const std::string& pattern, uint64_t version) {
+    ARROW_RETURN_NOT_OK(storage_->RecordFloor(VersionFloor{pattern, version}));
+    std::lock_guard<std::mutex> lock(floors_mu_);
+    auto& v = floors_[pattern];
+    v = std::max(v, version);
+    return arrow::Status::OK();
+  }
+
+  arrow::Status CheckIndexed(const ObjectKey& key) {
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(key.str());
+      if (it != index_.end()) {
+        if (it->second.evicted) return EvictedError(key);
+        return arrow::Status::OK();
+      }
+    }
+    if (!memory_only_) return Adopt(key).status();
+    return arrow::Status::KeyError("object ", key.str(), " not found");
+  }
+
+  // Reads an object that exists in storage but not in the index, and indexes it. Caller holds
+  // the key's lock (shared or exclusive).
+  arrow::Result<Object::Ptr> Adopt(const ObjectKey& key) {
+    ARROW_ASSIGN_OR_RAISE(auto object, storage_->Read(key));
+    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    auto [it, inserted] = index_.try_emplace(
+        key.str(), IndexEntry{object->version(), object->payload_bytes(),
+                              static_cast<int32_t>(object->deltas().size()), false});
+    if (inserted) spdlog::info("store: adopted {} found in storage", key.str());
+    return object;
+  }
+
+  // The object, from memory (pinned) or storage (cached when it fits). Caller holds the
+  // key's lock.
+  arrow::Result<Object::Ptr> Load(const ObjectKey& key) {
+    if (auto handle = cache_.Lookup(key.str())) return Pin(std::move(handle));
+    {
+      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(key.str());
+      if (it != index_.end() && it->second.evicted) return EvictedError(key);
+      if (memory_only_) {
+        if (it == index_.end()) {
+          return arrow::Status::KeyError("object ", key.str(), " not found");
+        }
+        // Indexed but not resident: evicted between our write and now.
+        it->second.evicted = true;
+        return EvictedError(key);
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto object, Adopt(key));
+    if (cache_.Fits(object->memory_charge())) {
+      ARROW_ASSIGN_OR_RAISE(auto handle,
+                            cache_.Insert(key.str(), object, object->memory_charge()));
+      return Pin(std::move(handle));
+    }
+    return object;  // larger than the whole memory limit: served from storage, not cached
+  }
+
+  // Makes `object` the key's new state: durable first, then memory, then the index. Caller
+  // holds the key's writer lock.
+  arrow::Status Store(const ObjectKey& key, const Object::Ptr& object, bool append) {
+    const int64_t charge = object->memory_charge();
+    const IndexEntry entry{object->version(), object->payload_bytes(),
+                           static_cast<int32_t>(object->deltas().size()), false};
+    if (memory_only_) {
+      if (!cache_.Fits(charge)) {
+        refused_writes_++;
+        return arrow::Status::CapacityError(
+            "object ", key.str(), " needs ", charge,
+            " bytes of memory, more than eviction.max_memory (",
+            options_.max_memory_bytes, " bytes); with storage: none it cannot be kept");
+      }
+      // Index first, so that an eviction racing with the insert sees this version.
+      IndexEntry previous;
+      bool had_previous = false;
+      {
+        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        auto it = index_.find(key.str());
+        if (it != index_.end()) {
+          previous = it->second;
+          had_previous = true;
+        }
+        index_[key.str()] = entry;
+      }
+      const bool allow_evict = options_.memory_full == MemoryFullPolicy::kEvict;
+      auto inserted = cache_.Insert(key.str(), object, charge, allow_evict);
+      if (!inserted.ok()) {
+        refused_writes_++;
+        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        if (had_previous) {
+          index_[key.str()] = previous;
+        } else {
+          index_.erase(key.str());
+        }
+        return inserted.status().WithMessage(
+            "cannot store ", key.str(), ": ", inserted.status().message(),
+            " (storage: none; eviction refuses writes when memory is full)");
+      }
+      return arrow::Status::OK();
+    }
+    ARROW_RETURN_NOT_OK(append ? storage_->Append(key, *object) : storage_->Put(key, *object));
+    if (cache_.Fits(charge)) {
+      ARROW_ASSIGN_OR_RAISE(auto handle, cache_.Insert(key.str(), object, charge));
+    } else {
+      cache_.Erase(key.str());
+    }
+    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    index_[key.str()] = entry;
+    return arrow::Status::OK();
+  }
+
+  void OnEvict(const std::string& key, const Object::Ptr& object) {
+    if (!memory_only_) return;  // the durable copy stays on disk
+    {
+      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(key);
+      if (it == index_.end() || it->second.version != object->version()) return;
+      it->second.evicted = true;
+    }
+    lost_objects_++;
+    spdlog::warn(
+        "store: evicted {} (version {}, {} bytes) under memory pressure; with storage: none "
+        "it is gone",
+        key, object->version(), object->payload_bytes());
+  }
+
+  const StoreOptions options_;
+  const std::unique_ptr<StorageEngine> storage_;
+  const bool memory_only_;
+  std::string epoch_;
+
+  KeyLocks locks_;
+  Cache cache_;
+
+  mutable std::shared_mutex index_mu_;
+  std::map<std::string, IndexEntry> index_;  // ordered: prefix scans for DELETE
+
+  std::mutex floors_mu_;
+  std::unordered_map<std::string, uint64_t> floors_;  // pattern -> version floor
+
+  std::atomic<int64_t> lost_objects_{0};
+  std::atomic<int64_t> refused_writes_{0};
+  std::atomic<int64_t> not_modified_{0};
+  std::atomic<int64_t> patch_replies_{0};
+  std::atomic<int64_t> full_replies_{0};
+  std::atomic<int64_t> native_replies_{0};
+  std::atomic<int64_t> bytes_written_{0};
+  std::atomic<int64_t> bytes_read_{0};
+};
+
+arrow::Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(
+    StoreOptions options, std::unique_ptr<StorageEngine> storage) {
+  auto impl = std::make_unique<Impl>(options, std::move(storage));
+  ARROW_RETURN_NOT_OK(impl->Open());
+  return std::unique_ptr<ObjectStore>(new ObjectStore(std::move(impl)));
+}
+
+ObjectStore::ObjectStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ObjectStore::~ObjectStore() = default;
+
+const std::string& ObjectStore::epoch() const { return impl_->epoch(); }
+arrow::Result<WriteResult> ObjectStore::Put(const PutTarget& target, Payload payload) {
+  return impl_->Put(target, std::move(payload));
+}
+arrow::Result<WriteResult> ObjectStore::Patch(const ObjectKey& key,
+                                              std::shared_ptr<arrow::Buffer> delta) {
+  return impl_->Patch(key, std::move(delta));
+}
+arrow::Result<ReadResult> ObjectStore::Get(const ObjectKey& key, uint64_t client_version) {
+  return impl_->Get(key, client_version);
+}
+arrow::Result<std::shared_ptr<arrow::Schema>> ObjectStore::NativeSchema(const ObjectKey& key) {
+  return impl_->NativeSchema(key);
+}
+arrow::Result<int64_t> ObjectStore::Delete(const KeyPattern& pattern) {
+  return impl_->Delete(pattern);
+}
+std::vector<ObjectListing> ObjectStore::List() const { return impl_->List(); }
+StoreStats ObjectStore::stats() const { return impl_->stats(); }
+const StorageEngine& ObjectStore::storage() const { return impl_->storage(); }
+
+}  // namespace foc

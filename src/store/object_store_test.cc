@@ -1,0 +1,203 @@
+#include "store/object_store.h"
+
+#include <thread>
+
+#include <arrow/util/key_value_metadata.h>
+#include <vector>
+
+#include "testing/gtest_util.h"
+
+namespace foc {
+namespace {
+
+std::shared_ptr<arrow::Buffer> Bytes(const std::string& s) { return arrow::Buffer::FromString(s); }
+
+std::unique_ptr<ObjectStore> MemoryStore(StoreOptions options = {}) {
+  return ObjectStore::Open(options, MakeNoneStorage()).ValueOrDie();
+}
+
+PutTarget Target(const std::string& app, const std::string& session, const std::string& id = "") {
+  return PutTarget{app, session, id};
+}
+
+std::string Text(const std::shared_ptr<arrow::Buffer>& b) { return b->ToString(); }
+
+TEST(ObjectStoreTest, PutGeneratesIdAndStartsAtVersionOne) {
+  auto store = MemoryStore();
+  ASSERT_OK_AND_ASSIGN(auto w, store->Put(Target("app", "s"), {Bytes("hello"), {}}));
+  EXPECT_EQ(w.version, 1u);
+  EXPECT_EQ(w.key.prefix(), "app/s");
+  EXPECT_EQ(w.key.object().size(), 36u);
+  ASSERT_OK_AND_ASSIGN(auto r, store->Get(w.key, 0));
+  EXPECT_EQ(r.plan.kind, GetReplyKind::kFull);
+  EXPECT_EQ(Text(r.object->data()), "hello");
+}
+
+TEST(ObjectStoreTest, UpdateAndPatchAdvanceVersions) {
+  auto store = MemoryStore();
+  ASSERT_OK_AND_ASSIGN(auto w1, store->Put(Target("a", "s", "o"), {Bytes("base"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto w2, store->Patch(w1.key, Bytes("p1")));
+  ASSERT_OK_AND_ASSIGN(auto w3, store->Patch(w1.key, Bytes("p2")));
+  EXPECT_EQ(w2.version, 2u);
+  EXPECT_EQ(w3.version, 3u);
+  ASSERT_OK_AND_ASSIGN(auto r, store->Get(w1.key, 1));
+  EXPECT_EQ(r.plan.kind, GetReplyKind::kPatches);
+  ASSERT_OK_AND_ASSIGN(auto nm, store->Get(w1.key, 3));
+  EXPECT_EQ(nm.plan.kind, GetReplyKind::kNotModified);
+  ASSERT_OK_AND_ASSIGN(auto w4, store->Put(Target("a", "s", "o"), {Bytes("new"), {}}));
+  EXPECT_EQ(w4.version, 4u);
+  ASSERT_OK_AND_ASSIGN(auto full, store->Get(w1.key, 1));
+  EXPECT_EQ(full.plan.kind, GetReplyKind::kFull);
+  EXPECT_TRUE(full.object->deltas().empty());
+  auto stats = store->stats();
+  EXPECT_EQ(stats.not_modified_replies, 1);
+  EXPECT_EQ(stats.patch_replies, 1);
+}
+
+TEST(ObjectStoreTest, PatchOfMissingObjectIsNotFound) {
+  auto store = MemoryStore();
+  ASSERT_OK_AND_ASSIGN(auto key, ObjectKey::Parse("a/s/missing"));
+  EXPECT_STATUS(KeyError, "not found for patch", store->Patch(key, Bytes("x")));
+  EXPECT_STATUS(KeyError, "not found", store->Get(key, 0));
+}
+
+TEST(ObjectStoreTest, VersionsContinueAfterDeleteAndRecreate) {
+  auto store = MemoryStore();
+  ASSERT_OK_AND_ASSIGN(auto w1, store->Put(Target("a", "s", "o"), {Bytes("v1"), {}}));
+  ASSERT_OK(store->Patch(w1.key, Bytes("p")));
+  for (const char* pattern : {"a/s/o", "a/s", "a/*"}) {
+    ASSERT_OK_AND_ASSIGN(auto before, store->Get(w1.key, 0));
+    const uint64_t old_version = before.object->version();
+    before = {};
+    ASSERT_OK_AND_ASSIGN(auto p, KeyPattern::Parse(pattern));
+    ASSERT_OK_AND_ASSIGN(auto removed, store->Delete(p));
+    EXPECT_EQ(removed, 1) << pattern;
+    EXPECT_STATUS(KeyError, "not found", store->Get(w1.key, 0));
+    ASSERT_OK_AND_ASSIGN(auto again, store->Put(Target("a", "s", "o"), {Bytes("new"), {}}));
+    EXPECT_GT(again.version, old_version) << pattern;
+  }
+}
+
+TEST(ObjectStoreTest, DeleteMatchesByComponent) {
+  auto store = MemoryStore();
+  ASSERT_OK(store->Put(Target("a", "s", "x"), {Bytes("1"), {}}));
+  ASSERT_OK(store->Put(Target("a", "s2", "x"), {Bytes("2"), {}}));
+  ASSERT_OK(store->Put(Target("a", "s-extra", "x"), {Bytes("3"), {}}));
+  ASSERT_OK(store->Put(Target("ab", "s", "x"), {Bytes("4"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto session, KeyPattern::Parse("a/s"));
+  ASSERT_OK_AND_ASSIGN(auto n, store->Delete(session));
+  EXPECT_EQ(n, 1);
+  ASSERT_OK_AND_ASSIGN(auto app, KeyPattern::Parse("a/*"));
+  ASSERT_OK_AND_ASSIGN(n, store->Delete(app));
+  EXPECT_EQ(n, 2);
+  auto listing = store->List();
+  ASSERT_EQ(listing.size(), 1u);
+  EXPECT_EQ(listing[0].key.str(), "ab/s/x");
+}
+
+TEST(ObjectStoreTest, MemoryOnlyEvictionIsReportedNotSilent) {
+  StoreOptions options;
+  options.max_memory_bytes = 4096;
+  auto store = MemoryStore(options);
+  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"), {Bytes(std::string(1500, 'x')), {}}));
+  ASSERT_OK(store->Put(Target("a", "s", "second"), {Bytes(std::string(1500, 'y')), {}}));
+  ASSERT_OK(store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
+  EXPECT_STATUS(KeyError, "evicted under memory pressure", store->Get(first.key, 0));
+  EXPECT_STATUS(KeyError, "evicted", store->Patch(first.key, Bytes("p")));
+  auto stats = store->stats();
+  EXPECT_EQ(stats.lost_objects, 1);
+  EXPECT_EQ(stats.objects, 2);
+  for (const auto& l : store->List()) EXPECT_NE(l.key.str(), first.key.str());
+  // Writing it again works and continues its versions.
+  ASSERT_OK_AND_ASSIGN(auto again, store->Put(Target("a", "s", "first"), {Bytes("small"), {}}));
+  EXPECT_EQ(again.version, 2u);
+}
+
+TEST(ObjectStoreTest, MemoryOnlyRefuseModeRefusesInsteadOfEvicting) {
+  StoreOptions options;
+  options.max_memory_bytes = 4096;
+  options.memory_full = MemoryFullPolicy::kRefuse;
+  auto store = MemoryStore(options);
+  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"), {Bytes(std::string(1500, 'x')), {}}));
+  ASSERT_OK(store->Put(Target("a", "s", "second"), {Bytes(std::string(1500, 'y')), {}}));
+  EXPECT_STATUS(CapacityError, "memory", store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
+  ASSERT_OK(store->Get(first.key, 0));
+  EXPECT_EQ(store->stats().refused_writes, 1);
+  ASSERT_OK_AND_ASSIGN(auto third, ObjectKey::Parse("a/s/third"));
+  EXPECT_STATUS(KeyError, "not found", store->Get(third, 0));
+}
+
+TEST(ObjectStoreTest, MemoryOnlyObjectLargerThanLimitIsRefused) {
+  StoreOptions options;
+  options.max_memory_bytes = 1000;
+  auto store = MemoryStore(options);
+  EXPECT_STATUS(CapacityError, "max_memory", store->Put(Target("a", "s", "big"), {Bytes(std::string(2000, 'x')), {}}));
+}
+
+TEST(ObjectStoreTest, ReadersPinTheirObjectAgainstEviction) {
+  StoreOptions options;
+  options.max_memory_bytes = 4096;
+  auto store = MemoryStore(options);
+  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"), {Bytes(std::string(1500, 'x')), {}}));
+  ASSERT_OK_AND_ASSIGN(auto reading, store->Get(first.key, 0));  // pinned
+  ASSERT_OK(store->Put(Target("a", "s", "second"), {Bytes(std::string(1500, 'y')), {}}));
+  ASSERT_OK(store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
+  ASSERT_OK(store->Get(first.key, 0));  // still there: "second" went instead
+  EXPECT_EQ(Text(reading.object->data()), std::string(1500, 'x'));
+}
+
+TEST(ObjectStoreTest, NativeTablesCannotBePatched) {
+  auto store = MemoryStore();
+  auto schema = arrow::schema({arrow::field("x", arrow::int32())},
+                              arrow::key_value_metadata({kFormatMetadataKey}, {kNativeTableFormat}));
+  Payload payload;
+  payload.table = NativeTable{schema, {}};
+  ASSERT_OK_AND_ASSIGN(auto w, store->Put(Target("a", "s", "t"), std::move(payload)));
+  EXPECT_STATUS(Invalid, "native Arrow table", store->Patch(w.key, Bytes("p")));
+  ASSERT_OK_AND_ASSIGN(auto schema_back, store->NativeSchema(w.key));
+  ASSERT_NE(schema_back, nullptr);
+  EXPECT_EQ(NativeSchemaVersion(*schema_back), 1u);
+}
+
+TEST(ObjectStoreTest, DeltaLimit) {
+  StoreOptions options;
+  options.max_deltas = 3;
+  auto store = MemoryStore(options);
+  ASSERT_OK_AND_ASSIGN(auto w, store->Put(Target("a", "s", "o"), {Bytes("b"), {}}));
+  for (int i = 0; i < 3; ++i) ASSERT_OK(store->Patch(w.key, Bytes("p")));
+  EXPECT_STATUS(Invalid, "maximum delta count (3)", store->Patch(w.key, Bytes("p")));
+}
+
+TEST(ObjectStoreTest, ConcurrentPatchersGetDistinctIncreasingVersions) {
+  auto store = MemoryStore();
+  ASSERT_OK_AND_ASSIGN(auto w, store->Put(Target("a", "s", "o"), {Bytes("b"), {}}));
+  std::vector<std::thread> threads;
+  std::vector<std::vector<uint64_t>> seen(8);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = store->Patch(w.key, Bytes("p"));
+        if (r.ok()) seen[t].push_back(r->version);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<uint64_t> all;
+  for (auto& s : seen) {
+    EXPECT_TRUE(std::is_sorted(s.begin(), s.end()));
+    all.insert(all.end(), s.begin(), s.end());
+  }
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), 400u);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], i + 2);
+}
+
+TEST(ObjectStoreTest, EpochIsFreshForMemoryOnlyStores) {
+  auto a = MemoryStore();
+  auto b = MemoryStore();
+  EXPECT_FALSE(a->epoch().empty());
+  EXPECT_NE(a->epoch(), b->epoch());
+}
+
+}  // namespace
+}  // namespace foc
