@@ -95,6 +95,16 @@ arrow::Result<std::string> CheckLevel(std::string_view where, std::string_view t
   return *r;
 }
 
+arrow::Result<double> ParseGrace(std::string_view where, std::string_view text) {
+  std::string t = Trim(text);
+  char* end = nullptr;
+  double d = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end != '\0' || !std::isfinite(d) || d < 0 || d > 3600) {
+    return Bad(where, text, "expected seconds between 0 and 3600");
+  }
+  return d;
+}
+
 // ---- YAML -------------------------------------------------------------------------------
 
 // The scalar text of `node`, or an error naming `key` when it is a map or a list.
@@ -243,13 +253,7 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
        }},
       {"shutdown_grace_seconds", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         std::string t = Trim(v);
-         char* end = nullptr;
-         double d = std::strtod(t.c_str(), &end);
-         if (t.empty() || *end != '\0' || !std::isfinite(d) || d < 0 || d > 3600) {
-           return Bad(k, v, "expected seconds between 0 and 3600");
-         }
-         c->shutdown_grace_seconds = d;
+         ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds, ParseGrace(k, v));
          return arrow::Status::OK();
        }},
       {"eviction", [c, &eviction](const YAML::Node& n, const std::string& k) {
@@ -455,6 +459,10 @@ arrow::Status ApplyEnvironment(const Environment& env, Config* c) {
   if (auto v = var("FLAME_CACHE_METRICS_PORT"); !v.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->metrics.port, ParsePortValue("FLAME_CACHE_METRICS_PORT", v));
   }
+  if (auto v = var("FLAME_CACHE_SHUTDOWN_GRACE_SECONDS"); !v.empty()) {
+    ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds,
+                          ParseGrace("FLAME_CACHE_SHUTDOWN_GRACE_SECONDS", v));
+  }
   if (auto v = var("FLAME_CACHE_LOG_FILE"); !v.empty()) c->log.file = v;
   if (auto v = var("FLAME_CACHE_LOG_LEVEL"); !v.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->log.level, CheckLevel("FLAME_CACHE_LOG_LEVEL", v));
@@ -499,6 +507,9 @@ arrow::Status ApplyOverrides(const ConfigOverrides& o, Config* c) {
     ARROW_ASSIGN_OR_RAISE(c->log.level, CheckLevel("--log-level", o.log_level));
   }
   if (!o.log_file.empty()) c->log.file = o.log_file;
+  if (!o.shutdown_grace.empty()) {
+    ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds, ParseGrace("--shutdown-grace", o.shutdown_grace));
+  }
   if (o.metrics_port) {
     if (*o.metrics_port < 0 || *o.metrics_port > 65535) {
       return Bad("--metrics-port", std::to_string(*o.metrics_port), "expected 0-65535");

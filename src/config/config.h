@@ -108,7 +108,7 @@ struct Config {
 struct ConfigOverrides {
   std::string endpoint, bind, advertised_endpoint, network_interface, storage, capacity,
       eviction_policy, max_memory, max_objects, memory_full, log_level, log_file, metrics_bind,
-      tls_cert_file, tls_key_file, tls_ca_file;
+      tls_cert_file, tls_key_file, tls_ca_file, shutdown_grace;
   std::optional<int> metrics_port;
 };
 

@@ -209,7 +209,8 @@ TEST(ConfigTest, EnvironmentOverridesFile) {
                      {"FLAME_CACHE_NETWORK_INTERFACE", "lo"},
                      {"FLAME_CACHE_METRICS_PORT", "0"},
                      {"FLAME_CACHE_LOG_LEVEL", "warn"},
-                     {"FLAME_CACHE_LOG_FILE", "/tmp/x.log"}};
+                     {"FLAME_CACHE_LOG_FILE", "/tmp/x.log"},
+                     {"FLAME_CACHE_SHUTDOWN_GRACE_SECONDS", "3"}};
   ASSERT_OK(ApplyEnvironment(env, &c));
   EXPECT_EQ(c.flame_home, "/opt/flame");
   EXPECT_EQ(c.storage, "/data/cache");
@@ -224,6 +225,7 @@ TEST(ConfigTest, EnvironmentOverridesFile) {
   EXPECT_EQ(c.metrics.port, 0);
   EXPECT_EQ(c.log.level, "warn");
   EXPECT_EQ(c.log.file, "/tmp/x.log");
+  EXPECT_EQ(c.shutdown_grace_seconds, 3);
   // Empty values are ignored (upstream: FLAME_CACHE_STORAGE).
   ASSERT_OK(ApplyEnvironment({{"FLAME_CACHE_STORAGE", ""}, {"FLAME_CACHE_MAX_MEMORY", " "}}, &c));
   EXPECT_EQ(c.storage, "/data/cache");
@@ -262,6 +264,7 @@ TEST(ConfigTest, CommandLineOverridesEnvironment) {
   o.network_interface = "lo";
   o.metrics_port = 0;
   o.metrics_bind = "127.0.0.1";
+  o.shutdown_grace = "0.5";
   ASSERT_OK_AND_ASSIGN(auto c, LoadConfig("", {{"FLAME_CACHE_MAX_MEMORY", "2G"}}, o, "/nonexistent"));
   EXPECT_EQ(c.endpoint, "grpc://127.0.0.1:0");
   EXPECT_EQ(c.storage, "none");
@@ -276,6 +279,7 @@ TEST(ConfigTest, CommandLineOverridesEnvironment) {
   EXPECT_EQ(c.advertised_endpoint, "grpc://me:1");
   EXPECT_EQ(c.metrics.port, 0);
   EXPECT_EQ(c.metrics.bind, "127.0.0.1");
+  EXPECT_EQ(c.shutdown_grace_seconds, 0.5);
   o = {};
   o.max_memory = "1Z";
   EXPECT_STATUS(Invalid, "--max-memory: invalid value '1Z'", LoadConfig("", {}, o, "/nonexistent"));

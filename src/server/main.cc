@@ -280,6 +280,8 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-bind", o.metrics_bind, "cache.metrics.bind");
   app.add_option("--log-level", o.log_level, "cache.log.level: trace|debug|info|warn|error|off");
   app.add_option("--log-file", o.log_file, "cache.log.file (relative = under $FLAME_HOME)");
+  app.add_option("--shutdown-grace", o.shutdown_grace,
+                 "cache.shutdown_grace_seconds: drain time after SIGTERM/SIGINT");
   app.set_version_flag("-V,--version", std::string("flame-object-cache ") + FOC_VERSION);
   try {
     app.parse(argc, argv);
