@@ -7,7 +7,12 @@
 //       - out of the table           : erased or replaced while pinned; it lives only for its
 //                                      handles and is freed when the last one is released.
 //   * usage_ is the sum of charges of all live entries, including detached pinned ones: memory
-//     held by a reader is counted until the reader lets go.
+//     held by a reader is counted until the reader lets go (stats().bytes). detached_ is the
+//     part of usage_ held by detached entries.
+//   * Limits apply to the entries in the table (usage_ - detached_ and table_.size()): memory
+//     pinned by readers of a replaced or erased value is freed when they finish, so evicting
+//     other entries to pay for it would only lose data (e.g. a PATCH replacing an object it
+//     still holds pinned must not evict the new version).
 //   * Only entries on lru_ are evicted, oldest first, one at a time, and only while the cache
 //     is over a limit: eviction removes exactly what is needed and never an entry in use.
 //   * An entry is never evicted by its own insertion: after an insert the new entry is
@@ -126,15 +131,15 @@ class LruCache {
       const int64_t replaced = it == table_.end() ? 0 : it->second->charge;
       const int64_t replaced_entries = it == table_.end() ? 0 : 1;
       if (!allow_evict) {
-        const bool bytes_ok =
-            options_.max_bytes == 0 || usage_ - replaced + charge <= options_.max_bytes;
+        const bool bytes_ok = options_.max_bytes == 0 ||
+                              usage_ - detached_ - replaced + charge <= options_.max_bytes;
         const bool count_ok = options_.max_entries == 0 ||
                               static_cast<int64_t>(table_.size()) - replaced_entries + 1 <=
                                   options_.max_entries;
         if (!bytes_ok || !count_ok) {
           return arrow::Status::CapacityError(
               "memory limit reached: storing ", charge, " bytes would exceed ",
-              bytes_ok ? "max_objects" : "max_memory", " (", usage_, " of ",
+              bytes_ok ? "max_objects" : "max_memory", " (", usage_ - detached_, " of ",
               options_.max_bytes, " bytes and ", table_.size(), " objects in use)");
         }
       }
@@ -184,7 +189,7 @@ class LruCache {
 
  private:
   bool OverLimit() const {
-    return (options_.max_bytes > 0 && usage_ > options_.max_bytes) ||
+    return (options_.max_bytes > 0 && usage_ - detached_ > options_.max_bytes) ||
            (options_.max_entries > 0 &&
             static_cast<int64_t>(table_.size()) > options_.max_entries);
   }
@@ -210,6 +215,7 @@ class LruCache {
       delete e;
     } else {
       in_use_.erase(e->pos);
+      detached_ += e->charge;
     }
   }
 
@@ -220,6 +226,7 @@ class LruCache {
       if (--e->refs > 0) return;
       if (!e->in_table) {
         usage_ -= e->charge;
+        detached_ -= e->charge;
         delete e;
         return;
       }
@@ -238,6 +245,7 @@ class LruCache {
   std::list<Entry*> lru_;     // unpinned, oldest first
   std::list<Entry*> in_use_;  // pinned
   int64_t usage_ = 0;
+  int64_t detached_ = 0;  // charges of detached entries still pinned
   LruCacheStats stats_;
 };
 

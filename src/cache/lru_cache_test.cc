@@ -49,6 +49,20 @@ TEST(LruCacheTest, ReplacedWhilePinnedStaysChargedUntilReleased) {
   EXPECT_EQ(cache.stats().entries, 1);
 }
 
+TEST(LruCacheTest, ReplacingAPinnedValueDoesNotEvictTheNewOne) {
+  // A PATCH holds the old version pinned while it inserts the new, larger one.
+  Cache cache({1000, 0});
+  ASSERT_OK_AND_ASSIGN(auto old_version, cache.Insert("k", 1, 400));
+  {
+    ASSERT_OK_AND_ASSIGN(auto new_version, cache.Insert("k", 2, 700));
+  }
+  EXPECT_EQ(cache.Lookup("k").value(), 2);
+  EXPECT_EQ(cache.stats().bytes, 1100);  // the reader's old copy is still counted...
+  old_version.Reset();
+  EXPECT_EQ(cache.stats().bytes, 700);  // ...until it lets go
+  EXPECT_EQ(cache.stats().evictions, 0);
+}
+
 TEST(LruCacheTest, MaxEntries) {
   Cache cache({0, 2});
   for (const char* k : {"a", "b", "c"}) {

@@ -1,10 +1,847 @@
+// The disk storage engine.
+//
+// Layout (upstream's, upstream-server.md §6.3.1) below the root:
+//   <app>/<session>/<object>.arrow              base (Arrow IPC file)
+//   <app>/<session>/<object>.deltas/<n>.arrow    n-th delta (n decimal, no padding)
+//   .flame-cache/instance-id                     this data set's id (created once)
+//   .flame-cache/version-floors                  append-only log of version floors
+//   .flame-cache/quarantine/<stamp>/...          unreadable or foreign files moved aside
+// Key components never start with `.` (key/key.h), so every `.`-name is the engine's own:
+// temporary files are `.<object>.<random>.tmp` (session directory) and `.<n>.<random>.tmp`
+// (deltas directory).
+//
+// Write protocol. Every write creates a new file under a temporary name in the directory of
+// its final name, writes and fsyncs it, renames it into place and fsyncs the directory: a
+// reader (or a restart) sees the old file or the new one, never a torn one. The fault hook
+// runs between the steps; its names are given in brackets.
+//
+//   PUT (create or replace) of version V
+//     0. If <object>.deltas exists without a base it is an orphan of an interrupted DELETE:
+//        remove it [put:orphan-removed]. If the old deltas hold upstream's version-0 rows,
+//        rewrite each one (atomically, one by one) with the version renumbering gives it
+//        [put:legacy-delta-renumbered]: the meaning is unchanged, and afterwards every old
+//        delta carries its real version, which is below V.
+//     1. Create the session directory if needed (retrying if a concurrent DELETE removed it).
+//     2. Write `.<object>.<rand>.tmp`, fsync it [put:tmp-written].
+//     3. rename over <object>.arrow [put:renamed]; fsync the session directory [put:dir-synced].
+//        The PUT is committed here.
+//     4. Remove the old deltas: unlink each [put:stale-delta-removed], rmdir, fsync the session
+//        directory [put:deltas-removed].
+//   A crash between 3 and 4 leaves the new base with old deltas. They are *stale*: the store
+//   gives a replacing base a version above every version the key ever had, so each old delta
+//   has version <= V. Reads ignore deltas whose version is <= the base version, and recovery
+//   deletes them, so the object is wholly new.
+//
+//   PATCH (append delta of version V)
+//     1. The base must exist (else KeyError). Create <object>.deltas if needed (fsync parent).
+//     2. n = highest existing index + 1 (stale files included, so names never collide).
+//     3. Write `.<n>.<rand>.tmp` in the deltas directory, fsync it [patch:tmp-written].
+//     4. rename to <n>.arrow [patch:renamed]; fsync the deltas directory [patch:dir-synced].
+//   Before 4 the delta does not exist; after it, it does: the object is old or new.
+//
+//   DELETE
+//     1. unlink <object>.arrow [remove:base-unlinked]; fsync the session directory
+//        [remove:dir-synced]. The object is gone from here on.
+//     2. Remove <object>.deltas (each file [remove:delta-unlinked], then the directory)
+//        [remove:deltas-removed].
+//     3. rmdir the session and app directories if they became empty (rmdir only succeeds on
+//        an empty directory, and a concurrent PUT into the same session retries its mkdir if
+//        its directory vanished, so this never races a write).
+//   A crash after 1 leaves an *orphan* deltas directory (deltas without a base): recovery
+//   removes it, and PUT removes it before writing a new base (step 0).
+//
+// Recovery (Scan, at startup, before any write): removes `.`-prefixed temporary files, stale
+// deltas (version <= base version) and orphan deltas directories; moves unreadable bases (with
+// their deltas) and foreign files to the quarantine folder and logs them; removes empty
+// session/app directories. It indexes each object from its file footer and the `version`
+// column of its base and last delta only (payload bytes estimated from file sizes), so its
+// time does not grow with stored bytes.
+//
+// Reads memory-map files: an uncompressed payload is a slice of the mapping, shared by the
+// returned object (the mapping stays valid after the file is replaced or unlinked; files are
+// never modified in place). Files are written uncompressed (docs/storage.md, "Compression");
+// ZSTD-compressed files written by upstream are read as well.
 #include "storage/disk_storage.h"
 
-namespace foc {
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <optional>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
-// Placeholder until the disk engine lands (issue 4).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <arrow/buffer.h>
+#include <arrow/io/file.h>
+#include <spdlog/spdlog.h>
+
+#include "storage/durable_file.h"
+#include "storage/object_file.h"
+#include "storage/storage_full.h"
+
+namespace foc {
+namespace {
+
+constexpr char kInternalDir[] = ".flame-cache";
+constexpr char kInstanceIdFile[] = "instance-id";
+constexpr char kFloorsFile[] = "version-floors";
+constexpr char kQuarantineDir[] = "quarantine";
+constexpr std::string_view kBaseSuffix = ".arrow";
+constexpr std::string_view kDeltasSuffix = ".deltas";
+constexpr std::string_view kTmpSuffix = ".tmp";
+// IPC framing around a payload (schema, footer, padding): used for the capacity pre-check
+// before the exact file size is known.
+constexpr int64_t kFileOverhead = 1024;
+constexpr int kMkdirAttempts = 8;
+
+struct ObjectPaths {
+  std::string app_dir;
+  std::string session_dir;
+  std::string base;
+  std::string deltas;
+};
+
+// A delta file name `<n>.arrow` → n; nullopt for anything else.
+std::optional<uint64_t> DeltaIndex(std::string_view name) {
+  if (!name.ends_with(kBaseSuffix)) return std::nullopt;
+  std::string_view stem = name.substr(0, name.size() - kBaseSuffix.size());
+  if (stem.empty() || (stem.size() > 1 && stem.front() == '0')) return std::nullopt;
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(stem.data(), stem.data() + stem.size(), n);
+  if (ec != std::errc() || ptr != stem.data() + stem.size()) return std::nullopt;
+  return n;
+}
+
+struct DeltaFile {
+  uint64_t index;
+  std::string path;
+};
+
+// FNV-1a 64 of a floor record, guarding each log line against torn appends.
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string FloorLine(const VersionFloor& f) {
+  std::string record = std::to_string(f.version) + "\t" + f.pattern;
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a(record)));
+  return record + "\t" + hex + "\n";
+}
+
+std::optional<VersionFloor> ParseFloorLine(std::string_view line) {
+  const size_t t2 = line.rfind('\t');
+  if (t2 == std::string_view::npos) return std::nullopt;
+  std::string_view record = line.substr(0, t2);
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a(record)));
+  if (line.substr(t2 + 1) != hex) return std::nullopt;
+  const size_t t1 = record.find('\t');
+  if (t1 == std::string_view::npos) return std::nullopt;
+  VersionFloor f;
+  auto [ptr, ec] = std::from_chars(record.data(), record.data() + t1, f.version);
+  if (ec != std::errc() || ptr != record.data() + t1) return std::nullopt;
+  f.pattern = std::string(record.substr(t1 + 1));
+  return f;
+}
+
+// Logs a failed best-effort step (cleanup that recovery would redo anyway).
+void LogIfError(const arrow::Status& st) {
+  if (!st.ok()) spdlog::warn("storage: {}", st.ToString());
+}
+
+// fsync of `dir`, or of the nearest existing ancestor up to `root` when `dir` was removed
+// meanwhile (a concurrent DELETE removed the emptied directory: that removal is what must be
+// durable then).
+arrow::Status SyncDirOrAncestor(std::string dir, const std::string& root) {
+  while (true) {
+    arrow::Status st = SyncDir(dir);
+    if (st.ok() || !IsNotFound(st) || dir.size() <= root.size()) return st;
+    dir = dir.substr(0, dir.rfind('/'));
+  }
+}
+
+class DiskStorage final : public StorageEngine {
+ public:
+  explicit DiskStorage(DiskStorageOptions options)
+      : options_(std::move(options)),
+        root_(options_.root),
+        internal_(root_ + "/" + kInternalDir) {}
+
+  arrow::Status Init() {
+    std::error_code ec;
+    std::filesystem::create_directories(root_, ec);
+    if (ec) return arrow::Status::IOError("create storage root ", root_, ": ", ec.message());
+    if (!IsDirectory(root_)) return arrow::Status::IOError("storage root ", root_, " is not a directory");
+    ARROW_RETURN_NOT_OK(MakeDir(root_, internal_).status());
+    ARROW_RETURN_NOT_OK(LoadOrCreateInstanceId());
+    return LoadFloors().status();  // compacts the log and drops a torn tail before appends
+  }
+
+  std::string Describe() const override { return "disk:" + root_; }
+  bool persistent() const override { return true; }
+  arrow::Result<std::string> InstanceId() override { return instance_id_; }
+
+  arrow::Status Scan(const std::function<void(StoredObjectInfo)>& visit) override;
+  arrow::Result<Object::Ptr> Read(const ObjectKey& key) override;
+  arrow::Result<std::shared_ptr<arrow::Schema>> ReadNativeSchema(const ObjectKey& key) override;
+  arrow::Status Put(const ObjectKey& key, const Object& object) override;
+  arrow::Status Append(const ObjectKey& key, const Object& object) override;
+  arrow::Status Remove(const ObjectKey& key) override;
+  arrow::Status RecordFloor(const VersionFloor& floor) override;
+  arrow::Result<std::vector<VersionFloor>> LoadFloors() override;
+
+  StorageUsage Usage() const override {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    return {stored_, options_.capacity_bytes};
+  }
+
+ private:
+  // One write in progress: owns its temporary file until it is renamed into place, and
+  // knows whether the fault hook "crashed" it (then nothing is cleaned up).
+  struct WriteOp {
+    std::string temp;
+    bool crashed = false;
+    ~WriteOp() {
+      if (!temp.empty() && !crashed) LogIfError(RemoveFile(temp));
+    }
+  };
+
+  arrow::Status Step(WriteOp* op, std::string_view name) {
+    if (!options_.fault_hook) return arrow::Status::OK();
+    arrow::Status st = options_.fault_hook(name);
+    if (!st.ok()) op->crashed = true;
+    return st;
+  }
+
+  ObjectPaths PathsOf(const ObjectKey& key) const {
+    ObjectPaths p;
+    p.app_dir = root_ + "/" + std::string(key.app());
+    p.session_dir = p.app_dir + "/" + std::string(key.session());
+    p.base = p.session_dir + "/" + std::string(key.object()) + std::string(kBaseSuffix);
+    p.deltas = p.session_dir + "/" + std::string(key.object()) + std::string(kDeltasSuffix);
+    return p;
+  }
+
+  // The numeric delta files of `dir`, by index (empty if the directory is missing).
+  arrow::Result<std::vector<DeltaFile>> ListDeltas(const std::string& dir) const {
+    std::vector<DeltaFile> out;
+    auto entries = ListDir(dir);
+    if (!entries.ok()) {
+      if (IsNotFound(entries.status())) return out;
+      return entries.status();
+    }
+    for (const auto& e : *entries) {
+      if (!e.is_file) continue;
+      if (auto n = DeltaIndex(e.name)) out.push_back({*n, dir + "/" + e.name});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const DeltaFile& a, const DeltaFile& b) { return a.index < b.index; });
+    return out;
+  }
+
+  // Capacity: charges `new_bytes` for `key` (replacing its current charge when `replace`).
+  arrow::Status Charge(const std::string& key, int64_t new_bytes, bool replace, bool check) {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    auto it = sizes_.find(key);
+    const int64_t old = it == sizes_.end() ? 0 : it->second;
+    const int64_t next = replace ? new_bytes : old + new_bytes;
+    if (check && options_.capacity_bytes > 0 && stored_ - old + next > options_.capacity_bytes) {
+      return StorageFullError(StorageFullKind::kLimit, "disk capacity reached: storing ",
+                              next - (replace ? 0 : old), " bytes for ", key,
+                              " would exceed the capacity of ", options_.capacity_bytes,
+                              " bytes (", stored_, " bytes stored)");
+    }
+    if (check) return arrow::Status::OK();
+    stored_ += next - old;
+    sizes_[key] = next;
+    return arrow::Status::OK();
+  }
+  void Uncharge(const std::string& key) {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    auto it = sizes_.find(key);
+    if (it == sizes_.end()) return;
+    stored_ -= it->second;
+    sizes_.erase(it);
+  }
+
+  // Creates the session directory (and app directory) of `p`.
+  arrow::Status EnsureSessionDir(const ObjectPaths& p) {
+    ARROW_RETURN_NOT_OK(MakeDir(root_, p.app_dir).status());
+    return MakeDir(p.app_dir, p.session_dir).status();
+  }
+
+  // Writes a new synced temporary file in `dir` (created by `ensure_dir`, retried when a
+  // concurrent DELETE removed the directory in between). Returns the file size.
+  arrow::Result<int64_t> WriteTemp(WriteOp* op, const std::string& dir, std::string_view stem,
+                                   const std::function<arrow::Status()>& ensure_dir,
+                                   const std::function<arrow::Status(arrow::io::OutputStream*)>& write) {
+    for (int attempt = 0;; ++attempt) {
+      if (arrow::Status st = ensure_dir(); !st.ok()) {
+        // A concurrent DELETE may remove an empty app directory between our mkdirs.
+        if (IsNotFound(st) && attempt + 1 < kMkdirAttempts) continue;
+        return st;
+      }
+      op->temp = dir + "/." + std::string(stem) + "." + RandomHex(12) + std::string(kTmpSuffix);
+      auto size = WriteFileSynced(op->temp, write);
+      if (size.ok()) return size;
+      if (IsNotFound(size.status()) && !PathExists(op->temp) && attempt + 1 < kMkdirAttempts) {
+        op->temp.clear();  // never created: the directory vanished; create it again
+        continue;
+      }
+      return size.status();
+    }
+  }
+
+  arrow::Status RemoveDeltaFiles(WriteOp* op, const std::string& dir, std::string_view step);
+  arrow::Status RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& p);
+  arrow::Status LoadOrCreateInstanceId();
+  arrow::Status WriteInternalFile(const std::string& name, const std::string& content);
+
+  // Scan helpers.
+  void ScanApp(const std::string& app, const std::function<void(StoredObjectInfo)>& visit);
+  void ScanSession(const std::string& app, const std::string& session,
+                   const std::function<void(StoredObjectInfo)>& visit);
+  void ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
+                  const std::function<void(StoredObjectInfo)>& visit);
+  void Quarantine(const std::vector<std::string>& rel_paths, const std::string& reason);
+
+  const DiskStorageOptions options_;
+  const std::string root_;
+  const std::string internal_;
+  std::string instance_id_;
+  std::string quarantine_stamp_;
+
+  mutable std::mutex usage_mu_;
+  std::unordered_map<std::string, int64_t> sizes_;  // key → bytes of its files
+  int64_t stored_ = 0;
+
+  std::mutex floors_mu_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Internal files
+
+arrow::Status DiskStorage::WriteInternalFile(const std::string& name, const std::string& content) {
+  WriteOp op;
+  auto size = WriteTemp(
+      &op, internal_, name, [] { return arrow::Status::OK(); },
+      [&](arrow::io::OutputStream* out) { return out->Write(content.data(), content.size()); });
+  ARROW_RETURN_NOT_OK(size.status());
+  ARROW_RETURN_NOT_OK(RenameFile(op.temp, internal_ + "/" + name));
+  op.temp.clear();
+  return SyncDir(internal_);
+}
+
+arrow::Status DiskStorage::LoadOrCreateInstanceId() {
+  const std::string path = internal_ + "/" + kInstanceIdFile;
+  auto file = arrow::io::ReadableFile::Open(path);
+  if (file.ok()) {
+    ARROW_ASSIGN_OR_RAISE(auto size, (*file)->GetSize());
+    ARROW_ASSIGN_OR_RAISE(auto buf, (*file)->Read(std::min<int64_t>(size, 256)));
+    std::string id = buf->ToString();
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (!id.empty()) {
+      instance_id_ = std::move(id);
+      return arrow::Status::OK();
+    }
+  }
+  instance_id_ = NewUuid4();
+  return WriteInternalFile(kInstanceIdFile, instance_id_ + "\n");
+}
+
+arrow::Status DiskStorage::RecordFloor(const VersionFloor& floor) {
+  std::lock_guard<std::mutex> lock(floors_mu_);
+  const std::string path = internal_ + "/" + kFloorsFile;
+  const bool existed = PathExists(path);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return FileError(errno, "open", path);
+  const std::string line = FloorLine(floor);
+  arrow::Status st;
+  size_t done = 0;
+  while (st.ok() && done < line.size()) {
+    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) st = FileError(errno, "append", path);
+    else done += static_cast<size_t>(n);
+  }
+  if (st.ok() && ::fsync(fd) != 0) st = FileError(errno, "fsync", path);
+  ::close(fd);
+  if (st.ok() && !existed) st = SyncDir(internal_);
+  return st;
+}
+
+arrow::Result<std::vector<VersionFloor>> DiskStorage::LoadFloors() {
+  std::lock_guard<std::mutex> lock(floors_mu_);
+  const std::string path = internal_ + "/" + kFloorsFile;
+  auto file = arrow::io::ReadableFile::Open(path);
+  if (!file.ok()) return std::vector<VersionFloor>{};
+  ARROW_ASSIGN_OR_RAISE(auto size, (*file)->GetSize());
+  ARROW_ASSIGN_OR_RAISE(auto buf, (*file)->Read(size));
+  ARROW_RETURN_NOT_OK((*file)->Close());
+  std::string_view text(reinterpret_cast<const char*>(buf->data()), buf->size());
+  std::vector<VersionFloor> floors;
+  std::unordered_map<std::string, size_t> index;
+  size_t lines = 0;
+  bool damaged = false;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) {  // torn last append: never acknowledged
+      damaged = true;
+      break;
+    }
+    auto floor = ParseFloorLine(text.substr(0, nl));
+    text.remove_prefix(nl + 1);
+    ++lines;
+    if (!floor) {
+      damaged = true;
+      continue;
+    }
+    auto [it, inserted] = index.emplace(floor->pattern, floors.size());
+    if (inserted) floors.push_back(std::move(*floor));
+    else floors[it->second].version = std::max(floors[it->second].version, floor->version);
+  }
+  if (damaged) spdlog::warn("version-floor log {}: dropped damaged lines", path);
+  if (damaged || lines > floors.size()) {  // compact: one line per pattern, written atomically
+    std::string content;
+    for (const auto& f : floors) content += FloorLine(f);
+    ARROW_RETURN_NOT_OK(WriteInternalFile(kFloorsFile, content));
+  }
+  return floors;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
+  const ObjectPaths p = PathsOf(key);
+  auto mapped = arrow::io::MemoryMappedFile::Open(p.base, arrow::io::FileMode::READ);
+  if (!mapped.ok()) {
+    if (!PathExists(p.base)) return arrow::Status::KeyError("object ", key.str(), " not found");
+    return arrow::Status::IOError("open ", p.base, ": ", mapped.status().message());
+  }
+  auto base = ReadBaseFile(*mapped);
+  if (!base.ok()) {
+    return base.status().WithMessage(p.base, ": ", base.status().message());
+  }
+  ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
+  if (files.empty()) return base;
+  const uint64_t base_version = (*base)->base_version();
+  std::vector<Delta> deltas;
+  deltas.reserve(files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(
+                                         files[i].path, arrow::io::FileMode::READ));
+    auto delta = ReadDeltaFile(file);
+    if (!delta.ok()) {
+      return delta.status().WithMessage(files[i].path, ": ", delta.status().message());
+    }
+    // Upstream's version-0 deltas: the i-th (in index order) is base + i + 1.
+    if (delta->version == 0) delta->version = base_version + i + 1;
+    // Stale: left by a PUT interrupted before it removed the old deltas.
+    if (delta->version <= base_version) continue;
+    deltas.push_back(std::move(*delta));
+  }
+  auto object = Object::Make(*base, std::move(deltas));
+  if (!object.ok()) {
+    return arrow::Status::Invalid(p.deltas, ": ", object.status().message());
+  }
+  return object;
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> DiskStorage::ReadNativeSchema(const ObjectKey& key) {
+  const ObjectPaths p = PathsOf(key);
+  auto file = arrow::io::ReadableFile::Open(p.base);
+  if (!file.ok()) {
+    if (!PathExists(p.base)) return arrow::Status::KeyError("object ", key.str(), " not found");
+    return arrow::Status::IOError("open ", p.base, ": ", file.status().message());
+  }
+  auto schema = ReadFileSchema(*file);
+  if (!schema.ok()) return schema.status().WithMessage(p.base, ": ", schema.status().message());
+  if (!IsNativeTableSchema(**schema)) return std::shared_ptr<arrow::Schema>();
+  return schema;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writes
+
+arrow::Status DiskStorage::RemoveDeltaFiles(WriteOp* op, const std::string& dir,
+                                            std::string_view step) {
+  ARROW_ASSIGN_OR_RAISE(auto entries, ListDir(dir));
+  for (const auto& e : entries) {
+    ARROW_RETURN_NOT_OK(RemoveTree(dir + "/" + e.name));
+    ARROW_RETURN_NOT_OK(Step(op, step));
+  }
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return FileError(errno, "remove", dir);
+  return arrow::Status::OK();
+}
+
+arrow::Status DiskStorage::RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& p) {
+  ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
+  if (files.empty()) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto first_file, arrow::io::ReadableFile::Open(files.front().path));
+  auto first = ReadFileHeader(first_file);
+  if (!first.ok() || first->version != 0) return arrow::Status::OK();  // nothing legacy
+  ARROW_ASSIGN_OR_RAISE(auto base_file, arrow::io::ReadableFile::Open(p.base));
+  ARROW_ASSIGN_OR_RAISE(auto base, ReadFileHeader(base_file));
+  bool changed = false;
+  for (size_t i = 0; i < files.size(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(
+                                         files[i].path, arrow::io::FileMode::READ));
+    ARROW_ASSIGN_OR_RAISE(auto delta, ReadDeltaFile(file));
+    if (delta.version != 0) continue;
+    const uint64_t version = base.version + i + 1;
+    ARROW_RETURN_NOT_OK(WriteTemp(
+        op, p.deltas, std::to_string(files[i].index), [] { return arrow::Status::OK(); },
+        [&](arrow::io::OutputStream* out) { return WriteOpaqueFile(out, version, delta.data); })
+                            .status());
+    ARROW_RETURN_NOT_OK(RenameFile(op->temp, files[i].path));
+    op->temp.clear();
+    changed = true;
+    ARROW_RETURN_NOT_OK(Step(op, "put:legacy-delta-renumbered"));
+  }
+  if (changed) ARROW_RETURN_NOT_OK(SyncDir(p.deltas));
+  return arrow::Status::OK();
+}
+
+arrow::Status DiskStorage::Put(const ObjectKey& key, const Object& object) {
+  const ObjectPaths p = PathsOf(key);
+  ARROW_RETURN_NOT_OK(Charge(key.str(), object.payload_bytes() + kFileOverhead, true, true));
+  WriteOp op;
+  const bool had_deltas = IsDirectory(p.deltas);
+  if (had_deltas) {
+    if (!PathExists(p.base)) {
+      ARROW_RETURN_NOT_OK(RemoveTree(p.deltas));
+      ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
+      ARROW_RETURN_NOT_OK(Step(&op, "put:orphan-removed"));
+    } else {
+      ARROW_RETURN_NOT_OK(RenumberLegacyDeltas(&op, p));
+    }
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      const int64_t size,
+      WriteTemp(
+          &op, p.session_dir, key.object(), [&] { return EnsureSessionDir(p); },
+          [&](arrow::io::OutputStream* out) {
+            return object.is_native() ? WriteNativeFile(out, *object.table())
+                                      : WriteOpaqueFile(out, object.base_version(), object.data());
+          }));
+  ARROW_RETURN_NOT_OK(Step(&op, "put:tmp-written"));
+  ARROW_RETURN_NOT_OK(Charge(key.str(), size, true, true));
+  ARROW_RETURN_NOT_OK(RenameFile(op.temp, p.base));
+  op.temp.clear();
+  ARROW_RETURN_NOT_OK(Charge(key.str(), size, true, false));
+  ARROW_RETURN_NOT_OK(Step(&op, "put:renamed"));
+  ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
+  ARROW_RETURN_NOT_OK(Step(&op, "put:dir-synced"));
+  if (had_deltas && IsDirectory(p.deltas)) {
+    // Committed: the old deltas are stale from here on. A failure to remove them is logged,
+    // not returned (reads ignore them; recovery removes them).
+    arrow::Status st = RemoveDeltaFiles(&op, p.deltas, "put:stale-delta-removed");
+    if (op.crashed) return st;
+    if (st.ok()) st = SyncDir(p.session_dir);
+    if (!st.ok()) spdlog::warn("put {}: stale deltas left behind: {}", key.str(), st.ToString());
+    ARROW_RETURN_NOT_OK(Step(&op, "put:deltas-removed"));
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status DiskStorage::Append(const ObjectKey& key, const Object& object) {
+  if (object.deltas().empty()) return arrow::Status::Invalid("append: the object has no delta");
+  const Delta& delta = object.deltas().back();
+  const ObjectPaths p = PathsOf(key);
+  if (!PathExists(p.base)) return arrow::Status::KeyError("object ", key.str(), " not found");
+  const int64_t payload = delta.data ? delta.data->size() : 0;
+  ARROW_RETURN_NOT_OK(Charge(key.str(), payload + kFileOverhead, false, true));
+  WriteOp op;
+  ARROW_RETURN_NOT_OK(MakeDir(p.session_dir, p.deltas).status());
+  ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
+  const uint64_t index = files.empty() ? 0 : files.back().index + 1;
+  const std::string final_path = p.deltas + "/" + std::to_string(index) + std::string(kBaseSuffix);
+  ARROW_ASSIGN_OR_RAISE(
+      const int64_t size,
+      WriteTemp(
+          &op, p.deltas, std::to_string(index), [] { return arrow::Status::OK(); },
+          [&](arrow::io::OutputStream* out) {
+            return WriteOpaqueFile(out, delta.version, delta.data);
+          }));
+  ARROW_RETURN_NOT_OK(Step(&op, "patch:tmp-written"));
+  ARROW_RETURN_NOT_OK(Charge(key.str(), size, false, true));
+  ARROW_RETURN_NOT_OK(RenameFile(op.temp, final_path));
+  op.temp.clear();
+  ARROW_RETURN_NOT_OK(Step(&op, "patch:renamed"));
+  arrow::Status synced = SyncDir(p.deltas);
+  if (!synced.ok()) {
+    // Not acknowledged, so take the delta back rather than leave it maybe-visible.
+    LogIfError(RemoveFile(final_path));
+    return synced;
+  }
+  ARROW_RETURN_NOT_OK(Charge(key.str(), size, false, false));
+  return Step(&op, "patch:dir-synced");
+}
+
+arrow::Status DiskStorage::Remove(const ObjectKey& key) {
+  const ObjectPaths p = PathsOf(key);
+  WriteOp op;
+  if (!IsDirectory(p.session_dir)) {
+    Uncharge(key.str());
+    return arrow::Status::OK();
+  }
+  ARROW_RETURN_NOT_OK(RemoveFile(p.base));
+  ARROW_RETURN_NOT_OK(Step(&op, "remove:base-unlinked"));
+  ARROW_RETURN_NOT_OK(SyncDirOrAncestor(p.session_dir, root_));
+  Uncharge(key.str());
+  ARROW_RETURN_NOT_OK(Step(&op, "remove:dir-synced"));
+  if (IsDirectory(p.deltas)) {
+    ARROW_RETURN_NOT_OK(RemoveDeltaFiles(&op, p.deltas, "remove:delta-unlinked"));
+    ARROW_RETURN_NOT_OK(Step(&op, "remove:deltas-removed"));
+  }
+  if (RemoveDirIfEmpty(p.session_dir)) RemoveDirIfEmpty(p.app_dir);
+  return arrow::Status::OK();
+}
+
+// ---------------------------------------------------------------------------------------
+// Recovery and index
+
+void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
+                             const std::string& reason) {
+  if (quarantine_stamp_.empty()) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    quarantine_stamp_ =
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count()) + "-" +
+        RandomHex(6);
+  }
+  const std::string dest_root =
+      internal_ + "/" + kQuarantineDir + "/" + quarantine_stamp_;
+  for (const auto& rel : rel_paths) {
+    const std::string from = root_ + "/" + rel;
+    if (!PathExists(from)) continue;
+    const std::string to = dest_root + "/" + rel;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
+    arrow::Status st = ec ? arrow::Status::IOError(ec.message()) : RenameFile(from, to);
+    if (st.ok()) {
+      spdlog::warn("storage: quarantined {} to {}: {}", from, to, reason);
+    } else {
+      spdlog::error("storage: cannot quarantine {} ({}): {}; skipping it", from, reason,
+                    st.ToString());
+    }
+  }
+}
+
+arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& visit) {
+  {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    sizes_.clear();
+    stored_ = 0;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto apps, ListDir(root_));
+  for (const auto& e : apps) {
+    if (e.name.starts_with(".")) continue;  // ours (.flame-cache) or the operator's
+    if (!e.is_dir) {
+      Quarantine({e.name}, "foreign file in the storage root");
+      continue;
+    }
+    if (auto st = ValidateComponent(e.name, "app"); !st.ok()) {
+      Quarantine({e.name}, st.message());
+      continue;
+    }
+    ScanApp(e.name, visit);
+    RemoveDirIfEmpty(root_ + "/" + e.name);
+  }
+  if (!quarantine_stamp_.empty()) LogIfError(SyncDir(root_));
+  quarantine_stamp_.clear();
+  return arrow::Status::OK();
+}
+
+void DiskStorage::ScanApp(const std::string& app,
+                          const std::function<void(StoredObjectInfo)>& visit) {
+  auto sessions = ListDir(root_ + "/" + app);
+  if (!sessions.ok()) {
+    spdlog::error("storage: skipping {}: {}", app, sessions.status().ToString());
+    return;
+  }
+  for (const auto& e : *sessions) {
+    const std::string rel = app + "/" + e.name;
+    if (e.name.starts_with(".")) {
+      if (e.is_file) LogIfError(RemoveFile(root_ + "/" + rel));
+      continue;
+    }
+    if (!e.is_dir) {
+      Quarantine({rel}, "foreign file in an app directory");
+      continue;
+    }
+    if (auto st = ValidateComponent(e.name, "session"); !st.ok()) {
+      Quarantine({rel}, st.message());
+      continue;
+    }
+    ScanSession(app, e.name, visit);
+    RemoveDirIfEmpty(root_ + "/" + rel);
+  }
+}
+
+void DiskStorage::ScanSession(const std::string& app, const std::string& session,
+                              const std::function<void(StoredObjectInfo)>& visit) {
+  const std::string rel_dir = app + "/" + session;
+  const std::string dir = root_ + "/" + rel_dir;
+  auto entries = ListDir(dir);
+  if (!entries.ok()) {
+    spdlog::error("storage: skipping {}: {}", rel_dir, entries.status().ToString());
+    return;
+  }
+  std::unordered_map<std::string, bool> bases;  // object name → has a deltas directory
+  std::vector<std::string> deltas_dirs;
+  bool removed_any = false;
+  for (const auto& e : *entries) {
+    const std::string rel = rel_dir + "/" + e.name;
+    if (e.name.starts_with(".")) {  // temporary file of an interrupted write
+      if (e.is_file) {
+        LogIfError(RemoveFile(root_ + "/" + rel));
+        removed_any = true;
+      }
+      continue;
+    }
+    if (e.is_file && e.name.ends_with(kBaseSuffix)) {
+      bases.emplace(e.name.substr(0, e.name.size() - kBaseSuffix.size()), false);
+    } else if (e.is_dir && e.name.ends_with(kDeltasSuffix)) {
+      deltas_dirs.push_back(e.name.substr(0, e.name.size() - kDeltasSuffix.size()));
+    } else {
+      Quarantine({rel}, "foreign file in a session directory");
+    }
+  }
+  for (const auto& object : deltas_dirs) {
+    auto it = bases.find(object);
+    if (it != bases.end()) {
+      it->second = true;
+      continue;
+    }
+    // Orphan: deltas of a base removed by an interrupted DELETE.
+    const std::string rel = rel_dir + "/" + object + std::string(kDeltasSuffix);
+    spdlog::info("storage: removing orphan deltas {}", rel);
+    LogIfError(RemoveTree(root_ + "/" + rel));
+    removed_any = true;
+  }
+  if (removed_any) LogIfError(SyncDir(dir));
+  for (const auto& [object, has_deltas] : bases) {
+    const std::string rel_base = rel_dir + "/" + object + std::string(kBaseSuffix);
+    auto key = ObjectKey::Make(app, session, object);
+    if (!key.ok()) {
+      std::vector<std::string> rels{rel_base};
+      if (has_deltas) rels.push_back(rel_dir + "/" + object + std::string(kDeltasSuffix));
+      Quarantine(rels, key.status().message());
+      continue;
+    }
+    ScanObject(*key, rel_base, has_deltas, visit);
+  }
+}
+
+void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
+                             const std::function<void(StoredObjectInfo)>& visit) {
+  const ObjectPaths p = PathsOf(key);
+  const std::string rel_deltas =
+      rel_base.substr(0, rel_base.size() - kBaseSuffix.size()) + std::string(kDeltasSuffix);
+  auto quarantine = [&](const std::string& why) {
+    std::vector<std::string> rels{rel_base};
+    if (has_deltas) rels.push_back(rel_deltas);
+    Quarantine(rels, why);
+  };
+  auto header_of = [](const std::string& path) -> arrow::Result<ObjectFileHeader> {
+    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(path));
+    return ReadFileHeader(file);
+  };
+  auto base = header_of(p.base);
+  if (!base.ok()) {
+    quarantine("unreadable base: " + base.status().ToString());
+    return;
+  }
+  StoredObjectInfo info{key, base->version, FileSize(p.base).ValueOr(0), 0, base->native};
+  if (has_deltas) {
+    auto listed = ListDeltas(p.deltas);
+    if (!listed.ok()) {
+      quarantine("unreadable deltas: " + listed.status().ToString());
+      return;
+    }
+    // Temporaries and foreign files in the deltas directory.
+    if (auto entries = ListDir(p.deltas); entries.ok()) {
+      for (const auto& e : *entries) {
+        if (e.name.starts_with(".")) {
+          LogIfError(RemoveTree(p.deltas + "/" + e.name));
+        } else if (!e.is_file || !DeltaIndex(e.name)) {
+          Quarantine({rel_deltas + "/" + e.name}, "foreign file in a deltas directory");
+        }
+      }
+    }
+    std::vector<DeltaFile> files = std::move(*listed);
+    if (!files.empty()) {
+      auto last = header_of(files.back().path);
+      if (!last.ok()) {
+        quarantine("unreadable delta " + files.back().path + ": " + last.status().ToString());
+        return;
+      }
+      uint64_t version = last->version;
+      bool stale_seen = false;
+      if (version == 0) {
+        // Upstream's version-0 deltas (always a prefix): renumbered base + i + 1.
+        version = base->version + files.size();
+      } else if (version <= base->version) {
+        stale_seen = true;  // every delta is stale: an interrupted PUT
+        for (const auto& f : files) LogIfError(RemoveFile(f.path));
+        files.clear();
+      } else if (files.size() > 1) {
+        auto first = header_of(files.front().path);
+        if (first.ok() && first->version != 0 && first->version <= base->version) {
+          std::vector<DeltaFile> live;
+          for (size_t i = 0; i < files.size(); ++i) {
+            auto h = header_of(files[i].path);
+            if (h.ok() && h->version != 0 && h->version <= base->version) {
+              LogIfError(RemoveFile(files[i].path));
+              stale_seen = true;
+            } else {
+              live.push_back(files[i]);
+            }
+          }
+          files = std::move(live);
+        }
+      }
+      if (stale_seen) {
+        spdlog::info("storage: removed stale deltas of {}", key.str());
+        LogIfError(SyncDir(p.deltas));
+      }
+      if (!files.empty()) info.version = version;
+      info.delta_count = static_cast<int32_t>(files.size());
+      for (const auto& f : files) info.payload_bytes += FileSize(f.path).ValueOr(0);
+    }
+    if (files.empty() && RemoveDirIfEmpty(p.deltas)) LogIfError(SyncDir(p.session_dir));
+  }
+  {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    sizes_[key.str()] = info.payload_bytes;
+    stored_ += info.payload_bytes;
+  }
+  visit(std::move(info));
+}
+
+}  // namespace
+
 arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(DiskStorageOptions options) {
-  return arrow::Status::NotImplemented("disk storage at ", options.root, " is not built yet");
+  if (options.root.empty()) return arrow::Status::Invalid("disk storage: empty root path");
+  while (options.root.size() > 1 && options.root.back() == '/') options.root.pop_back();
+  auto engine = std::make_unique<DiskStorage>(std::move(options));
+  ARROW_RETURN_NOT_OK(engine->Init());
+  return std::unique_ptr<StorageEngine>(std::move(engine));
 }
 
 }  // namespace foc

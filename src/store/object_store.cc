@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <list>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -10,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cache/lru_cache.h"
+#include "storage/storage_full.h"
 #include "store/key_locks.h"
 
 namespace foc {
@@ -21,6 +23,42 @@ struct IndexEntry {
   int64_t payload_bytes = 0;
   int32_t delta_count = 0;
   bool evicted = false;        // memory-only storage: dropped for space, payload gone
+  bool disk_evicted = false;   // disk storage: removed to stay within the capacity
+};
+
+// Recency of the objects on disk (resident or not), for evicting from a capacity-limited
+// disk store. Only maintained when the storage has a capacity limit.
+class DiskLru {
+ public:
+  void Touch(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pos_.find(key);
+    if (it != pos_.end()) {
+      order_.splice(order_.end(), order_, it->second);
+    } else {
+      pos_[key] = order_.insert(order_.end(), key);
+    }
+  }
+  void Remove(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pos_.find(key);
+    if (it == pos_.end()) return;
+    order_.erase(it->second);
+    pos_.erase(it);
+  }
+  /// The least recently used key other than `except`; empty when there is none.
+  std::string Oldest(const std::string& except) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& k : order_) {
+      if (k != except) return k;
+    }
+    return {};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::list<std::string> order_;  // oldest first
+  std::unordered_map<std::string, std::list<std::string>::iterator> pos_;
 };
 
 using Cache = LruCache<Object::Ptr>;
@@ -39,7 +77,13 @@ Object::Ptr Pin(Cache::Handle handle) {
   return Object::Ptr(std::move(holder), raw);
 }
 
-arrow::Status EvictedError(const ObjectKey& key) {
+arrow::Status EvictedError(const ObjectKey& key, bool from_disk = false) {
+  if (from_disk) {
+    return arrow::Status::KeyError(
+        "object ", key.str(),
+        " was evicted from disk storage to stay within the storage capacity (cache.capacity); "
+        "write it again, or configure a larger capacity");
+  }
   return arrow::Status::KeyError(
       "object ", key.str(),
       " was evicted under memory pressure (storage: none keeps objects only in memory); "
@@ -54,6 +98,7 @@ class ObjectStore::Impl {
       : options_(options),
         storage_(std::move(storage)),
         memory_only_(!storage_->persistent()),
+        disk_limited_(storage_->persistent() && storage_->Usage().capacity_bytes > 0),
         cache_(Cache::Options{options.eviction ? options.max_memory_bytes : 0,
                               options.eviction ? options.max_objects : 0},
                [this](const std::string& key, const Object::Ptr& obj) {
@@ -67,6 +112,7 @@ class ObjectStore::Impl {
     ARROW_RETURN_NOT_OK(storage_->Scan([&](StoredObjectInfo info) {
       index_[info.key.str()] =
           IndexEntry{info.version, info.payload_bytes, info.delta_count, false};
+      if (disk_limited_) disk_lru_.Touch(info.key.str());
       ++count;
     }));
     ARROW_ASSIGN_OR_RAISE(auto floors, storage_->LoadFloors());
@@ -83,19 +129,44 @@ class ObjectStore::Impl {
     ARROW_ASSIGN_OR_RAISE(
         auto key, ObjectKey::Make(target.app, target.session,
                                   target.has_object() ? target.object : NewUuid4()));
-    auto guard = locks_.Exclusive(key.str());
-    ARROW_ASSIGN_OR_RAISE(const uint64_t current, CurrentVersionForWrite(key));
-    const uint64_t version = current + 1;
-    Object::Ptr object =
-        payload.table ? Object::MakeNative(version, std::move(*payload.table))
-                      : Object::MakeOpaque(version, std::move(payload.data));
-    ARROW_RETURN_NOT_OK(Store(key, object, /*append=*/false));
-    bytes_written_ += object->payload_bytes();
-    return WriteResult{std::move(key), version};
+    while (true) {
+      arrow::Status st;
+      int64_t write_bytes = 0;
+      {
+        auto guard = locks_.Exclusive(key.str());
+        ARROW_ASSIGN_OR_RAISE(const uint64_t current, CurrentVersionForWrite(key));
+        const uint64_t version = current + 1;
+        Object::Ptr object = payload.table ? Object::MakeNative(version, *payload.table)
+                                           : Object::MakeOpaque(version, payload.data);
+        st = Store(key, object, /*append=*/false);
+        write_bytes = object->payload_bytes();
+        if (st.ok()) {
+          bytes_written_ += object->payload_bytes();
+          return WriteResult{std::move(key), version};
+        }
+      }
+      // Outside the key's lock (eviction takes other keys' locks): make room, try again.
+      ARROW_RETURN_NOT_OK(MakeRoomOnDisk(key, st, write_bytes, /*replace=*/true));
+    }
   }
 
   arrow::Result<WriteResult> Patch(const ObjectKey& key, std::shared_ptr<arrow::Buffer> delta) {
-    auto guard = locks_.Exclusive(key.str());
+    while (true) {
+      arrow::Status st;
+      {
+        auto guard = locks_.Exclusive(key.str());
+        auto written = PatchLocked(key, delta, &st);
+        if (written.ok() || st.ok()) return written;
+      }
+      ARROW_RETURN_NOT_OK(MakeRoomOnDisk(key, st, delta ? delta->size() : 0, false));
+    }
+  }
+
+  // Patch under the key's writer lock. A failure of the storage write is also put in
+  // `*store_status` (so the caller can make room on disk and retry).
+  arrow::Result<WriteResult> PatchLocked(const ObjectKey& key,
+                                         const std::shared_ptr<arrow::Buffer>& delta,
+                                         arrow::Status* store_status) {
     auto loaded = Load(key);
     if (!loaded.ok()) {
       if (loaded.status().IsKeyError() && loaded.status().message().find("evicted") ==
@@ -118,8 +189,9 @@ class ObjectStore::Impl {
     }
     const int64_t delta_bytes = delta ? delta->size() : 0;
     ARROW_ASSIGN_OR_RAISE(auto patched,
-                          object->WithDelta(Delta{object->version() + 1, std::move(delta)}));
-    ARROW_RETURN_NOT_OK(Store(key, patched, /*append=*/true));
+                          object->WithDelta(Delta{object->version() + 1, delta}));
+    *store_status = Store(key, patched, /*append=*/true);
+    ARROW_RETURN_NOT_OK(*store_status);
     bytes_written_ += delta_bytes;
     return WriteResult{key, patched->version()};
   }
@@ -203,6 +275,7 @@ class ObjectStore::Impl {
       if (version > floor) ARROW_RETURN_NOT_OK(RecordFloor(k, version));  // patched meanwhile
       ARROW_RETURN_NOT_OK(storage_->Remove(key));
       cache_.Erase(k);
+      if (disk_limited_) disk_lru_.Remove(k);
       std::unique_lock<std::shared_mutex> lock(index_mu_);
       index_.erase(k);
       ++removed;
@@ -290,7 +363,7 @@ class ObjectStore::Impl {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
       auto it = index_.find(key.str());
       if (it != index_.end()) {
-        if (it->second.evicted) return EvictedError(key);
+        if (it->second.evicted) return EvictedError(key, it->second.disk_evicted);
         return arrow::Status::OK();
       }
     }
@@ -313,11 +386,14 @@ class ObjectStore::Impl {
   // The object, from memory (pinned) or storage (cached when it fits). Caller holds the
   // key's lock.
   arrow::Result<Object::Ptr> Load(const ObjectKey& key) {
+    if (disk_limited_) disk_lru_.Touch(key.str());
     if (auto handle = cache_.Lookup(key.str())) return Pin(std::move(handle));
     {
       std::unique_lock<std::shared_mutex> lock(index_mu_);
       auto it = index_.find(key.str());
-      if (it != index_.end() && it->second.evicted) return EvictedError(key);
+      if (it != index_.end() && it->second.evicted) {
+        return EvictedError(key, it->second.disk_evicted);
+      }
       if (memory_only_) {
         if (it == index_.end()) {
           return arrow::Status::KeyError("object ", key.str(), " not found");
@@ -378,7 +454,19 @@ class ObjectStore::Impl {
       }
       return arrow::Status::OK();
     }
-    ARROW_RETURN_NOT_OK(append ? storage_->Append(key, *object) : storage_->Put(key, *object));
+    arrow::Status written = append ? storage_->Append(key, *object) : storage_->Put(key, *object);
+    if (!written.ok()) {
+      if (!written.IsCapacityError()) {
+        // The write may have landed on disk although it failed (e.g. the directory fsync
+        // after the rename): forget what memory knows, so the next access reads the state
+        // from storage and the next version is above whatever is there.
+        cache_.Erase(key.str());
+        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        index_.erase(key.str());
+      }
+      return written;
+    }
+    if (disk_limited_) disk_lru_.Touch(key.str());
     if (cache_.Fits(charge)) {
       ARROW_ASSIGN_OR_RAISE(auto handle, cache_.Insert(key.str(), object, charge));
     } else {
@@ -387,6 +475,69 @@ class ObjectStore::Impl {
     std::unique_lock<std::shared_mutex> lock(index_mu_);
     index_[key.str()] = entry;
     return arrow::Status::OK();
+  }
+
+  // After a write of `write_bytes` to `key` (a replacing PUT, or an appended delta) failed
+  // with `failure`: when the disk store's capacity limit was the reason, removes
+  // least-recently-used other objects from disk until the write fits (at least one), reporting
+  // them as evicted, and returns OK to retry. Returns `failure` itself when retrying cannot
+  // help: another error, a full device (ENOSPC), an object larger than the whole capacity, or
+  // nothing left to evict. Holds no key lock when called.
+  arrow::Status MakeRoomOnDisk(const ObjectKey& key, const arrow::Status& failure,
+                               int64_t write_bytes, bool replace) {
+    if (!disk_limited_ || !IsCapacityLimit(failure)) return failure;
+    constexpr int64_t kFileOverhead = 1024;  // IPC framing of one file, as the engine estimates
+    int64_t own = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(key.str());
+      if (it != index_.end() && !it->second.evicted) own = it->second.payload_bytes;
+    }
+    const StorageUsage usage = storage_->Usage();
+    const int64_t object_after = (replace ? 0 : own) + write_bytes + kFileOverhead;
+    if (object_after > usage.capacity_bytes) return failure;
+    const int64_t needed = write_bytes + kFileOverhead - (replace ? own : 0);
+    bool evicted_any = false;
+    while (!evicted_any || storage_->Usage().stored_bytes + needed > usage.capacity_bytes) {
+      const std::string victim = disk_lru_.Oldest(key.str());
+      if (victim.empty()) return failure;
+      ARROW_ASSIGN_OR_RAISE(bool evicted, EvictFromDisk(victim));
+      evicted_any = evicted_any || evicted;
+    }
+    return arrow::Status::OK();
+  }
+
+  // Removes `victim` from disk and memory, keeping its index entry (and version, also as a
+  // persisted floor) so that a GET says it was evicted and a new PUT continues its versions.
+  arrow::Result<bool> EvictFromDisk(const std::string& victim) {
+    ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(victim));
+    auto guard = locks_.Exclusive(victim);
+    disk_lru_.Remove(victim);
+    uint64_t version = 0;
+    int64_t bytes = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(victim);
+      if (it == index_.end() || it->second.evicted) return false;
+      version = it->second.version;
+      bytes = it->second.payload_bytes;
+    }
+    ARROW_RETURN_NOT_OK(RecordFloor(victim, version));
+    ARROW_RETURN_NOT_OK(storage_->Remove(key));
+    cache_.Erase(victim);
+    {
+      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(victim);
+      if (it != index_.end()) {
+        it->second.evicted = true;
+        it->second.disk_evicted = true;
+      }
+    }
+    lost_objects_++;
+    spdlog::warn("store: evicted {} (version {}, {} bytes) from disk to stay within the "
+                 "storage capacity of {} bytes",
+                 victim, version, bytes, storage_->Usage().capacity_bytes);
+    return true;
   }
 
   void OnEvict(const std::string& key, const Object::Ptr& object) {
@@ -407,7 +558,9 @@ class ObjectStore::Impl {
   const StoreOptions options_;
   const std::unique_ptr<StorageEngine> storage_;
   const bool memory_only_;
+  const bool disk_limited_;  // disk storage with a capacity limit: evict from disk for space
   std::string epoch_;
+  DiskLru disk_lru_;
 
   KeyLocks locks_;
   Cache cache_;

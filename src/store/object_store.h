@@ -73,7 +73,8 @@ struct StoreStats {
   int64_t resident_objects = 0;   ///< objects held in memory
   int64_t resident_bytes = 0;     ///< memory charge of resident (and pinned) objects
   int64_t memory_evictions = 0;   ///< objects dropped from memory for space
-  int64_t lost_objects = 0;       ///< memory-only: objects evicted and therefore gone
+  int64_t lost_objects = 0;       ///< objects evicted and therefore gone (memory-only, or
+                                  ///< removed from a capacity-limited disk store)
   int64_t refused_writes = 0;     ///< memory-only refuse mode: writes refused
   int64_t not_modified_replies = 0;
   int64_t patch_replies = 0;

@@ -1,10 +1,18 @@
 #include "store/object_store.h"
 
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
 #include <thread>
 
 #include <arrow/util/key_value_metadata.h>
 #include <vector>
 
+#include "storage/disk_storage.h"
+#include "storage/test_files.h"
 #include "testing/gtest_util.h"
 
 namespace foc {
@@ -197,6 +205,104 @@ TEST(ObjectStoreTest, EpochIsFreshForMemoryOnlyStores) {
   auto b = MemoryStore();
   EXPECT_FALSE(a->epoch().empty());
   EXPECT_NE(a->epoch(), b->epoch());
+}
+
+}  // namespace
+}  // namespace foc
+
+namespace foc {
+namespace {
+
+TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersions) {
+  testing::TempDir dir;
+  auto open = [&] {
+    return ObjectStore::Open({}, OpenDiskStorage({dir.path(), 350 << 10, {}}).ValueOrDie())
+        .ValueOrDie();
+  };
+  auto store = open();
+  const std::string kb100(100 << 10, 'x');
+  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("app", "s", "a"), {Bytes(kb100), {}}));
+  ASSERT_OK_AND_ASSIGN(auto b, store->Put(Target("app", "s", "b"), {Bytes(kb100), {}}));
+  ASSERT_OK_AND_ASSIGN(auto b2, store->Patch(b.key, Bytes("patch")));
+  ASSERT_OK_AND_ASSIGN(auto c, store->Put(Target("app", "s", "c"), {Bytes(kb100), {}}));
+  ASSERT_OK(store->Get(a.key, 0));  // a is now more recent than b
+  ASSERT_OK_AND_ASSIGN(auto d, store->Put(Target("app", "s", "d"), {Bytes(kb100), {}}));
+  EXPECT_EQ(d.version, 1u);
+  // Exactly b went: the least recently used, not the one being written.
+  EXPECT_STATUS(KeyError, "evicted from disk", store->Get(b.key, 0));
+  EXPECT_STATUS(KeyError, "evicted from disk", store->Patch(b.key, Bytes("p")));
+  ASSERT_OK(store->Get(a.key, 0));
+  ASSERT_OK(store->Get(c.key, 0));
+  EXPECT_EQ(store->List().size(), 3u);
+  EXPECT_EQ(store->stats().lost_objects, 1);
+  EXPECT_LE(store->stats().storage.stored_bytes, 350 << 10);
+  // An object larger than the whole capacity evicts nothing.
+  auto st = store->Put(Target("app", "s", "huge"), {Bytes(std::string(400 << 10, 'h')), {}});
+  EXPECT_TRUE(st.status().IsCapacityError()) << st.status().ToString();
+  EXPECT_EQ(store->List().size(), 3u);
+  // Versions survive the eviction, also across a restart.
+  store.reset();
+  store = open();
+  ASSERT_OK_AND_ASSIGN(auto b3, store->Put(Target("app", "s", "b"), {Bytes("again"), {}}));
+  EXPECT_EQ(b3.version, b2.version + 1);
+}
+
+}  // namespace
+}  // namespace foc
+
+namespace foc {
+namespace {
+
+TEST(ObjectStoreDiskFailureTest, AWriteThatFailedAfterItsRenameNeverHasItsVersionReused) {
+  testing::TempDir dir;
+  auto fail_at = std::make_shared<std::string>();
+  DiskStorageOptions options{dir.path(), 0, [fail_at](std::string_view step) {
+                               if (step == *fail_at) {
+                                 return arrow::Status::IOError("injected failure at ", step);
+                               }
+                               return arrow::Status::OK();
+                             }};
+  auto store = ObjectStore::Open({}, OpenDiskStorage(options).ValueOrDie()).ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto v1, store->Put(Target("a", "s", "o"), {Bytes("one"), {}}));
+  *fail_at = "put:dir-synced";  // after the rename: the new base is on disk
+  EXPECT_STATUS(IOError, "injected", store->Put(Target("a", "s", "o"), {Bytes("two"), {}}));
+  fail_at->clear();
+  ASSERT_OK_AND_ASSIGN(auto patched, store->Patch(v1.key, Bytes("+p")));
+  EXPECT_EQ(patched.version, 3u);  // above the failed PUT's version 2
+  store.reset();
+  store = ObjectStore::Open({}, OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie()).ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto r, store->Get(v1.key, 0));
+  EXPECT_EQ(r.object->version(), 3u);
+  ASSERT_EQ(r.object->deltas().size(), 1u);  // the acknowledged patch survived
+  EXPECT_EQ(Text(r.object->deltas()[0].data), "+p");
+}
+
+}  // namespace
+}  // namespace foc
+
+namespace foc {
+namespace {
+
+TEST(ObjectStoreDiskCapacityTest, DeviceFullIsResourceExhaustedWithoutEvicting) {
+  testing::TempDir dir;
+  const std::string mnt = dir.path() + "/small-fs";
+  std::filesystem::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m") != 0) {
+    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs at " << mnt << ": " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  // A capacity far above the device's size: the device fills first.
+  auto store = ObjectStore::Open({}, OpenDiskStorage({mnt + "/store", 100 << 20, {}}).ValueOrDie())
+                   .ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("app", "s", "a"), {Bytes(std::string(1200 << 10, 'a')), {}}));
+  auto st = store->Put(Target("app", "s", "b"), {Bytes(std::string(1200 << 10, 'b')), {}});
+  EXPECT_TRUE(st.status().IsCapacityError()) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("device full"), std::string::npos);
+  ASSERT_OK(store->Get(a.key, 0));  // not evicted
+  EXPECT_EQ(store->stats().lost_objects, 0);
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -89,3 +89,19 @@ def server() -> Iterator[ServerProcess]:
     proc = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"])
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., ServerProcess]]:
+    """Starts servers with extra command-line arguments (e.g. `--max-memory`, `--storage`) on a
+    free loopback port; every server started through it is stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(*extra_args: str) -> ServerProcess:
+        proc = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", *extra_args])
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,642 @@
+"""The cache client: Flight calls, the version-checked client-side cache, transfers."""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
+
+import bson
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from . import serialization as ser
+from ._cache import CacheKey, Entry, InFlight, ObjectCache, now
+from .config import load_config
+from .errors import CacheError, CacheUnavailable, ObjectNotFound, ProtocolError, map_error
+from .keys import ObjectKey
+
+__all__ = ["Client", "ObjectRef", "Deserializer"]
+
+Deserializer = Callable[[Any, List[Any]], Any]
+T = TypeVar("T")
+
+DEFAULT_CACHE_MAX_BYTES = 1 << 30
+DEFAULT_CACHE_MAX_ENTRIES = 10_000
+CHUNK_SIZE = 1 << 20  # upload rows, like flamepy
+_GRPC_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))
+_ARROW = (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, pa.Tensor, pa.Scalar)
+_BASE = object()  # memo key of the decoded base (kept only when it is immutable)
+
+
+@dataclass
+class ObjectRef:
+    """Reference to a cached object, as returned by the server (``endpoint`` is where later
+    calls for it go). ``version=0`` asks :meth:`Client.get_object` for a full, uncached read.
+
+    ``encode()`` gives the same BSON bytes as flamepy's ``ObjectRef.encode()``; ``decode()``
+    reads those (unknown fields are ignored)."""
+
+    endpoint: str
+    key: str
+    version: int = 0
+
+    def encode(self) -> bytes:
+        return bytes(bson.encode(asdict(self)))
+
+    @classmethod
+    def decode(cls, data: bytes) -> ObjectRef:
+        doc = bson.decode(bytes(data))
+        return cls(endpoint=str(doc["endpoint"]), key=str(doc["key"]), version=int(doc.get("version", 0)))
+
+
+def _normalize_endpoint(endpoint: str) -> str:
+    if endpoint.startswith("grpcs://"):
+        return "grpc+tls://" + endpoint[len("grpcs://"):]
+    return endpoint
+
+
+def _read_file(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class _Identity:
+    """Memo key for unhashable deserializers (by identity)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.value is self.value
+
+
+class Incremental:
+    """Marks a deserializer as a fold, so that the cache can feed it only new deltas.
+
+    ``fn(base, deltas)`` must satisfy ``fn(fn(base, d[:k]), d[k:]) == fn(base, d)`` (e.g. "append
+    each delta", "apply each update"). The cache keeps the result; after a patch-only reply it
+    calls ``fn(copy_of_previous_result, new_deltas)`` instead of replaying every delta.
+    ``get_object(ref, Incremental(fn))``; instances wrapping the same ``fn`` share the memo."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Deserializer) -> None:
+        self.fn = fn
+
+    def __call__(self, base: Any, deltas: List[Any]) -> Any:
+        return self.fn(base, deltas)
+
+    def __hash__(self) -> int:
+        return hash(("Incremental", _memo_key(self.fn)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Incremental) and _memo_key(other.fn) == _memo_key(self.fn)
+
+
+def _carried(memo_key: Any) -> bool:
+    """Memo values that stay valid when deltas are appended."""
+    return memo_key is _BASE or isinstance(memo_key, Incremental)
+
+
+def _memo_key(deserializer: Deserializer) -> Any:
+    try:
+        hash(deserializer)
+    except TypeError:
+        return _Identity(deserializer)
+    return deserializer
+
+
+@dataclass
+class _Reply:
+    """A parsed DoGet reply."""
+
+    kind: str  # "none" (zero rows: not modified), "full", "patches", "native"
+    version: int
+    epoch: str | None
+    base: pa.Buffer | None = None
+    native: pa.Table | None = None
+    patches: list[tuple[int, pa.Buffer]] | None = None
+
+
+def _parse_reply(table: pa.Table, schema: pa.Schema) -> _Reply:
+    epoch = ser.schema_epoch(schema)
+    if ser.is_native_schema(schema):
+        return _Reply("native", ser.schema_version(schema), epoch, native=table)
+    if table.num_rows == 0:
+        return _Reply("none", 0, epoch)
+    names = table.column_names
+    if ser.FIELD_DATA not in names or ser.FIELD_VERSION not in names:
+        raise ProtocolError(f"reply has no '{ser.FIELD_VERSION}'/'{ser.FIELD_DATA}' columns: {names}")
+    rows: list[tuple[int, str, pa.Buffer]] = []
+    if ser.FIELD_KIND in names:
+        for batch in table.to_batches():
+            versions, kinds, datas = (batch.column(n) for n in (ser.FIELD_VERSION, ser.FIELD_KIND, ser.FIELD_DATA))
+            for i in range(batch.num_rows):
+                kind = kinds[i].as_py()
+                if kind not in ("base", "patch"):
+                    raise ProtocolError(f"Invalid object response row kind: {kind!r}")
+                data = datas[i].as_buffer()
+                rows.append((int(versions[i].as_py()), kind, data if data is not None else pa.py_buffer(b"")))
+    else:  # legacy shape: batch 0 is the base, row 0 of each later batch a patch
+        for j, batch in enumerate(b for b in table.to_batches() if b.num_rows):
+            data = batch.column(ser.FIELD_DATA)[0].as_buffer()
+            rows.append((int(batch.column(ser.FIELD_VERSION)[0].as_py()), "base" if j == 0 else "patch",
+                         data if data is not None else pa.py_buffer(b"")))
+    bases = [i for i, r in enumerate(rows) if r[1] == "base"]
+    patches = [(v, d) for v, k, d in rows if k == "patch"]
+    pversions = [v for v, _ in patches]
+    if any(b >= a for a, b in zip(pversions[1:], pversions)):
+        raise ProtocolError("Patch response rows must have unique increasing versions")
+    version = max(r[0] for r in rows)
+    if bases:
+        if bases != [0]:
+            raise ProtocolError("Full object response must start with exactly one base row")
+        return _Reply("full", version, epoch, base=rows[0][2], patches=patches)
+    return _Reply("patches", version, epoch, patches=patches)
+
+
+class Client:
+    """A connection to flame-object-cache with a client-side cache.
+
+    Args:
+        endpoint: where ``put_object``, ``delete_objects`` and ``upload_object`` go (``grpc://``,
+            ``grpc+tls://`` or ``grpcs://``). Gets, updates, patches and downloads go to the
+            endpoint in the ref, like flamepy. ``None``: the configuration (see
+            :mod:`flame_object_cache.config`), which also supplies TLS files when the arguments
+            below are not given.
+        tls_root_certs: PEM bytes of the CA that signed the server certificate (default: the
+            system roots).
+        cert_chain, private_key: PEM bytes of a client certificate and key (mTLS).
+        timeout: deadline in seconds for each call (``upload``/``download`` use
+            ``transfer_timeout``).
+        cache_max_bytes, cache_max_entries: bounds of the client-side cache (LRU). 0 disables it.
+        max_staleness: seconds for which a cached copy verified by the server may be returned
+            without asking again. 0 (default): every get asks the server.
+        retries: attempts after the first for idempotent calls (get, delete, download) that fail
+            with UNAVAILABLE; backoff doubles from ``retry_backoff`` seconds.
+        transfer_timeout: deadline for ``upload_object``/``download_object``.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        tls_root_certs: bytes | None = None,
+        cert_chain: bytes | None = None,
+        private_key: bytes | None = None,
+        timeout: float = 30.0,
+        cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES,
+        cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES,
+        max_staleness: float = 0.0,
+        retries: int = 3,
+        retry_backoff: float = 0.05,
+        transfer_timeout: float = 300.0,
+    ) -> None:
+        if endpoint is None:
+            cfg = load_config()
+            endpoint = cfg.endpoint
+            if tls_root_certs is None:
+                tls_root_certs = _read_file(cfg.ca_file)
+            if cert_chain is None and private_key is None:
+                cert_chain, private_key = _read_file(cfg.cert_file), _read_file(cfg.key_file)
+        if (cert_chain is None) != (private_key is None):
+            raise ValueError("cert_chain and private_key must be given together")
+        if timeout <= 0 or transfer_timeout <= 0:
+            raise ValueError("timeouts must be > 0")
+        if max_staleness < 0 or retries < 0:
+            raise ValueError("max_staleness and retries must be >= 0")
+        self.endpoint = endpoint
+        self.timeout = float(timeout)
+        self.transfer_timeout = float(transfer_timeout)
+        self.max_staleness = float(max_staleness)
+        self.retries = int(retries)
+        self.retry_backoff = float(retry_backoff)
+        self._tls_root_certs = tls_root_certs
+        self._cert_chain = cert_chain
+        self._private_key = private_key
+        self._cache = ObjectCache(cache_max_bytes, cache_max_entries)
+        self._pool: dict[str, flight.FlightClient] = {}
+        self._pool_lock = threading.Lock()
+        self._closed = False
+
+    # -- connection -----------------------------------------------------------------------
+    def _flight(self, endpoint: str) -> flight.FlightClient:
+        location = _normalize_endpoint(endpoint)
+        with self._pool_lock:
+            if self._closed:
+                raise CacheError("client is closed")
+            client = self._pool.get(location)
+            if client is None:
+                kwargs: dict[str, Any] = {"generic_options": _GRPC_OPTIONS}
+                if location.startswith("grpc+tls://"):
+                    if self._tls_root_certs is not None:
+                        kwargs["tls_root_certs"] = self._tls_root_certs
+                    if self._cert_chain is not None:
+                        kwargs["cert_chain"] = self._cert_chain
+                        kwargs["private_key"] = self._private_key
+                try:
+                    client = flight.FlightClient(location, **kwargs)
+                except (pa.ArrowException, OSError) as exc:
+                    raise map_error(exc) from exc
+                self._pool[location] = client
+            return client
+
+    def _reset(self, endpoint: str) -> None:
+        """Drops a pooled connection so the next call dials afresh (no gRPC reconnect backoff).
+        It is not closed here: other threads may still be using it; it goes when they are done."""
+        with self._pool_lock:
+            self._pool.pop(_normalize_endpoint(endpoint), None)
+
+    def _options(self, timeout: float | None = None) -> flight.FlightCallOptions:
+        return flight.FlightCallOptions(timeout=timeout or self.timeout)
+
+    def _call(self, endpoint: str, fn: Callable[[flight.FlightClient], T], *, idempotent: bool) -> T:
+        """Runs ``fn`` with errors mapped; retries UNAVAILABLE with backoff if idempotent."""
+        attempt = 0
+        while True:
+            try:
+                return fn(self._flight(endpoint))
+            except Exception as exc:  # noqa: BLE001 - mapped below
+                mapped = map_error(exc)
+                if isinstance(mapped, CacheUnavailable):
+                    self._reset(endpoint)
+                    if idempotent and attempt < self.retries:
+                        delay = self.retry_backoff * (2**attempt)
+                        time.sleep(delay * (0.5 + random.random() / 2))
+                        attempt += 1
+                        continue
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+
+    def close(self) -> None:
+        """Closes the connections; the client cannot be used afterwards."""
+        with self._pool_lock:
+            self._closed = True
+            clients, self._pool = list(self._pool.values()), {}
+        for client in clients:
+            client.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------------
+    def _do_put(
+        self, endpoint: str, descriptor: flight.FlightDescriptor, schema: pa.Schema,
+        batches: Iterator[pa.RecordBatch] | list[pa.RecordBatch], timeout: float | None = None,
+    ) -> ObjectRef:
+        def put(client: flight.FlightClient) -> ObjectRef:
+            writer, reader = client.do_put(descriptor, schema, self._options(timeout))
+            try:
+                for batch in batches:
+                    writer.write_batch(batch)
+                writer.done_writing()
+                meta = reader.read()
+            except BaseException:
+                writer.close()  # raises the server's status if it refused the call
+                raise
+            writer.close()
+            if meta is None:
+                raise ProtocolError("No result metadata received from cache server")
+            try:
+                doc = bson.decode(bytes(meta))
+                return ObjectRef(endpoint=str(doc["endpoint"]), key=str(doc["key"]), version=int(doc["version"]))
+            except Exception as exc:  # noqa: BLE001
+                raise ProtocolError(f"Failed to read metadata from cache server: {exc}") from exc
+
+        return self._call(endpoint, put, idempotent=False)
+
+    @staticmethod
+    def _payload(obj: Any) -> tuple[pa.Schema, list[pa.RecordBatch]]:
+        native = ser.native_payload(obj)
+        if native is not None:
+            return native
+        return ser.OPAQUE_SCHEMA, [ser.opaque_batch(ser.encode_data(obj))]
+
+    def put_object(self, key_prefix: str, obj: Any) -> ObjectRef:
+        """Stores ``obj`` as a new object under ``<app>/<session>``; the server picks the id.
+        Tables and data frames are stored as native Arrow tables, everything else encoded."""
+        key = ObjectKey.from_prefix(key_prefix)
+        if key.is_all_sessions():
+            raise ValueError(f"Invalid key prefix {key_prefix!r}: '*' is only valid for delete")
+        schema, batches = self._payload(obj)
+        return self._do_put(self.endpoint, flight.FlightDescriptor.for_path(key.to_prefix()), schema, batches)
+
+    def update_object(self, ref: ObjectRef, new_obj: Any) -> ObjectRef:
+        """Replaces the object's base and drops its deltas; returns the new ref."""
+        ObjectKey.from_key(ref.key)
+        schema, batches = self._payload(new_obj)
+        try:
+            return self._do_put(ref.endpoint, flight.FlightDescriptor.for_path(ref.key), schema, batches)
+        finally:
+            self._cache.remove((ref.endpoint, ref.key))
+
+    def patch_object(self, ref: ObjectRef, delta: Any) -> ObjectRef:
+        """Appends ``delta`` (always encoded, never native) to the object; returns the new ref."""
+        ObjectKey.from_key(ref.key)
+        batch = ser.opaque_batch(ser.encode_data(delta))
+        try:
+            return self._do_put(ref.endpoint, flight.FlightDescriptor.for_command(f"PATCH:{ref.key}".encode()),
+                                ser.OPAQUE_SCHEMA, [batch])
+        finally:
+            self._cache.remove((ref.endpoint, ref.key))
+
+    def delete_objects(self, key_prefix: str) -> None:
+        """Deletes ``<app>/*``, ``<app>/<session>`` or one ``<app>/<session>/<id>`` on this
+        client's endpoint, and drops matching cached copies (of every endpoint)."""
+        pattern = ObjectKey.from_path(key_prefix)
+        try:
+            def delete(client: flight.FlightClient) -> int:
+                return len(list(client.do_action(flight.Action("DELETE", str(pattern).encode()), self._options())))
+
+            if self._call(self.endpoint, delete, idempotent=True) == 0:
+                raise ProtocolError("No result received from DELETE action")
+        finally:
+            self._cache.remove_matching(lambda k: pattern.matches_key(k[1]))
+
+    # -- reads ----------------------------------------------------------------------------
+    def _fetch(self, ref: ObjectRef, version: int) -> _Reply:
+        ticket = flight.Ticket(f"{ref.key}:{version}".encode())
+
+        def get(client: flight.FlightClient) -> tuple[pa.Table, pa.Schema]:
+            reader = client.do_get(ticket, self._options())
+            table = reader.read_all()
+            return table, reader.schema
+
+        table, schema = self._call(ref.endpoint, get, idempotent=True)
+        self._cache.count("requests")
+        self._cache.count("bytes_received", table.get_total_buffer_size())
+        return _parse_reply(table, schema)
+
+    @staticmethod
+    def _entry(reply: _Reply, when: float) -> Entry:
+        return Entry(version=reply.version, epoch=reply.epoch, base=reply.base, native=reply.native,
+                     patches=tuple(reply.patches or ()), verified_at=when)
+
+    def _refresh(self, ref: ObjectRef, ck: CacheKey, flight_: InFlight | None, force_full: bool) -> Entry:
+        try:
+            return self._refresh_once(ref, ck, flight_, force_full)
+        except ObjectNotFound:
+            self._cache.remove(ck)  # deleted (or evicted by a memory-only server): forget our copy
+            raise
+
+    def _refresh_once(self, ref: ObjectRef, ck: CacheKey, flight_: InFlight | None, force_full: bool) -> Entry:
+        cache = self._cache
+        cached = None if force_full else cache.get(ck)
+        requested = cached.version if cached is not None else 0
+        started = now()
+        reply = self._fetch(ref, requested)
+        if cached is not None and reply.kind in ("none", "patches") and reply.epoch != cached.epoch:
+            cache.count("epoch_changes")  # the server lost state since we cached: start over
+        elif cached is not None and reply.kind == "none":
+            cache.touch(ck, cached, flight_, started)
+            cache.count("hits")
+            return cached
+        elif (cached is not None and reply.kind == "patches" and reply.patches
+              and reply.patches[0][0] == requested + 1 and reply.version > requested):
+            entry = cache.extend(ck, cached, reply.version, reply.patches, started, _carried, flight_)
+            cache.count("patched")
+            return entry
+        if reply.kind in ("none", "patches"):  # nothing usable to apply it to: read it all
+            started = now()
+            reply = self._fetch(ref, 0)
+        if reply.kind not in ("full", "native"):
+            raise ProtocolError(f"Object not found: {ref.key} (server sent no base for a full read)")
+        entry = self._entry(reply, started)
+        cache.store(ck, entry, flight_)
+        cache.count("misses")
+        return entry
+
+    def _lookup(self, ref: ObjectRef) -> Entry:
+        ck = (ref.endpoint, ref.key)
+        cache = self._cache
+        if ref.version == 0:
+            return self._refresh(ref, ck, None, force_full=True)
+        if self.max_staleness > 0:
+            cached = cache.get(ck)
+            if (cached is not None and cached.version >= ref.version
+                    and now() - cached.verified_at <= self.max_staleness):
+                cache.count("stale_hits")
+                return cached
+        entry, led = self._single_flight(ref, ck)
+        if not led and entry.version < ref.version:
+            # We joined a request that may have been answered before the version this ref
+            # names was written (e.g. the ref was just sent to us by its writer): ask again.
+            entry, _ = self._single_flight(ref, ck)
+        return entry
+
+    def _single_flight(self, ref: ObjectRef, ck: CacheKey) -> tuple[Entry, bool]:
+        """Runs the refresh for ``ck`` or, if another thread is already running it, waits for
+        that one and shares its answer. Returns the entry and whether this thread ran it."""
+        cache = self._cache
+        flight_, leader = cache.join_or_lead(ck)
+        if not leader:
+            cache.count("coalesced")
+            flight_.done.wait()
+            if flight_.error is not None:
+                raise flight_.error
+            assert flight_.result is not None
+            return flight_.result, False
+        try:
+            flight_.result = self._refresh(ref, ck, flight_, force_full=False)
+            return flight_.result, True
+        except BaseException as exc:
+            flight_.error = exc
+            raise
+        finally:
+            cache.finish(ck, flight_)
+
+    @staticmethod
+    def _decode_base(entry: Entry) -> Any:
+        if entry.native is not None:
+            return ser.decode_native(entry.native)
+        assert entry.base is not None
+        return ser.decode_data(entry.base)
+
+    def _base(self, ref: ObjectRef, entry: Entry) -> Any:
+        """The decoded base: decoded afresh for each caller, except immutable values decoded
+        by copying (unpickled bytes, strings, tuples of them), which are kept in the memo."""
+        found, value = self._cache.memo_get(entry, _BASE)
+        if found:
+            return value
+        value = self._decode_base(entry)
+        if entry.native is None and not isinstance(value, _ARROW) and _immutable(value):
+            self._cache.memo_put((ref.endpoint, ref.key), entry, _BASE, value)
+        return value
+
+    def get_object(self, ref: ObjectRef, deserializer: Optional[Deserializer] = None) -> Any:
+        """Returns the object: the base, or ``deserializer(base, [deltas...])``.
+
+        Every call asks the server whether its cached copy is current (``<key>:<version>``)
+        unless ``max_staleness`` allows a recent one; unchanged objects are not transferred,
+        patch-only replies extend the cached copy. ``ref.version == 0`` forces a full read.
+        The value returned belongs to the caller: mutating it does not affect the cache (see
+        the package documentation for how)."""
+        ObjectKey.from_key(ref.key)
+        entry = self._lookup(ref)
+        if deserializer is None:
+            return self._base(ref, entry)
+        memo_key = _memo_key(deserializer)
+        found, value = self._cache.memo_get(entry, memo_key)
+        if isinstance(deserializer, Incremental):
+            return self._fold(ref, entry, deserializer, value if found else None)
+        if found:
+            return _copy(value)
+        base = self._base(ref, entry)
+        deltas = [ser.decode_data(p) for _, p in entry.patches]
+        value = deserializer(base, deltas)
+        try:
+            kept = _copy(value)
+        except Exception:  # noqa: BLE001 - not copyable: return it, do not memoise
+            return value
+        self._cache.memo_put((ref.endpoint, ref.key), entry, memo_key, kept)
+        return value
+
+    def _fold(self, ref: ObjectRef, entry: Entry, inc: Incremental, memo: tuple[int, Any] | None) -> Any:
+        applied, state = memo if memo is not None else (0, None)
+        if memo is not None and applied == len(entry.patches):
+            return _copy(state)
+        state = _copy(state) if memo is not None else self._base(ref, entry)
+        result = inc.fn(state, [ser.decode_data(p) for _, p in entry.patches[applied:]])
+        try:
+            kept = _copy(result)
+        except Exception:  # noqa: BLE001 - not copyable: return it, do not memoise
+            return result
+        self._cache.memo_put((ref.endpoint, ref.key), entry, inc, (len(entry.patches), kept))
+        return result
+
+    def cache_stats(self) -> dict[str, int]:
+        """Counters of the client-side cache: ``bytes``, ``entries``, ``hits`` (not-modified
+        replies), ``stale_hits``, ``patched``, ``misses`` (full replies), ``coalesced``,
+        ``epoch_changes``, ``evictions``, ``requests``, ``bytes_received``, and the bounds."""
+        return self._cache.stats()
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # -- files ----------------------------------------------------------------------------
+    def upload_object(self, key_or_prefix: str, file_path: str, *, progress: bool = False) -> ObjectRef:
+        """Streams a file's raw bytes in 1 MiB rows. A full key keeps the given object id; a
+        prefix lets the server choose one. ``progress`` shows a tqdm bar if tqdm is installed."""
+        if not os.path.isfile(file_path):
+            raise FileNotFoundError(f"File not found: {file_path}")
+        key = ObjectKey.from_path(key_or_prefix)
+        if key.is_all_sessions():
+            raise ValueError(f"Invalid key format: {key_or_prefix}")
+        size = os.path.getsize(file_path)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            bar = _progress(progress, size, f"upload {key}")
+            try:
+                with open(file_path, "rb") as f:
+                    first = True
+                    while True:
+                        chunk = f.read(CHUNK_SIZE)
+                        if not chunk and not first:
+                            break
+                        first = False
+                        yield ser.opaque_batch(chunk)  # an empty file is one empty row
+                        if bar is not None:
+                            bar.update(len(chunk))
+                        if not chunk:
+                            break
+            finally:
+                if bar is not None:
+                    bar.close()
+
+        ref = self._do_put(self.endpoint, flight.FlightDescriptor.for_path(str(key)), ser.OPAQUE_SCHEMA,
+                           batches(), timeout=self.transfer_timeout)
+        self._cache.remove((ref.endpoint, ref.key))
+        return ref
+
+    def download_object(self, ref: ObjectRef, dest_path: str, *, progress: bool = False) -> None:
+        """Streams an uploaded object's bytes into ``dest_path`` (parent directories are
+        created). The data goes to a temporary file in the same directory that is renamed into
+        place at the end, so a failed download leaves no partial file."""
+        ObjectKey.from_key(ref.key)
+        dest_dir = os.path.dirname(os.path.abspath(dest_path))
+        os.makedirs(dest_dir, exist_ok=True)
+        ticket = flight.Ticket(f"{ref.key}:0".encode())
+
+        def download(client: flight.FlightClient) -> None:
+            fd, tmp = tempfile.mkstemp(prefix=".download-", dir=dest_dir)
+            bar = _progress(progress, None, f"download {ref.key}")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    reader = client.do_get(ticket, self._options(self.transfer_timeout))
+                    names = reader.schema.names
+                    if ser.is_native_schema(reader.schema) or ser.FIELD_DATA not in names:
+                        raise ProtocolError(f"{ref.key} is a table, not an uploaded file")
+                    while True:
+                        try:
+                            chunk = reader.read_chunk()
+                        except StopIteration:
+                            break
+                        batch = chunk.data
+                        if batch is None:
+                            continue
+                        datas = batch.column(ser.FIELD_DATA)
+                        kinds = batch.column(ser.FIELD_KIND) if ser.FIELD_KIND in names else None
+                        for i in range(batch.num_rows):
+                            if kinds is not None and kinds[i].as_py() != "base":
+                                raise ProtocolError(f"{ref.key} has deltas; download_object expects a plain file")
+                            buf = datas[i].as_buffer()
+                            if buf is not None:
+                                f.write(memoryview(buf))
+                                if bar is not None:
+                                    bar.update(buf.size)
+                os.replace(tmp, dest_path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
+
+        self._call(ref.endpoint, download, idempotent=True)
+
+
+def _immutable(value: Any, depth: int = 0) -> bool:
+    """True for values nobody can change: scalars, Arrow objects, and tuples/frozensets of them."""
+    if isinstance(value, _SCALARS) or isinstance(value, _ARROW):
+        return True
+    if type(value) in (tuple, frozenset) and depth < 4 and len(value) <= 1024:
+        return all(_immutable(v, depth + 1) for v in value)
+    return False
+
+
+def _copy(value: Any) -> Any:
+    """What a caller gets from the memo: the value itself if immutable, else a deep copy."""
+    if _immutable(value):
+        return value
+    return copy.deepcopy(value)
+
+
+def _progress(enabled: bool, total: int | None, desc: str) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024)

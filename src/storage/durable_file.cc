@@ -1,0 +1,216 @@
+#include "storage/durable_file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <random>
+
+#include "storage/storage_full.h"
+
+namespace foc {
+namespace {
+
+// Errno carried in a StatusDetail so callers can tell "missing" from other I/O failures.
+class ErrnoDetail final : public arrow::StatusDetail {
+ public:
+  explicit ErrnoDetail(int err) : err_(err) {}
+  static constexpr char kTypeId[] = "foc::ErrnoDetail";
+  const char* type_id() const override { return kTypeId; }
+  std::string ToString() const override { return std::strerror(err_); }
+  int err() const { return err_; }
+
+ private:
+  int err_;
+};
+
+// An unbuffered OutputStream over a file descriptor it does not own; write(2) errors keep
+// their errno so ENOSPC is reported as such.
+class FdOutputStream final : public arrow::io::OutputStream {
+ public:
+  FdOutputStream(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+
+  arrow::Status Close() override {
+    closed_ = true;
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return position_; }
+
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    const auto* p = static_cast<const uint8_t*>(data);
+    while (nbytes > 0) {
+      // Linux writes at most ~2 GiB per call.
+      const size_t chunk = static_cast<size_t>(std::min<int64_t>(nbytes, int64_t{1} << 30));
+      const ssize_t n = ::write(fd_, p, chunk);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return FileError(errno, "write", path_);
+      }
+      p += n;
+      nbytes -= n;
+      position_ += n;
+    }
+    return arrow::Status::OK();
+  }
+  using arrow::io::OutputStream::Write;
+
+ private:
+  int fd_;
+  std::string path_;
+  int64_t position_ = 0;
+  bool closed_ = false;
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+arrow::Status FileError(int err, std::string_view op, const std::string& path) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return StorageFullError(StorageFullKind::kDevice, "storage device full (",
+                            std::strerror(err), "): ", op, " ", path,
+                            " failed; the write was abandoned and the stored data is intact");
+  }
+  return arrow::Status::IOError(op, " ", path, ": ", std::strerror(err))
+      .WithDetail(std::make_shared<ErrnoDetail>(err));
+}
+
+bool IsNotFound(const arrow::Status& st) {
+  if (!st.IsIOError() || !st.detail()) return false;
+  if (std::string(st.detail()->type_id()) != ErrnoDetail::kTypeId) return false;
+  return static_cast<const ErrnoDetail&>(*st.detail()).err() == ENOENT;
+}
+
+arrow::Result<int64_t> WriteFileSynced(
+    const std::string& path,
+    const std::function<arrow::Status(arrow::io::OutputStream*)>& write) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return FileError(errno, "create", path);
+  FdOutputStream out(fd.get(), path);
+  ARROW_RETURN_NOT_OK(write(&out));
+  ARROW_ASSIGN_OR_RAISE(int64_t size, out.Tell());
+  if (::fsync(fd.get()) != 0) return FileError(errno, "fsync", path);
+  if (::close(fd.Release()) != 0) return FileError(errno, "close", path);
+  return size;
+}
+
+arrow::Status SyncDir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return FileError(errno, "open directory", dir);
+  if (::fsync(fd.get()) != 0) return FileError(errno, "fsync directory", dir);
+  return arrow::Status::OK();
+}
+
+arrow::Status RenameFile(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return FileError(errno, "rename to " + to, from);
+  return arrow::Status::OK();
+}
+
+arrow::Status RemoveFile(const std::string& path, bool missing_ok) {
+  if (::unlink(path.c_str()) != 0 && !(missing_ok && errno == ENOENT)) {
+    return FileError(errno, "remove", path);
+  }
+  return arrow::Status::OK();
+}
+
+bool RemoveDirIfEmpty(const std::string& dir) { return ::rmdir(dir.c_str()) == 0; }
+
+arrow::Result<bool> MakeDir(const std::string& parent, const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) == 0) {
+    ARROW_RETURN_NOT_OK(SyncDir(parent));
+    return true;
+  }
+  if (errno == EEXIST && IsDirectory(dir)) return false;
+  return FileError(errno == EEXIST ? ENOTDIR : errno, "create directory", dir);
+}
+
+arrow::Status RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return arrow::Status::OK();
+    return FileError(errno, "stat", path);
+  }
+  if (!S_ISDIR(st.st_mode)) return RemoveFile(path);
+  ARROW_ASSIGN_OR_RAISE(auto entries, ListDir(path));
+  for (const auto& e : entries) ARROW_RETURN_NOT_OK(RemoveTree(path + "/" + e.name));
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return FileError(errno, "remove", path);
+  return arrow::Status::OK();
+}
+
+arrow::Result<int64_t> FileSize(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return FileError(errno, "stat", path);
+  return static_cast<int64_t>(st.st_size);
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+arrow::Result<std::vector<DirEntry>> ListDir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return FileError(errno, "list", dir);
+  std::vector<DirEntry> out;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name == "." || name == "..") continue;
+    DirEntry entry{std::string(name), false, false};
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN || type == DT_LNK) {
+      struct stat st;
+      if (::lstat((dir + "/" + entry.name).c_str(), &st) == 0) {
+        entry.is_dir = S_ISDIR(st.st_mode);
+        entry.is_file = S_ISREG(st.st_mode);
+      }
+    } else {
+      entry.is_dir = type == DT_DIR;
+      entry.is_file = type == DT_REG;
+    }
+    out.push_back(std::move(entry));
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0) return FileError(err, "list", dir);
+  return out;
+}
+
+std::string RandomHex(size_t n) {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(n, '0');
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& c : out) c = kHex[rng() & 15];
+  return out;
+}
+
+}  // namespace foc

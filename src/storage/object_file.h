@@ -1,0 +1,70 @@
+// The Arrow IPC *file* format of stored bases and deltas (upstream-server.md §6.3.2).
+//
+// Opaque base and delta files: schema `version: uint64, data: binary`, one batch of one row
+// (version, payload). Native base files: the object's own schema (carrying
+// `flame.cache.format=arrow-table-v1` and `flame.cache.version=<base version>`) and its batches.
+//
+// Readers are lenient, so that stores written by upstream (ZSTD bodies, non-nullable fields)
+// and by pyarrow (uncompressed, nullable fields, large_binary, several rows or batches) all
+// load: the columns are taken by position, the version comes from the first row, the payload
+// is the concatenation of every row's data (a null cell contributes nothing).
+//
+// Zero copy: read from a memory-mapped file, an uncompressed file's payload is a slice of the
+// mapping (several rows of one batch included); only compressed bodies and payloads spread
+// over several batches are copied.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <arrow/io/interfaces.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+#include <arrow/type_fwd.h>
+
+#include "object/object.h"
+
+namespace foc {
+
+/// How files are written.
+struct ObjectFileWriteOptions {
+  /// ZSTD-compress record batch bodies (what upstream writes). Off by default: see
+  /// docs/storage.md ("Compression").
+  bool compress = false;
+};
+
+/// The schema of opaque base and delta files: `version: uint64 not null, data: binary not
+/// null` (large_binary when `large`: payloads of 2 GiB or more).
+std::shared_ptr<arrow::Schema> OpaqueFileSchema(bool large = false);
+
+/// Writes an opaque one-row file (a base or a delta) to `out` (not closed).
+arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
+                              const std::shared_ptr<arrow::Buffer>& data,
+                              const ObjectFileWriteOptions& options = {});
+
+/// Writes a native table file: `table.schema` and its batches, to `out` (not closed).
+arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& table,
+                              const ObjectFileWriteOptions& options = {});
+
+/// Reads a base file: a native table (schema metadata marks it) or an opaque row.
+/// Invalid for anything else.
+arrow::Result<Object::Ptr> ReadBaseFile(std::shared_ptr<arrow::io::RandomAccessFile> file);
+
+/// Reads a delta file (opaque row). Invalid for anything else.
+arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> file);
+
+/// What a file says about itself without its payload.
+struct ObjectFileHeader {
+  uint64_t version = 0;
+  bool native = false;
+};
+
+/// Reads the footer and, for opaque files, only the `version` column of the first batch (the
+/// data column is neither read nor decompressed). Native files: the schema metadata only.
+arrow::Result<ObjectFileHeader> ReadFileHeader(std::shared_ptr<arrow::io::RandomAccessFile> file);
+
+/// The schema in the file's footer.
+arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(
+    std::shared_ptr<arrow::io::RandomAccessFile> file);
+
+}  // namespace foc

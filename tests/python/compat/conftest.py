@@ -1,0 +1,71 @@
+"""Fixtures of the flamepy 0.6.0 compatibility suite.
+
+Every test gets its own server process (the `server` fixture of tests/python/conftest.py) and
+an flamepy that talks to it: HOME is an empty temporary directory (so no ~/.flame/flame.yaml
+is read), FLAME_CACHE_ENDPOINT names the test's server, and flamepy's process-wide state
+(the cached FlameContext, the pool of Flight clients, the client-side object cache) is reset
+before and after the test, so no test sees another test's server or cached objects.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import flamepy.core.cache as fc
+import pyarrow.flight as flight
+import pytest
+
+from conftest import ServerProcess
+
+# Variables that would change which endpoint or mode flamepy uses.
+_FLAME_ENV = ("FLAME_CACHE_ENDPOINT", "FLAME_CACHE_STORAGE", "FLAME_CA_FILE", "FLAME_ENDPOINT")
+
+
+def reset_flamepy() -> None:
+    """Forgets flamepy's module-level state: config context, Flight clients, object cache."""
+    fc._context_cache = None
+    with fc._client_pool_lock:
+        clients = list(fc._client_pool.values())
+        fc._client_pool.clear()
+    for client in clients:
+        client.close()
+    with fc._cache_lock:
+        fc._object_cache.clear()
+
+
+def forget_local_cache() -> None:
+    """Drops flamepy's client-side object cache only, so the next get reads from the server."""
+    with fc._cache_lock:
+        fc._object_cache.clear()
+
+
+@pytest.fixture
+def use_server(tmp_path, monkeypatch) -> Iterator[Callable[[ServerProcess], ServerProcess]]:
+    """Returns a function that points flamepy at a given server (fresh flamepy state)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in _FLAME_ENV:
+        monkeypatch.delenv(var, raising=False)
+
+    def use(srv: ServerProcess) -> ServerProcess:
+        monkeypatch.setenv("FLAME_CACHE_ENDPOINT", srv.endpoint)
+        reset_flamepy()
+        return srv
+
+    yield use
+    reset_flamepy()
+
+
+@pytest.fixture
+def flame(server: ServerProcess, use_server) -> ServerProcess:
+    """The test's server, with flamepy configured to use it."""
+    return use_server(server)
+
+
+@pytest.fixture
+def raw(flame: ServerProcess) -> Iterator[flight.FlightClient]:
+    """A plain pyarrow Flight client to the test's server (flamepy is configured too)."""
+    client = flight.connect(flame.endpoint)
+    yield client
+    client.close()
