@@ -43,6 +43,11 @@ class ServerProcess:
         binary = binary or BINARY
         if not binary.exists():
             pytest.fail(f"server binary {binary} is missing: build it first (scripts/test.sh does)")
+        # The servers of the tests are memory-only unless they name a storage or a config file:
+        # the built-in default is a disk store under $HOME/.flame/cache (HOME is a fresh
+        # temporary directory here, see hermetic_env).
+        if not {"--storage", "--config", "-c", "--check-config"} & set(args):
+            args = [*args, "--storage", "none"]
         self.args = [str(binary), *args]
         full_env = hermetic_env(env)
         self.proc = subprocess.Popen(
