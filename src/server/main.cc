@@ -1,61 +1,330 @@
 // flame-object-cache: the standalone object cache server of Flame.
-// (Minimal start-up; configuration, TLS, logs and metrics are issue 5's.)
-#include <csignal>
+//
+// Start-up: command line → configuration (file, environment, overrides; src/config/) → logs →
+// storage and store → Flight server (TLS, metrics middleware) → metrics/health endpoint →
+// the line `flame-object-cache listening on <uri>` on stdout (tests and scripts parse it) →
+// serve until SIGTERM/SIGINT, then drain in-flight calls for at most the grace period, stop,
+// flush the logs and exit 0. Exit codes: 0 clean, 1 runtime failure, 2 bad configuration.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <arrow/flight/server.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
+#include "config/config.h"
+#include "config/endpoint.h"
 #include "flight/flight_service.h"
+#include "flight/metrics_middleware.h"
+#include "metrics/http_endpoint.h"
+#include "metrics/metrics.h"
+#include "server/listen.h"
 #include "storage/storage_url.h"
 #include "store/object_store.h"
 
-int main(int argc, char** argv) {
-  CLI::App app{"flame-object-cache: Flame's object cache over Arrow Flight"};
-  std::string endpoint = "grpc://127.0.0.1:9090";
-  std::string storage = "none";
-  int64_t max_memory = int64_t{1} << 30;
-  app.add_option("--endpoint", endpoint, "Listen on this location (port 0 = any free port)");
-  app.add_option("--storage", storage, "Storage URL: none, fs://<path>, file://<path> or a path");
-  app.add_option("--max-memory", max_memory, "Memory cache limit in bytes");
-  app.set_version_flag("-V,--version", std::string("flame-object-cache ") + FOC_VERSION);
-  CLI11_PARSE(app, argc, argv);
+namespace {
 
-  const char* home = std::getenv("FLAME_HOME");
-  auto engine = foc::OpenStorage(storage, home ? home : "", 0);
+namespace fl = arrow::flight;
+constexpr int kExitFailure = 1;
+constexpr int kExitBadConfig = 2;
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+arrow::Result<std::string> ReadFile(const std::string& key, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return arrow::Status::IOError("cannot read ", key, " '", path, "'");
+  }
+  return text.str();
+}
+
+std::string Resolve(const std::string& flame_home, const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  return (std::filesystem::path(flame_home) / path).string();
+}
+
+arrow::Status InitLogging(const foc::Config& config) {
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  if (!config.log.file.empty()) {
+    std::string path = Resolve(config.flame_home, config.log.file);
+    try {
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+          path, static_cast<size_t>(config.log.max_size), static_cast<size_t>(config.log.max_files)));
+    } catch (const std::exception& e) {
+      return arrow::Status::IOError("cache.log.file '", path, "': ", e.what());
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("foc", sinks.begin(), sinks.end());
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %-5l foc: %v");
+  logger->set_level(spdlog::level::from_str(config.log.level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+  return arrow::Status::OK();
+}
+
+std::string Describe(const foc::StorageLocation& where) {
+  return where.memory_only ? std::string("memory only (storage: none)") : "disk at " + where.path;
+}
+
+int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
+        const foc::StorageLocation& where) {
+  foc::ListenPlan plan = plan_in;
+  for (const auto& w : config.warnings) spdlog::warn("{}", w);
+
+  // TLS material first: a typo in a path should fail before anything is opened.
+  fl::CertKeyPair cert;
+  std::string ca;
+  if (plan.tls) {
+    auto c = ReadFile("cache.tls.cert_file", config.tls->cert_file);
+    auto k = ReadFile("cache.tls.key_file", config.tls->key_file);
+    if (!c.ok() || !k.ok()) {
+      spdlog::critical("{}", (c.ok() ? k.status() : c.status()).message());
+      return kExitBadConfig;
+    }
+    cert = {*c, *k};
+    if (!config.tls->ca_file.empty()) {
+      auto a = ReadFile("cache.tls.ca_file", config.tls->ca_file);
+      if (!a.ok()) {
+        spdlog::critical("{}", a.status().message());
+        return kExitBadConfig;
+      }
+      ca = *a;
+    }
+  }
+
+  auto engine = foc::OpenStorage(config.storage, config.flame_home, config.capacity);
   if (!engine.ok()) {
-    std::cerr << "cannot open storage '" << storage << "': " << engine.status().ToString()
-              << std::endl;
-    return 1;
+    spdlog::critical("cannot open storage '{}': {}", config.storage, engine.status().ToString());
+    return kExitFailure;
   }
   foc::StoreOptions store_options;
-  store_options.max_memory_bytes = max_memory;
-  auto store = foc::ObjectStore::Open(store_options, *std::move(engine));
-  if (!store.ok()) {
-    std::cerr << "cannot open store: " << store.status().ToString() << std::endl;
-    return 1;
+  store_options.max_memory_bytes = config.max_memory;
+  store_options.max_objects = config.max_objects;
+  store_options.eviction = config.eviction_policy != "none";
+  store_options.memory_full =
+      config.memory_full == "refuse" ? foc::MemoryFullPolicy::kRefuse : foc::MemoryFullPolicy::kEvict;
+  auto opened = foc::ObjectStore::Open(store_options, *std::move(engine));
+  if (!opened.ok()) {
+    spdlog::critical("cannot open the store: {}", opened.status().ToString());
+    return kExitFailure;
   }
-  auto location = arrow::flight::Location::Parse(endpoint);
+  std::shared_ptr<foc::ObjectStore> store(*std::move(opened));
+
+  // Port 0: pick the port now so that the advertised endpoint can carry it.
+  if (plan.port == 0) {
+    auto port = foc::PickFreePort(plan.bind_host);
+    if (!port.ok()) {
+      spdlog::critical("{}", port.status().message());
+      return kExitFailure;
+    }
+    plan.port = *port;
+  }
+  std::string bind_uri = foc::DialableUri(plan.tls, plan.bind_host, plan.port);
+  auto location = plan.tls ? fl::Location::ForGrpcTls(foc::UriHost(plan.bind_host), plan.port)
+                           : fl::Location::ForGrpcTcp(foc::UriHost(plan.bind_host), plan.port);
   if (!location.ok()) {
-    std::cerr << "invalid endpoint '" << endpoint << "': " << location.status().ToString()
-              << std::endl;
-    return 2;
+    spdlog::critical("cannot listen on {}: {}", bind_uri, location.status().ToString());
+    return kExitBadConfig;
   }
-  arrow::flight::FlightServerOptions options(*location);
-  foc::FlightService service(std::shared_ptr<foc::ObjectStore>(*std::move(store)), {});
+  fl::FlightServerOptions options(*location);
+  if (plan.tls) {
+    options.tls_certificates.push_back(cert);
+    options.verify_client = !ca.empty();
+    options.root_certificates = ca;
+  }
+  auto rpc_metrics = std::make_shared<foc::RpcMetrics>();
+  options.middleware.emplace_back(foc::MetricsMiddlewareFactory::kKey,
+                                  std::make_shared<foc::MetricsMiddlewareFactory>(rpc_metrics));
+
+  foc::FlightServiceOptions service_options;
+  service_options.advertised_endpoint = plan.Advertised(plan.port);
+  foc::FlightService service(store, service_options);
   if (auto st = service.Init(options); !st.ok()) {
-    std::cerr << "cannot listen on " << endpoint << ": " << st.ToString() << std::endl;
-    return 1;
+    spdlog::critical("cannot listen on {}: {}", bind_uri, st.ToString());
+    return kExitFailure;
   }
-  (void)service.SetShutdownOnSignals({SIGTERM, SIGINT});
-  std::cout << "flame-object-cache listening on " << service.advertised_endpoint()
-            << std::endl;
-  auto st = service.Serve();
-  if (!st.ok()) {
-    std::cerr << "server failed: " << st.ToString() << std::endl;
-    return 1;
+
+  std::atomic<bool> draining{false};
+  const auto start_time = std::chrono::system_clock::now();
+  foc::HttpEndpoint http(
+      [&] {
+        std::string out;
+        foc::RenderProcessInfo(FOC_VERSION, start_time, &out);
+        rpc_metrics->Render(&out);
+        foc::RenderStoreStats(store->stats(), &out);
+        return out;
+      },
+      [&] { return !draining.load(); });
+  std::string metrics_url = "off";
+  if (config.metrics.port) {
+    std::string host = config.metrics.bind.empty() ? plan.bind_host : config.metrics.bind;
+    auto port = http.Start(host, *config.metrics.port);
+    if (!port.ok()) {
+      spdlog::critical("{}", port.status().message());
+      (void)service.Shutdown();
+      return kExitFailure;
+    }
+    metrics_url = "http://" + foc::UriHost(host) + ":" + std::to_string(*port) + "/metrics";
   }
+
+  spdlog::info("flame-object-cache {} (config: {})", FOC_VERSION,
+               config.source.empty() ? std::string("built-in default") : config.source);
+  spdlog::info("bind {}, advertise {} ({})", bind_uri, service.advertised_endpoint(), plan.reason);
+  spdlog::info("tls {}", !plan.tls ? std::string("off")
+                         : ca.empty() ? std::string("on")
+                                      : std::string("on, client certificates required"));
+  spdlog::info("storage {}{}", Describe(where),
+               config.capacity ? ", capacity " + foc::FormatSize(config.capacity) : "");
+  spdlog::info("eviction {}, max_memory {}, max_objects {}, memory_full {}",
+               config.eviction_policy, foc::FormatSize(config.max_memory),
+               config.max_objects ? std::to_string(config.max_objects) : "unlimited",
+               config.memory_full);
+  spdlog::info("metrics {}, log level {}{}", metrics_url, config.log.level,
+               config.log.file.empty() ? "" : ", log file " + Resolve(config.flame_home, config.log.file));
+  if (config.metrics.port) std::cout << "flame-object-cache metrics at " << metrics_url << "\n";
+  std::cout << "flame-object-cache listening on " << service.advertised_endpoint() << std::endl;
+
+  // SIGTERM/SIGINT are blocked in every thread (main() blocked them before any thread was
+  // created) and taken here: stop accepting, let calls finish until the deadline, then cancel.
+  std::atomic<bool> done{false};
+  std::thread signals([&] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    const timespec tick{0, 200'000'000};
+    while (!done.load()) {
+      int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig < 0 || draining.exchange(true)) continue;
+      auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(config.shutdown_grace_seconds));
+      spdlog::info("{}: no new calls; waiting up to {}s for calls in flight", strsignal(sig),
+                   config.shutdown_grace_seconds);
+      auto deadline = std::chrono::system_clock::now() + grace;
+      if (auto st = service.Shutdown(&deadline); !st.ok()) {
+        spdlog::error("shutdown: {}", st.ToString());
+      }
+    }
+  });
+  auto served = service.Serve();
+  draining = true;
+  done = true;
+  signals.join();
+  http.Stop();
+  if (!served.ok()) {
+    spdlog::critical("server failed: {}", served.ToString());
+    return kExitFailure;
+  }
+  spdlog::info("stopped");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the shutdown signals before any thread exists, so that every thread inherits the
+  // mask and only the signal thread in Run() receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  CLI::App app{"flame-object-cache: Flame's object cache over Arrow Flight.\n"
+               "Configuration: --config, else $HOME/.flame/flame-cluster.yaml, else "
+               "/etc/flame/flame-cluster.yaml, else built-in defaults; FLAME_CACHE_* variables "
+               "and the options below override the file (see docs/operations.md)."};
+  std::string config_path;
+  bool check_config = false;
+  foc::ConfigOverrides o;
+  int metrics_port = -1;
+  app.add_option("-c,--config", config_path, "flame-cluster.yaml to read (its cache: section)");
+  app.add_flag("--check-config", check_config, "Print the effective configuration and exit");
+  app.add_option("--endpoint", o.endpoint,
+                 "cache.endpoint: grpc://host:port or grpcs:// / grpc+tls:// (port 0 = any free)");
+  app.add_option("--bind", o.bind, "cache.bind: address to listen on (host, host:port, [v6]:port)");
+  app.add_option("--advertise", o.advertised_endpoint, "cache.advertised_endpoint: URI for clients");
+  app.add_option("--network-interface", o.network_interface,
+                 "cache.network_interface: regex matched against whole interface names");
+  app.add_option("--storage", o.storage, "cache.storage: none, fs://<path>, file://<path> or a path");
+  app.add_option("--capacity", o.capacity, "cache.capacity: disk limit, e.g. 100G");
+  app.add_option("--max-memory", o.max_memory, "cache.eviction.max_memory, e.g. 1G");
+  app.add_option("--max-objects", o.max_objects, "cache.eviction.max_objects");
+  app.add_option("--eviction-policy", o.eviction_policy, "cache.eviction.policy: lru or none");
+  app.add_option("--memory-full", o.memory_full, "cache.eviction.memory_full: evict or refuse");
+  app.add_option("--tls-cert", o.tls_cert_file, "cache.tls.cert_file");
+  app.add_option("--tls-key", o.tls_key_file, "cache.tls.key_file");
+  app.add_option("--tls-ca", o.tls_ca_file, "cache.tls.ca_file (requires client certificates)");
+  app.add_option("--metrics-port", metrics_port, "cache.metrics.port (0 = any free port)");
+  app.add_option("--metrics-bind", o.metrics_bind, "cache.metrics.bind");
+  app.add_option("--log-level", o.log_level, "cache.log.level: trace|debug|info|warn|error|off");
+  app.add_option("--log-file", o.log_file, "cache.log.file (relative = under $FLAME_HOME)");
+  app.add_option("--shutdown-grace", o.shutdown_grace,
+                 "cache.shutdown_grace_seconds: drain time after SIGTERM/SIGINT");
+  app.set_version_flag("-V,--version", std::string("flame-object-cache ") + FOC_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (metrics_port != -1) o.metrics_port = metrics_port;
+
+  auto env = foc::CurrentEnvironment();
+  auto config = foc::LoadConfig(config_path, env, o);
+  arrow::Result<foc::StorageLocation> where = arrow::Status::Invalid("not resolved");
+  arrow::Result<foc::ListenPlan> plan = arrow::Status::Invalid("not resolved");
+  if (config.ok()) {
+    where = foc::ParseStorageUrl(config->storage, config->flame_home);
+    if (!where.ok()) {
+      where = arrow::Status::Invalid("cache.storage: invalid value '", config->storage,
+                                     "': ", where.status().message());
+    }
+    plan = foc::PlanListen(*config, foc::ListNetworkInterfaces(), Hostname());
+  }
+  for (const arrow::Status& st :
+       {config.status(), config.ok() ? where.status() : arrow::Status::OK(),
+        config.ok() ? plan.status() : arrow::Status::OK()}) {
+    if (!st.ok()) {
+      std::cerr << "flame-object-cache: configuration error: " << st.message() << std::endl;
+      return kExitBadConfig;
+    }
+  }
+  if (check_config) {
+    std::cout << "# flame-object-cache " << FOC_VERSION << " effective configuration\n"
+              << "# source: " << (config->source.empty() ? "built-in default" : config->source)
+              << "\n# FLAME_HOME: " << config->flame_home << "\n# storage: " << Describe(*where)
+              << "\n# bind: " << foc::DialableUri(plan->tls, plan->bind_host, plan->port)
+              << "\n# advertise: " << plan->Advertised(plan->port) << " (" << plan->reason << ")\n";
+    for (const auto& w : config->warnings) std::cout << "# warning: " << w << "\n";
+    std::cout << foc::FormatConfig(*config);
+    return 0;
+  }
+  if (auto st = InitLogging(*config); !st.ok()) {
+    std::cerr << "flame-object-cache: configuration error: " << st.message() << std::endl;
+    return kExitBadConfig;
+  }
+  int rc = Run(*config, *plan, *where);
+  spdlog::shutdown();
+  return rc;
 }

@@ -1,0 +1,157 @@
+// The server's configuration: the `cache:` section of Flame's `flame-cluster.yaml`, the
+// FLAME_CACHE_* / FLAME_HOME environment variables and command-line overrides, merged into
+// one validated Config (docs/operations.md lists every key).
+//
+// Precedence, highest first: command line, environment, configuration file, built-in
+// default. Every value is validated where it enters; an invalid one is an
+// arrow::Status::Invalid whose message names the key (or variable, or flag) and the value.
+// Unknown keys under `cache:` are not errors; they are returned as warnings.
+//
+// This layer does no I/O beyond reading the file and the environment it is given: network
+// interfaces, storage and TLS files are resolved by the server (src/server/).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+namespace foc {
+
+/// The built-in Flight endpoint when nothing is configured.
+inline constexpr std::string_view kDefaultEndpoint = "grpc://127.0.0.1:9090";
+/// Upstream's default network interface name (upstream-server.md §8.1).
+inline constexpr std::string_view kDefaultNetworkInterface = "eth0";
+/// The system-wide configuration file, searched after $HOME/.flame/flame-cluster.yaml.
+inline constexpr std::string_view kSystemConfigPath = "/etc/flame/flame-cluster.yaml";
+
+/// Parses a size string as upstream (upstream-server.md §8.2) but without its drift: trim,
+/// split at the first letter, optional fractional number, unit K/KB/KI/KIB … P/PB/PI/PIB
+/// (binary multiples, case-insensitive) or B; no unit means bytes. Rounds down to a byte.
+/// Invalid: empty, negative, no number, unknown unit, more than INT64_MAX bytes.
+arrow::Result<int64_t> ParseSize(std::string_view text);
+
+/// Formats bytes the way ParseSize reads them back exactly ("1G", "512M", "1536K", "10").
+std::string FormatSize(int64_t bytes);
+
+/// A log level name (trace, debug, info, warn, error, critical, off; "warning" = warn).
+arrow::Result<std::string> ParseLogLevel(std::string_view text);
+
+struct TlsConfig {
+  std::string cert_file;  ///< PEM certificate chain of the server
+  std::string key_file;   ///< PEM private key of the server
+  std::string ca_file;    ///< PEM CA bundle; set → clients must present a certificate it signs
+};
+
+struct MetricsConfig {
+  std::optional<int> port;  ///< HTTP port of /metrics and /health; unset = off; 0 = any free
+  std::string bind;         ///< address to bind; empty = the Flight bind host
+};
+
+struct LogConfig {
+  std::string level = "info";
+  std::string file;                          ///< empty = stdout only; relative → $FLAME_HOME
+  int64_t max_size = int64_t{100} << 20;     ///< rotate the file at this size
+  int max_files = 5;                         ///< rotated files kept
+};
+
+/// The whole validated configuration.
+struct Config {
+  /// Where the file came from: a path, or "" for the built-in default.
+  std::string source;
+
+  /// `cache.endpoint`: scheme decides TLS (grpcs/grpc+tls/https = TLS), port is the listening
+  /// port (default 9090); its host is bound when it is an IP literal or `localhost`.
+  std::string endpoint = std::string(kDefaultEndpoint);
+  /// `cache.network_interface`: anchored regular expression over interface names.
+  std::string network_interface = std::string(kDefaultNetworkInterface);
+  /// True when network_interface was configured rather than defaulted.
+  bool network_interface_set = false;
+  /// `cache.bind`: host, host:port, [v6] or [v6]:port to listen on; empty = derived.
+  std::string bind;
+  /// `cache.advertised_endpoint`: the URI put into PutResults; empty = derived.
+  std::string advertised_endpoint;
+
+  /// `cache.storage` (after FLAME_CACHE_STORAGE): `none`, `fs://…`, `file://…` or a path.
+  std::string storage = "none";
+  /// $FLAME_HOME, the base of relative `fs://` storage and relative log files.
+  std::string flame_home = "/var/lib/flame";
+  /// `cache.capacity`: disk capacity limit in bytes; 0 = unlimited.
+  int64_t capacity = 0;
+
+  /// `cache.eviction.policy`: "lru" or "none".
+  std::string eviction_policy = "lru";
+  /// `cache.eviction.max_memory` in bytes (default 1 GiB).
+  int64_t max_memory = int64_t{1} << 30;
+  /// `cache.eviction.max_objects`; 0 = unlimited.
+  int64_t max_objects = 0;
+  /// `cache.eviction.memory_full`: "evict" or "refuse" (memory-only storage).
+  std::string memory_full = "evict";
+
+  /// `cache.tls`; present iff `tls` is set.
+  std::optional<TlsConfig> tls;
+  MetricsConfig metrics;
+  LogConfig log;
+  /// `cache.shutdown_grace_seconds`: how long in-flight calls may run after SIGTERM.
+  double shutdown_grace_seconds = 20;
+
+  /// Non-fatal findings (unknown keys, ignored settings), to be logged at startup.
+  std::vector<std::string> warnings;
+};
+
+/// Command-line overrides (empty/unset = not given).
+struct ConfigOverrides {
+  std::string endpoint, bind, advertised_endpoint, network_interface, storage, capacity,
+      eviction_policy, max_memory, max_objects, memory_full, log_level, log_file, metrics_bind,
+      tls_cert_file, tls_key_file, tls_ca_file, shutdown_grace;
+  std::optional<int> metrics_port;
+};
+
+/// The process environment as a map (tests pass their own).
+using Environment = std::map<std::string, std::string, std::less<>>;
+
+/// Reads `environ` into an Environment.
+Environment CurrentEnvironment();
+
+/// Finds the configuration file: `explicit_path` if given (it must exist), else
+/// `$HOME/.flame/flame-cluster.yaml` (HOME from `env`), else `system_path`, else "" (use the
+/// built-in default). A candidate that exists but is not a regular file is an error.
+arrow::Result<std::string> FindConfigFile(const std::string& explicit_path, const Environment& env,
+                                          std::string_view system_path = kSystemConfigPath);
+
+/// Applies the YAML document `yaml` (the whole flame-cluster.yaml) to `config`; `source`
+/// names it in messages. Only `cache:` is read; it must be present.
+arrow::Status ApplyYaml(std::string_view yaml, const std::string& source, Config* config);
+
+/// Applies FLAME_HOME and FLAME_CACHE_* variables (empty values are ignored).
+arrow::Status ApplyEnvironment(const Environment& env, Config* config);
+
+/// Applies command-line overrides.
+arrow::Status ApplyOverrides(const ConfigOverrides& overrides, Config* config);
+
+/// The storage URL used when no configuration file exists: `fs://cache` under $FLAME_HOME
+/// when that is set, else `$HOME/.flame/cache`, else `/var/lib/flame/cache`.
+std::string DefaultStorage(const Environment& env);
+
+/// The whole pipeline: find the file, read it (or take the built-in default), apply the
+/// environment and the overrides, validate. The result is ready to use.
+arrow::Result<Config> LoadConfig(const std::string& explicit_path, const Environment& env,
+                                 const ConfigOverrides& overrides,
+                                 std::string_view system_path = kSystemConfigPath);
+
+/// Checks cross-field rules (TLS scheme needs cert and key, etc.).
+arrow::Status Validate(const Config& config);
+
+/// True when `endpoint`'s scheme means TLS (grpcs, grpc+tls, https).
+bool EndpointUsesTls(std::string_view endpoint);
+
+/// The effective configuration as a `flame-cluster.yaml` document that loads back to the same
+/// values (used by --check-config).
+std::string FormatConfig(const Config& config);
+
+}  // namespace foc

@@ -1,0 +1,43 @@
+// The HTTP endpoint of metrics and health: GET /metrics (Prometheus text format) and
+// GET /health (200 "ok" while serving, 503 while shutting down). Plain HTTP on its own port;
+// off unless `cache.metrics.port` is set.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+namespace httplib {
+class Server;
+}
+
+namespace foc {
+
+class HttpEndpoint {
+ public:
+  /// Produces the /metrics body.
+  using MetricsSource = std::function<std::string()>;
+  /// True while the server is healthy (serving, not draining).
+  using HealthSource = std::function<bool()>;
+
+  HttpEndpoint(MetricsSource metrics, HealthSource health);
+  ~HttpEndpoint();
+
+  /// Binds `host:port` (port 0 = any free port) and serves on a background thread.
+  /// Returns the bound port.
+  arrow::Result<int> Start(const std::string& host, int port);
+  /// Stops serving and joins the thread (idempotent).
+  void Stop();
+
+ private:
+  MetricsSource metrics_;
+  HealthSource health_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+}  // namespace foc

@@ -1,0 +1,142 @@
+#include "metrics/metrics.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+namespace foc {
+
+namespace {
+
+void Header(std::string* out, const char* name, const char* type, const char* help) {
+  *out += "# HELP ";
+  *out += name;
+  *out += ' ';
+  *out += help;
+  *out += "\n# TYPE ";
+  *out += name;
+  *out += ' ';
+  *out += type;
+  *out += '\n';
+}
+
+std::string Number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+void Sample(std::string* out, const char* name, int64_t value, const char* labels = "") {
+  *out += name;
+  *out += labels;
+  *out += ' ';
+  *out += std::to_string(value);
+  *out += '\n';
+}
+
+}  // namespace
+
+std::string EscapeLabel(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void RpcMetrics::Record(std::string_view rpc, std::string_view code, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++calls_[{std::string(rpc), std::string(code)}];
+  Histogram& h = latency_[std::string(rpc)];
+  size_t i = 0;
+  while (i < kLatencyBuckets.size() && seconds > kLatencyBuckets[i]) ++i;
+  if (i < kLatencyBuckets.size()) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
+}
+
+void RpcMetrics::AddInFlight(int delta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_ += delta;
+}
+
+void RpcMetrics::Render(std::string* out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Header(out, "foc_rpc_requests_total", "counter",
+         "Flight calls completed, by RPC and gRPC status code.");
+  for (const auto& [key, count] : calls_) {
+    std::string labels = "{rpc=\"" + EscapeLabel(key.first) + "\",code=\"" +
+                         EscapeLabel(key.second) + "\"}";
+    Sample(out, "foc_rpc_requests_total", count, labels.c_str());
+  }
+  Header(out, "foc_rpc_in_flight", "gauge", "Flight calls running now.");
+  Sample(out, "foc_rpc_in_flight", in_flight_);
+  Header(out, "foc_rpc_duration_seconds", "histogram",
+         "Flight call duration from the start of the call to its completion, by RPC.");
+  for (const auto& [rpc, h] : latency_) {
+    std::string rpc_label = "rpc=\"" + EscapeLabel(rpc) + "\"";
+    int64_t cumulative = 0;
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      std::string labels = "{" + rpc_label + ",le=\"" + Number(kLatencyBuckets[i]) + "\"}";
+      Sample(out, "foc_rpc_duration_seconds_bucket", cumulative, labels.c_str());
+    }
+    std::string inf = "{" + rpc_label + ",le=\"+Inf\"}";
+    Sample(out, "foc_rpc_duration_seconds_bucket", h.count, inf.c_str());
+    *out += "foc_rpc_duration_seconds_sum{" + rpc_label + "} " + Number(h.sum) + "\n";
+    std::string plain = "{" + rpc_label + "}";
+    Sample(out, "foc_rpc_duration_seconds_count", h.count, plain.c_str());
+  }
+}
+
+void RenderStoreStats(const StoreStats& s, std::string* out) {
+  Header(out, "foc_objects", "gauge", "Objects readable now.");
+  Sample(out, "foc_objects", s.objects);
+  Header(out, "foc_resident_objects", "gauge", "Objects held in memory.");
+  Sample(out, "foc_resident_objects", s.resident_objects);
+  Header(out, "foc_resident_bytes", "gauge", "Memory charge of the objects held in memory.");
+  Sample(out, "foc_resident_bytes", s.resident_bytes);
+  Header(out, "foc_memory_evictions_total", "counter", "Objects dropped from memory for space.");
+  Sample(out, "foc_memory_evictions_total", s.memory_evictions);
+  Header(out, "foc_lost_objects_total", "counter",
+         "Memory-only storage: objects evicted and therefore gone.");
+  Sample(out, "foc_lost_objects_total", s.lost_objects);
+  Header(out, "foc_refused_writes_total", "counter",
+         "Memory-only storage with memory_full: refuse: writes refused for lack of memory.");
+  Sample(out, "foc_refused_writes_total", s.refused_writes);
+  Header(out, "foc_get_replies_total", "counter",
+         "Versioned GET replies by kind (not_modified, patch, full, native).");
+  Sample(out, "foc_get_replies_total", s.not_modified_replies, "{kind=\"not_modified\"}");
+  Sample(out, "foc_get_replies_total", s.patch_replies, "{kind=\"patch\"}");
+  Sample(out, "foc_get_replies_total", s.full_replies, "{kind=\"full\"}");
+  Sample(out, "foc_get_replies_total", s.native_replies, "{kind=\"native\"}");
+  Header(out, "foc_payload_received_bytes_total", "counter",
+         "Payload bytes accepted by PUT and PATCH.");
+  Sample(out, "foc_payload_received_bytes_total", s.bytes_written);
+  Header(out, "foc_payload_sent_bytes_total", "counter", "Payload bytes sent by GET.");
+  Sample(out, "foc_payload_sent_bytes_total", s.bytes_read);
+  Header(out, "foc_storage_bytes", "gauge", "Bytes of object files on disk (bases and deltas).");
+  Sample(out, "foc_storage_bytes", s.storage.stored_bytes);
+  Header(out, "foc_storage_capacity_bytes", "gauge",
+         "Configured disk capacity limit; 0 means unlimited.");
+  Sample(out, "foc_storage_capacity_bytes", s.storage.capacity_bytes);
+}
+
+void RenderProcessInfo(std::string_view version, std::chrono::system_clock::time_point start,
+                       std::string* out) {
+  Header(out, "foc_build_info", "gauge", "Always 1; the label carries the server version.");
+  std::string labels = "{version=\"" + EscapeLabel(version) + "\"}";
+  Sample(out, "foc_build_info", 1, labels.c_str());
+  Header(out, "foc_start_time_seconds", "gauge", "Start time of the process, Unix seconds.");
+  double t = std::chrono::duration<double>(start.time_since_epoch()).count();
+  *out += "foc_start_time_seconds " + Number(t) + "\n";
+}
+
+}  // namespace foc

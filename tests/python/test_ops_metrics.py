@@ -1,0 +1,71 @@
+"""/metrics and /health of the real server, validated by Prometheus' promtool."""
+
+from __future__ import annotations
+
+import subprocess
+import urllib.error
+import urllib.request
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from conftest import ServerProcess
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def put(client: flight.FlightClient, key: str, data: bytes) -> None:
+    schema = pa.schema([("version", pa.uint64()), ("data", pa.binary())])
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path(key), schema)
+    writer.write_batch(pa.record_batch([pa.array([0], pa.uint64()), pa.array([data], pa.binary())], schema=schema))
+    writer.done_writing()
+    assert reader.read() is not None
+    writer.close()
+
+
+def test_metrics_pass_promtool_and_count_calls() -> None:
+    server = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none", "--metrics-port", "0"])
+    try:
+        assert server.metrics_url.startswith("http://127.0.0.1:")
+        client = flight.connect(server.endpoint)
+        put(client, "app/s/o", b"x" * 1000)
+        table = client.do_get(flight.Ticket(b"app/s/o:0")).read_all()
+        version = table.column("version")[0].as_py()
+        assert client.do_get(flight.Ticket(f"app/s/o:{version}".encode())).read_all().num_rows == 0
+        try:
+            client.do_get(flight.Ticket(b"app/s/missing:0")).read_all()
+        except (flight.FlightError, KeyError):
+            pass
+        client.close()
+
+        status, text = fetch(server.metrics_url)
+        assert status == 200
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+        assert 'foc_rpc_requests_total{rpc="DoPut",code="OK"} 1' in text
+        assert 'foc_rpc_requests_total{rpc="DoGet",code="OK"} 2' in text
+        assert 'foc_rpc_requests_total{rpc="DoGet",code="NOT_FOUND"} 1' in text
+        assert 'foc_rpc_duration_seconds_count{rpc="DoGet"} 3' in text
+        assert 'foc_get_replies_total{kind="not_modified"} 1' in text
+        assert "foc_objects 1" in text
+        assert "foc_payload_received_bytes_total 1000" in text
+
+        status, body = fetch(server.metrics_url.replace("/metrics", "/health"))
+        assert (status, body) == (200, "ok\n")
+    finally:
+        assert server.stop() == 0
+
+
+def test_metrics_are_off_by_default() -> None:
+    server = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"])
+    try:
+        assert server.metrics_url == ""
+        assert any("metrics off" in line for line in server.output)
+    finally:
+        assert server.stop() == 0
