@@ -252,13 +252,24 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext&, const fl::Ac
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::DoPut(const fl::ServerCallContext&,
+arrow::Status FlightService::DoPut(const fl::ServerCallContext& context,
                                    std::unique_ptr<fl::FlightMessageReader> reader,
                                    std::unique_ptr<fl::FlightMetadataWriter> writer) {
-  return ToRpcStatus(DoPutImpl(reader.get(), writer.get()));
+  return ToRpcStatus(DoPutImpl(context, reader.get(), writer.get()));
 }
 
-arrow::Status FlightService::DoPutImpl(fl::FlightMessageReader* reader,
+// When gRPC cancels a DoPut (client gone, shutdown deadline passed), the reader reports a
+// normal end of stream: only the call context tells a cut-off upload from a complete one.
+// Checked after the whole upload has been read and before anything is stored.
+static arrow::Status CheckNotCancelled(const fl::ServerCallContext& context) {
+  if (context.is_cancelled()) {
+    return arrow::Status::Cancelled("upload cancelled before it completed; nothing was stored");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
+                                       fl::FlightMessageReader* reader,
                                        fl::FlightMetadataWriter* writer) {
   const fl::FlightDescriptor& descriptor = reader->descriptor();
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
@@ -275,6 +286,7 @@ arrow::Status FlightService::DoPutImpl(fl::FlightMessageReader* reader,
           "PATCH takes an opaque delta (version: uint64, data: binary), not a native table");
     }
     ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
+    ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
     ARROW_ASSIGN_OR_RAISE(written, store_->Patch(*key, std::move(delta)));
   } else {
     if (descriptor.path.empty()) {
@@ -287,6 +299,7 @@ arrow::Status FlightService::DoPutImpl(fl::FlightMessageReader* reader,
     } else {
       ARROW_ASSIGN_OR_RAISE(payload.data, ReadOpaque(reader, *schema));
     }
+    ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
     ARROW_ASSIGN_OR_RAISE(written, store_->Put(target, std::move(payload)));
   }
   ARROW_ASSIGN_OR_RAISE(

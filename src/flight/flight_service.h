@@ -49,7 +49,8 @@ class FlightService : public arrow::flight::FlightServerBase {
                           std::unique_ptr<arrow::flight::SchemaResult>* schema) override;
 
  private:
-  arrow::Status DoPutImpl(arrow::flight::FlightMessageReader* reader,
+  arrow::Status DoPutImpl(const arrow::flight::ServerCallContext& context,
+                          arrow::flight::FlightMessageReader* reader,
                           arrow::flight::FlightMetadataWriter* writer);
 
   std::shared_ptr<ObjectStore> store_;

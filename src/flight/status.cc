@@ -12,6 +12,9 @@ arrow::Status ToRpcStatus(const arrow::Status& status) {
     case arrow::StatusCode::Invalid:
     case arrow::StatusCode::NotImplemented:
       return arrow::Status(status.code(), status.message());
+    case arrow::StatusCode::Cancelled:
+      return arrow::Status::Cancelled(status.message())
+          .WithDetail(std::make_shared<fl::FlightStatusDetail>(fl::FlightStatusCode::Cancelled));
     case arrow::StatusCode::TypeError:
     case arrow::StatusCode::IndexError:
       return arrow::Status::Invalid(status.message());

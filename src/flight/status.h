@@ -10,7 +10,8 @@ inline constexpr char kResourceExhaustedPrefix[] = "RESOURCE_EXHAUSTED: ";
 
 /// Maps a store error to what the client sees:
 ///   KeyError → NOT_FOUND; Invalid/TypeError/IndexError → INVALID_ARGUMENT;
-///   NotImplemented → UNIMPLEMENTED; everything else (IOError...) → INTERNAL.
+///   NotImplemented → UNIMPLEMENTED; Cancelled → CANCELLED; anything else (IOError...) →
+///   INTERNAL.
 ///   CapacityError (memory or disk full) → UNAVAILABLE with the message prefixed
 ///   "RESOURCE_EXHAUSTED: ". gRPC's RESOURCE_EXHAUSTED would be the natural code, but Arrow
 ///   Flight's server API cannot emit it: its transport status codes have no such value, and

@@ -71,10 +71,7 @@ def test_sigterm_lets_an_upload_in_flight_finish(tmp_path: Path, kind: str) -> N
 # mid-stream), Arrow's FlightMessageReader reports a normal end of stream, and DoPut stores the
 # partial upload as a complete object. Needs a `context.is_cancelled()` check in
 # FlightService::DoPut before the store write (src/flight/flight_service.cc, the lead's file).
-DISK_TORN = pytest.mark.xfail(strict=True, reason="DoPut stores a cancelled partial upload")
-
-
-@pytest.mark.parametrize("kind", ["memory", pytest.param("disk", marks=DISK_TORN)])
+@pytest.mark.parametrize("kind", ["memory", "disk"])
 def test_upload_past_the_grace_period_is_cancelled_not_torn(tmp_path: Path, kind: str) -> None:
     storage = "none" if kind == "memory" else str(tmp_path / "store")
     try:
