@@ -59,12 +59,22 @@ arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
 
 // Batches arrive zero-copy from gRPC slices, so a buffer may be misaligned for its type (an
 // int32 offsets buffer at an odd address). Realign only such buffers (offsets, never the
-// payload bytes, whose type needs no alignment) before anything reads them.
+// payload bytes, whose type needs no alignment) before anything reads them. The IPC reader
+// checks buffer sizes only, not their contents: offsets (and dictionary indices) come from the
+// client and could point outside the buffers they index, so every batch is fully validated
+// before a cell is sliced or a table stored (for binary data this reads the offsets, not the
+// payload).
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(fl::FlightMessageReader* reader) {
   ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
   if (!chunk.data) return nullptr;
-  return arrow::util::EnsureAlignment(std::move(chunk.data), arrow::util::kValueAlignment,
-                                      arrow::default_memory_pool());
+  ARROW_ASSIGN_OR_RAISE(auto batch,
+                        arrow::util::EnsureAlignment(std::move(chunk.data),
+                                                     arrow::util::kValueAlignment,
+                                                     arrow::default_memory_pool()));
+  if (arrow::Status st = batch->ValidateFull(); !st.ok()) {
+    return arrow::Status::Invalid("malformed upload batch: ", st.message());
+  }
+  return batch;
 }
 
 // Reads an opaque upload: the `data` cells of every row of every batch, concatenated in

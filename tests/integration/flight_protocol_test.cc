@@ -248,6 +248,32 @@ TEST_F(FlightProtocolTest, ClientMistakesAreInvalidArgumentOrNotFound) {
   EXPECT_STATUS(Invalid, "Unknown DoPut command", Put(fl::FlightDescriptor::Command("DROP:a/s/o"), UploadSchema(), {Row("x")}));
 }
 
+// A client controls every buffer of an upload: offsets pointing outside the data buffer must
+// be refused, never sliced into an object (an out-of-bounds read of server memory).
+TEST_F(FlightProtocolTest, UploadsWithOutOfRangeOffsetsAreRefused) {
+  arrow::UInt64Builder v;
+  ASSERT_OK(v.Append(0));
+  const int32_t offsets[2] = {0, 1 << 20};  // 1 MiB cell in a 4-byte data buffer
+  auto offsets_buf = arrow::Buffer::FromString(
+      std::string(reinterpret_cast<const char*>(offsets), sizeof(offsets)));
+  auto data = arrow::ArrayData::Make(arrow::binary(), 1,
+                                     {nullptr, offsets_buf, arrow::Buffer::FromString("abcd")}, 0);
+  auto bad = arrow::RecordBatch::Make(UploadSchema(), 1,
+                                      {v.Finish().ValueOrDie(), arrow::MakeArray(data)});
+  EXPECT_STATUS(Invalid, "", Put(fl::FlightDescriptor::Path({"a/s/bad"}), UploadSchema(), {bad}));
+  EXPECT_STATUS(Invalid, "", Put(fl::FlightDescriptor::Path({"a/s"}), UploadSchema(), {bad}));
+  ASSERT_OK(PutBytes("a/s/o", "x").status());
+  EXPECT_STATUS(Invalid, "",
+                Put(fl::FlightDescriptor::Command("PATCH:a/s/o"), UploadSchema(), {bad}));
+  // A native table is stored as sent: its batches must be valid too.
+  auto native_schema = arrow::schema({arrow::field("s", arrow::binary())})
+                           ->WithMetadata(arrow::key_value_metadata({"flame.cache.format"},
+                                                                    {"arrow-table-v1"}));
+  auto native = arrow::RecordBatch::Make(native_schema, 1, {arrow::MakeArray(data)});
+  EXPECT_STATUS(Invalid, "", Put(fl::FlightDescriptor::Path({"a/s/t"}), native_schema, {native}));
+  EXPECT_STATUS(KeyError, "", Get("a/s/bad:0"));
+}
+
 TEST_F(FlightProtocolTest, KeysWithColonsAreReadable) {
   ASSERT_OK(PutBytes("app/s/model:v2", "weights"));
   ASSERT_OK_AND_ASSIGN(auto got, Get("app/s/model:v2:0"));
