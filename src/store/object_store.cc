@@ -188,8 +188,10 @@ class ObjectStore::Impl {
                                     options_.max_deltas, ")");
     }
     const int64_t delta_bytes = delta ? delta->size() : 0;
-    ARROW_ASSIGN_OR_RAISE(auto patched,
-                          object->WithDelta(Delta{object->version() + 1, delta}));
+    // An object adopted from storage carries its file's version, which may be below the
+    // key's floor (placed there after a DELETE): continue above both.
+    const uint64_t version = std::max(object->version(), FloorFor(key)) + 1;
+    ARROW_ASSIGN_OR_RAISE(auto patched, object->WithDelta(Delta{version, delta}));
     *store_status = Store(key, patched, /*append=*/true);
     ARROW_RETURN_NOT_OK(*store_status);
     bytes_written_ += delta_bytes;
@@ -321,22 +323,24 @@ class ObjectStore::Impl {
   const StorageEngine& storage() const { return *storage_; }
 
  private:
-  // The version a write continues from: the key's current version, else the highest version
-  // floor covering it (a key deleted and re-created continues above its old versions).
+  // The version a write continues from: the highest of the key's current version and the
+  // version floors covering it (a key deleted and re-created continues above its old versions,
+  // also when the new object was placed in the storage directory behind our back and adopted
+  // with its file's version).
   arrow::Result<uint64_t> CurrentVersionForWrite(const ObjectKey& key) {
+    const uint64_t floor = FloorFor(key);
     {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
       auto it = index_.find(key.str());
-      if (it != index_.end()) return it->second.version;
+      if (it != index_.end()) return std::max(it->second.version, floor);
     }
     if (!memory_only_) {
       // flamepy's local-storage mode writes objects straight into the storage directory.
-      if (Adopt(key).ok()) {
-        std::shared_lock<std::shared_mutex> lock(index_mu_);
-        return index_[key.str()].version;
+      if (auto adopted = Adopt(key); adopted.ok()) {
+        return std::max((*adopted)->version(), floor);
       }
     }
-    return FloorFor(key);
+    return floor;
   }
 
   uint64_t FloorFor(const ObjectKey& key) {

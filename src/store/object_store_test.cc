@@ -307,3 +307,33 @@ TEST(ObjectStoreDiskCapacityTest, DeviceFullIsResourceExhaustedWithoutEvicting) 
 
 }  // namespace
 }  // namespace foc
+
+namespace foc {
+namespace {
+
+// flamepy's local-storage mode writes objects straight into the storage directory, with
+// versions of its own. An object placed there after a DELETE is adopted with its file's
+// version; the next write must still continue above every version the key ever had (the
+// DELETE's floor), or a client holding an old version gets "not modified" for new data.
+TEST(ObjectStoreDiskFloorTest, WritesToAnAdoptedObjectContinueAboveTheDeleteFloor) {
+  testing::TempDir dir;
+  auto store = ObjectStore::Open({}, OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie())
+                   .ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto v1, store->Put(Target("a", "s", "o"), {Bytes("one"), {}}));
+  ASSERT_OK(store->Put(Target("a", "s", "o"), {Bytes("two"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto v3, store->Patch(v1.key, Bytes("+3")));
+  EXPECT_EQ(v3.version, 3u);
+  ASSERT_OK(store->Delete(KeyPattern::Parse("a/s/o").ValueOrDie()));
+  {
+    // Another writer places a version-1 object behind the store's back.
+    auto other = OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie();
+    ASSERT_OK(other->Put(v1.key, *Object::MakeOpaque(1, Bytes("foreign"))));
+  }
+  ASSERT_OK_AND_ASSIGN(auto patched, store->Patch(v1.key, Bytes("+p")));
+  EXPECT_GT(patched.version, v3.version);
+  ASSERT_OK_AND_ASSIGN(auto put, store->Put(Target("a", "s", "o"), {Bytes("new"), {}}));
+  EXPECT_GT(put.version, patched.version);
+}
+
+}  // namespace
+}  // namespace foc
