@@ -1,5 +1,7 @@
 #include "flight/flight_service.h"
 
+#include <limits>
+
 #include <arrow/array.h>
 #include <arrow/buffer_builder.h>
 #include <arrow/ipc/writer.h>
@@ -77,6 +79,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(fl::FlightMessageRe
   return batch;
 }
 
+// Largest base or delta payload: what one cell of the `binary` response column can hold.
+constexpr int64_t kMaxPayloadBytes = std::numeric_limits<int32_t>::max();
+
 // Reads an opaque upload: the `data` cells of every row of every batch, concatenated in
 // order (chunked uploads). One row in one batch is taken without copying.
 arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader* reader,
@@ -110,6 +115,13 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader
     }
   }
   if (cells == 0) return arrow::AllocateBuffer(0);  // an empty object (e.g. an empty file)
+  const int64_t total = cells == 1 ? single->size() : builder.length();
+  if (total > kMaxPayloadBytes) {
+    // DoGet answers with a `binary` column (int32 offsets, as upstream and flamepy expect),
+    // so a larger payload could be stored but never read back: refuse it up front.
+    return arrow::Status::Invalid("payload of ", total, " bytes exceeds the limit of ",
+                                  kMaxPayloadBytes, " bytes (2 GiB - 1) per base or delta");
+  }
   if (cells == 1) return single;
   return builder.Finish();
 }

@@ -390,7 +390,14 @@ class ObjectStore::Impl {
   // The object, from memory (pinned) or storage (cached when it fits). Caller holds the
   // key's lock.
   arrow::Result<Object::Ptr> Load(const ObjectKey& key) {
+    ARROW_ASSIGN_OR_RAISE(auto object, LoadObject(key));
+    // Only objects that exist enter the disk recency list: GETs of missing keys must not
+    // grow it.
     if (disk_limited_) disk_lru_.Touch(key.str());
+    return object;
+  }
+
+  arrow::Result<Object::Ptr> LoadObject(const ObjectKey& key) {
     if (auto handle = cache_.Lookup(key.str())) return Pin(std::move(handle));
     {
       std::unique_lock<std::shared_mutex> lock(index_mu_);
