@@ -249,7 +249,9 @@ FlightService::~FlightService() = default;
 
 std::string FlightService::advertised_endpoint() const {
   if (!options_.advertised_endpoint.empty()) return options_.advertised_endpoint;
-  return "grpc://127.0.0.1:" + std::to_string(port());
+  // A TLS server must advertise a TLS address: clients dial the advertised endpoint for reads.
+  const bool tls = location().scheme() == "grpc+tls";
+  return (tls ? "grpc+tls://127.0.0.1:" : "grpc://127.0.0.1:") + std::to_string(port());
 }
 
 arrow::Status FlightService::ListActions(const fl::ServerCallContext&,

@@ -1,17 +1,19 @@
-"""flame-cache (tools/flame_cache.cc) against the real server binary: round trips and exit codes."""
+"""flame-cache (tools/flame_cache.cc) against the real server binary: round trips and exit codes,
+plain and over TLS/mTLS (--ca-file, --cert, --key; certificates of the shared `pki` fixture)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.flight as flight
 import pyarrow.ipc as ipc
 import pytest
 
-from conftest import ROOT, ServerProcess
+from conftest import ROOT, Pki, ServerProcess, tls_stored_keys
 
 CLI = Path(os.environ.get("FOC_CLI_BINARY", ROOT / "build/release/tools/flame-cache"))
 
@@ -20,7 +22,8 @@ def run(server: ServerProcess | None, *args: str, stdin: bytes | None = None,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     if not CLI.exists():
         pytest.fail(f"{CLI} is missing: build it first (cmake --build --preset release)")
-    full_env = {k: v for k, v in os.environ.items() if k != "FLAME_CACHE_ENDPOINT"}
+    # Without the developer's FLAME_CACHE_ENDPOINT / FLAME_CA_FILE: only what the test passes.
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLAME_")}
     full_env.update(env or {})
     cmd = [str(CLI)]
     if server is not None:
@@ -141,3 +144,75 @@ def test_errors_exit_1_and_name_the_key(server: ServerProcess, tmp_path: Path) -
     r = subprocess.run([str(CLI), "--endpoint", "grpc://127.0.0.1:1", "--timeout", "5",
                         "get", "app/s/o"], capture_output=True, timeout=60)
     assert r.returncode == 1 and "app/s/o" in r.stderr.decode()
+
+
+def test_tls_put_get_with_ca_file(start_tls_server: Callable[..., ServerProcess], pki: Pki,
+                                  tmp_path: Path) -> None:
+    server = start_tls_server()
+    port = server.endpoint.rsplit(":", 1)[1]
+    ca = str(pki.ca)
+    for endpoint in (server.endpoint, f"grpcs://127.0.0.1:{port}"):
+        r = run(None, "--endpoint", endpoint, "--ca-file", ca, "--timeout", "10",
+                "put", "app/tls/obj", "-", stdin=b"secret \x00 bytes")
+        assert r.returncode == 0, r.stderr
+        assert key_version(r.stdout)[0] == "app/tls/obj"
+        r = run(None, "--endpoint", endpoint, "--ca-file", ca, "get", "app/tls/obj")
+        assert r.returncode == 0 and r.stdout == b"secret \x00 bytes", r.stderr
+    # FLAME_CA_FILE is the default of --ca-file.
+    r = run(None, "--endpoint", f"grpcs://127.0.0.1:{port}", "patch", "app/tls/obj", "-",
+            stdin=b"+d", env={"FLAME_CA_FILE": ca})
+    assert r.returncode == 0, r.stderr
+    assert key_version(r.stdout) == ("app/tls/obj", 3)
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    (tmp_path / "big.bin").write_bytes(data)
+    r = run(None, "--endpoint", server.endpoint, "--ca-file", ca, "upload", "app/tls/big",
+            str(tmp_path / "big.bin"))
+    assert r.returncode == 0, r.stderr
+    r = run(None, "--endpoint", server.endpoint, "--ca-file", ca, "download", "app/tls/big",
+            str(tmp_path / "copy.bin"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    assert tls_stored_keys(server, pki) == ["app/tls/big", "app/tls/obj"]
+
+    # Refused: no CA (gRPC's default roots), an unrelated CA, plaintext to the TLS port.
+    for args in ([], ["--ca-file", str(pki.path("other-ca.crt"))]):
+        r = run(None, "--endpoint", server.endpoint, *args, "--timeout", "5",
+                "put", "app/tls/refused", "-", stdin=b"x")
+        err = r.stderr.decode()
+        assert r.returncode == 1 and "app/tls/refused" in err and "certificate verify failed" in err, err
+    r = run(None, "--endpoint", f"grpc://127.0.0.1:{port}", "--timeout", "5",
+            "get", "app/tls/obj")
+    assert r.returncode == 1 and "app/tls/obj" in r.stderr.decode() and r.stdout == b""
+    r = run(None, "--endpoint", server.endpoint, "--ca-file", str(tmp_path / "missing.crt"), "ls")
+    assert r.returncode == 1 and "missing.crt" in r.stderr.decode()
+    assert tls_stored_keys(server, pki) == ["app/tls/big", "app/tls/obj"]
+
+
+def test_mtls_with_cert_and_key(start_tls_server: Callable[..., ServerProcess], pki: Pki) -> None:
+    server = start_tls_server(mtls=True)
+    tls = ["--endpoint", server.endpoint, "--ca-file", str(pki.ca), "--timeout", "10"]
+    mine = ["--cert", str(pki.path("client.crt")), "--key", str(pki.path("client.key"))]
+    intruder = ["--cert", str(pki.path("intruder.crt")), "--key", str(pki.path("intruder.key"))]
+
+    for refused in ([], intruder):
+        r = run(None, *tls, *refused, "put", "app/m/obj", "-", stdin=b"x")
+        assert r.returncode == 1 and "app/m/obj" in r.stderr.decode(), r.stderr
+        assert run(None, *tls, *refused, "ls").returncode == 1
+    assert tls_stored_keys(server, pki) == []
+
+    r = run(None, *tls, *mine, "put", "app/m/obj", "-", stdin=b"mutual")
+    assert r.returncode == 0, r.stderr
+    assert key_version(r.stdout) == ("app/m/obj", 1)
+    r = run(None, *tls, *mine, "get", "app/m/obj")
+    assert r.returncode == 0 and r.stdout == b"mutual", r.stderr
+    r = run(None, *tls, *mine, "ls")
+    assert r.returncode == 0 and r.stdout.decode().splitlines() == ["app/m/obj\t6"]
+    r = run(None, *tls, *mine, "stat", "app/m/obj")
+    assert r.returncode == 0 and "version: 1" in r.stdout.decode()
+    assert tls_stored_keys(server, pki) == ["app/m/obj"]
+    # The key of another certificate does not complete the handshake either.
+    r = run(None, *tls, "--cert", str(pki.path("client.crt")), "--key", str(pki.path("intruder.key")),
+            "get", "app/m/obj")
+    assert r.returncode == 1 and r.stdout == b""
+    assert run(None, *tls, *mine, "delete", "app/*").returncode == 0
+    assert tls_stored_keys(server, pki) == []
