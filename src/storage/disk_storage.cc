@@ -81,6 +81,7 @@
 
 #include <arrow/buffer.h>
 #include <arrow/io/file.h>
+#include <arrow/io/memory.h>
 #include <spdlog/spdlog.h>
 
 #include "storage/durable_file.h"
@@ -91,6 +92,8 @@ namespace foc {
 namespace {
 
 constexpr char kInternalDir[] = ".flame-cache";
+// Files up to this size are read whole when only their header is needed (see Scan).
+constexpr int64_t kWholeReadBytes = 64 * 1024;
 constexpr char kInstanceIdFile[] = "instance-id";
 constexpr char kFloorsFile[] = "version-floors";
 constexpr char kQuarantineDir[] = "quarantine";
@@ -760,6 +763,15 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
   };
   auto header_of = [](const std::string& path) -> arrow::Result<ObjectFileHeader> {
     ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(path));
+    // A small file is read whole with one pread and parsed from memory: the IPC reader's
+    // projected read otherwise issues asynchronous reads that hop through Arrow's I/O thread
+    // pool, and those wake-ups cost several times the read itself. Large files keep the
+    // projected read, which never touches their data column.
+    ARROW_ASSIGN_OR_RAISE(const int64_t size, file->GetSize());
+    if (size <= kWholeReadBytes) {
+      ARROW_ASSIGN_OR_RAISE(auto bytes, file->ReadAt(0, size));
+      return ReadFileHeader(std::make_shared<arrow::io::BufferReader>(std::move(bytes)));
+    }
     return ReadFileHeader(file);
   };
   auto base = header_of(p.base);
