@@ -256,10 +256,9 @@ class ObjectStore::Impl {
       // An object written into the storage directory behind our back (flamepy local mode).
       ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(pattern.key_prefix()));
       auto guard = locks_.Exclusive(key.str());
-      if (Adopt(key).ok()) {
+      if (auto adopted = Adopt(key); adopted.ok()) {
         keys.push_back(key.str());
-        std::shared_lock<std::shared_mutex> lock(index_mu_);
-        floor = index_[key.str()].version;
+        floor = (*adopted)->version();
       }
     }
     if (floor > 0) ARROW_RETURN_NOT_OK(RecordFloor(pattern.str(), floor));
