@@ -166,16 +166,18 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(const std::shared_ptr<
 // materialised up front and no payload byte is copied.
 class ReplyReader : public arrow::RecordBatchReader {
  public:
-  ReplyReader(ReadResult read, std::string epoch) : read_(std::move(read)) {
+  // `response_schema`: the opaque reply schema (with the epoch); native tables get their own
+  // schema with `epoch` added.
+  ReplyReader(ReadResult read, std::shared_ptr<arrow::Schema> response_schema,
+              const std::string& epoch)
+      : read_(std::move(read)), schema_(std::move(response_schema)) {
     const Object& obj = *read_.object;
     if (read_.plan.kind == GetReplyKind::kNative) {
       schema_ = obj.table()->schema;
       auto md = schema_->metadata() ? schema_->metadata()->Copy()
                                     : std::make_shared<arrow::KeyValueMetadata>();
-      md->Append(kEpochMetadataKey, std::move(epoch));
+      md->Append(kEpochMetadataKey, epoch);
       schema_ = schema_->WithMetadata(md);
-    } else {
-      schema_ = ResponseSchema(epoch);
     }
     switch (read_.plan.kind) {
       case GetReplyKind::kNotModified:
@@ -243,7 +245,9 @@ class SingleResultStream : public fl::ResultStream {
 }  // namespace
 
 FlightService::FlightService(std::shared_ptr<ObjectStore> store, FlightServiceOptions options)
-    : store_(std::move(store)), options_(std::move(options)) {}
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      response_schema_(ResponseSchema(store_->epoch())) {}
 
 FlightService::~FlightService() = default;
 
@@ -338,7 +342,7 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext&, const fl::Ticke
   if (!ticket.ok()) return ToRpcStatus(ticket.status());
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
-  auto reader = std::make_shared<ReplyReader>(*std::move(read), store_->epoch());
+  auto reader = std::make_shared<ReplyReader>(*std::move(read), response_schema_, store_->epoch());
   *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
   return arrow::Status::OK();
 }
@@ -353,7 +357,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
   // endpoint of an object it is about to place in the storage directory itself.
   std::shared_ptr<arrow::Schema> schema;
   if (auto native = store_->NativeSchema(*key); native.ok() && *native) schema = *native;
-  if (!schema) schema = ResponseSchema(store_->epoch());
+  if (!schema) schema = response_schema_;
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
   auto made = fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1, false);
@@ -365,7 +369,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
 arrow::Status FlightService::ListFlights(const fl::ServerCallContext&, const fl::Criteria*,
                                          std::unique_ptr<fl::FlightListing>* listings) {
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
-  const auto schema = ResponseSchema(store_->epoch());
+  const auto& schema = response_schema_;
   std::vector<fl::FlightInfo> infos;
   for (const auto& entry : store_->List()) {
     fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(entry.key, 0)}, {location},
@@ -382,7 +386,7 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext&, const fl:
 arrow::Status FlightService::GetSchema(const fl::ServerCallContext&,
                                        const fl::FlightDescriptor& request,
                                        std::unique_ptr<fl::SchemaResult>* schema) {
-  std::shared_ptr<arrow::Schema> result = ResponseSchema(store_->epoch());
+  std::shared_ptr<arrow::Schema> result = response_schema_;
   if (!request.path.empty()) {
     auto key = ObjectKey::Parse(JoinPath(request.path));
     if (!key.ok()) return ToRpcStatus(key.status());
