@@ -21,17 +21,6 @@ namespace fl = arrow::flight;
 
 namespace {
 
-// Descriptor path elements joined with '/' (pyarrow sends one element "a/s/o"; a client
-// sending ["a", "s", "o"] means the same key).
-std::string JoinPath(const std::vector<std::string>& path) {
-  std::string out;
-  for (size_t i = 0; i < path.size(); ++i) {
-    if (i) out.push_back('/');
-    out += path[i];
-  }
-  return out;
-}
-
 // Locates the opaque upload columns: by name (`version`, `data`) when present, else by
 // position 0/1 as upstream; `data` may be binary or large_binary.
 arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
@@ -96,14 +85,7 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader
     const auto& array = batch->column(column);
     for (int64_t i = 0; i < array->length(); ++i) {
       if (array->IsNull(i)) continue;
-      std::shared_ptr<arrow::Buffer> cell;
-      if (array->type_id() == arrow::Type::BINARY) {
-        const auto& bin = static_cast<const arrow::BinaryArray&>(*array);
-        cell = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
-      } else {
-        const auto& bin = static_cast<const arrow::LargeBinaryArray&>(*array);
-        cell = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
-      }
+      auto cell = BinaryCell(*array, i);  // OpaqueDataColumn checked the type
       if (cell->size() == 0) continue;
       if (cells == 0) {
         single = std::move(cell);
@@ -320,7 +302,7 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
     if (descriptor.path.empty()) {
       return arrow::Status::Invalid("key must be provided in descriptor path or command");
     }
-    ARROW_ASSIGN_OR_RAISE(auto target, ParsePutPath(JoinPath(descriptor.path)));
+    ARROW_ASSIGN_OR_RAISE(auto target, ParsePutPath(JoinDescriptorPath(descriptor.path)));
     Payload payload;
     if (IsNativeTableSchema(*schema)) {
       ARROW_ASSIGN_OR_RAISE(payload.table, ReadNative(reader, schema));
@@ -351,7 +333,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
   if (request.path.empty()) return ToRpcStatus(arrow::Status::Invalid("Empty descriptor path"));
-  auto key = ObjectKey::Parse(JoinPath(request.path));
+  auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
   if (!key.ok()) return ToRpcStatus(key.status());
   // Like upstream, existence is not required: flamepy's local-storage mode asks for the
   // endpoint of an object it is about to place in the storage directory itself.
@@ -388,7 +370,7 @@ arrow::Status FlightService::GetSchema(const fl::ServerCallContext&,
                                        std::unique_ptr<fl::SchemaResult>* schema) {
   std::shared_ptr<arrow::Schema> result = response_schema_;
   if (!request.path.empty()) {
-    auto key = ObjectKey::Parse(JoinPath(request.path));
+    auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
     if (!key.ok()) return ToRpcStatus(key.status());
     auto native = store_->NativeSchema(*key);
     if (!native.ok()) return ToRpcStatus(native.status());
