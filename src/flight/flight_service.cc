@@ -283,22 +283,25 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
                                        fl::FlightMetadataWriter* writer) {
   const fl::FlightDescriptor& descriptor = reader->descriptor();
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
-  WriteResult written{ObjectKey::Parse("x/x/x").ValueOrDie(), 0};
-  if (descriptor.type == fl::FlightDescriptor::CMD) {
-    if (!std::string_view(descriptor.cmd).starts_with(kPatchCommandPrefix)) {
-      return arrow::Status::Invalid("Unknown DoPut command '", descriptor.cmd.substr(0, 64),
-                                    "': expected 'PATCH:<app>/<session>/<object>'");
+  // Reads the whole upload, then stores it: a PATCH (command descriptor) or a PUT (path).
+  auto read_and_store = [&]() -> arrow::Result<WriteResult> {
+    if (descriptor.type == fl::FlightDescriptor::CMD) {
+      if (!std::string_view(descriptor.cmd).starts_with(kPatchCommandPrefix)) {
+        return arrow::Status::Invalid("Unknown DoPut command '", descriptor.cmd.substr(0, 64),
+                                      "': expected 'PATCH:<app>/<session>/<object>'");
+      }
+      auto key = ObjectKey::Parse(descriptor.cmd.substr(kPatchCommandPrefix.size()));
+      if (!key.ok()) {
+        return key.status().WithMessage("Invalid PATCH key: ", key.status().message());
+      }
+      if (IsNativeTableSchema(*schema)) {
+        return arrow::Status::Invalid(
+            "PATCH takes an opaque delta (version: uint64, data: binary), not a native table");
+      }
+      ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
+      ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
+      return store_->Patch(*key, std::move(delta));
     }
-    auto key = ObjectKey::Parse(descriptor.cmd.substr(kPatchCommandPrefix.size()));
-    if (!key.ok()) return key.status().WithMessage("Invalid PATCH key: ", key.status().message());
-    if (IsNativeTableSchema(*schema)) {
-      return arrow::Status::Invalid(
-          "PATCH takes an opaque delta (version: uint64, data: binary), not a native table");
-    }
-    ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
-    ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
-    ARROW_ASSIGN_OR_RAISE(written, store_->Patch(*key, std::move(delta)));
-  } else {
     if (descriptor.path.empty()) {
       return arrow::Status::Invalid("key must be provided in descriptor path or command");
     }
@@ -310,8 +313,9 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
       ARROW_ASSIGN_OR_RAISE(payload.data, ReadOpaque(reader, *schema));
     }
     ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
-    ARROW_ASSIGN_OR_RAISE(written, store_->Put(target, std::move(payload)));
-  }
+    return store_->Put(target, std::move(payload));
+  };
+  ARROW_ASSIGN_OR_RAISE(const WriteResult written, read_and_store());
   ARROW_ASSIGN_OR_RAISE(
       auto meta, EncodePutResult({advertised_endpoint(), written.key.str(),
                                   static_cast<int64_t>(written.version), store_->epoch()}));
