@@ -138,12 +138,9 @@ arrow::Result<RowView> ReadRow(const arrow::RecordBatch& batch, int64_t i) {
   // The cell is a slice of the received body: no copy.
   if (data->IsNull(i)) {
     row.data = std::make_shared<arrow::Buffer>(nullptr, 0);
-  } else if (data->type_id() == arrow::Type::BINARY) {
-    const auto& bin = static_cast<const arrow::BinaryArray&>(*data);
-    row.data = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
-  } else if (data->type_id() == arrow::Type::LARGE_BINARY) {
-    const auto& bin = static_cast<const arrow::LargeBinaryArray&>(*data);
-    row.data = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
+  } else if (data->type_id() == arrow::Type::BINARY ||
+             data->type_id() == arrow::Type::LARGE_BINARY) {
+    row.data = BinaryCell(*data, i);
   } else {
     return arrow::Status::Invalid("response column 'data' has type ", data->type()->ToString());
   }
@@ -751,11 +748,7 @@ arrow::Result<std::vector<ListedObject>> CacheClient::List() {
     ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());
     if (!info) break;
     ListedObject obj;
-    const auto& path = info->descriptor().path;
-    for (size_t i = 0; i < path.size(); ++i) {
-      if (i) obj.key.push_back('/');
-      obj.key += path[i];
-    }
+    obj.key = JoinDescriptorPath(info->descriptor().path);
     obj.bytes = info->total_bytes();
     if (!info->endpoints().empty() && !info->endpoints()[0].locations.empty()) {
       obj.endpoint = info->endpoints()[0].locations[0].ToString();

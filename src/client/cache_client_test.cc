@@ -15,18 +15,14 @@
 #include <arrow/array.h>
 #include <arrow/array/builder_binary.h>
 #include <arrow/array/builder_primitive.h>
-#include <arrow/flight/server.h>
 #include <arrow/util/key_value_metadata.h>
 #include <gtest/gtest.h>
 
-#include "flight/flight_service.h"
-#include "storage/storage_engine.h"
-#include "store/object_store.h"
 #include "testing/gtest_util.h"
+#include "testing/test_server.h"
 
 namespace foc {
 namespace {
-namespace fl = arrow::flight;
 namespace fs = std::filesystem;
 
 std::shared_ptr<arrow::Buffer> Buf(const std::string& s) { return arrow::Buffer::FromString(s); }
@@ -44,59 +40,7 @@ std::string ReadFile(const fs::path& p) {
   return ss.str();
 }
 
-// A memory-only server on 127.0.0.1 (port 0 = any free port).
-struct TestServer {
-  std::shared_ptr<ObjectStore> store;
-  std::unique_ptr<FlightService> service;
-  bool tls = false;
-
-  arrow::Status Start(int port = 0, std::string advertised = {}) {
-    ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::ForGrpcTcp("127.0.0.1", port));
-    return Serve(fl::FlightServerOptions(location), std::move(advertised));
-  }
-  /// TLS with the PEM `cert` and `key`, set up as src/server/main.cc sets up the binary: a
-  /// non-empty `client_ca` requires client certificates signed by it (mutual TLS). No advertised
-  /// endpoint: the service's default must be the TLS address it listens on.
-  arrow::Status StartTls(const std::string& cert, const std::string& key,
-                         const std::string& client_ca) {
-    ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::ForGrpcTls("127.0.0.1", 0));
-    fl::FlightServerOptions options(location);
-    options.tls_certificates.push_back({cert, key});
-    options.verify_client = !client_ca.empty();
-    options.root_certificates = client_ca;
-    return Serve(options, {});
-  }
-  arrow::Status Serve(const fl::FlightServerOptions& options, std::string advertised) {
-    ARROW_ASSIGN_OR_RAISE(auto opened, ObjectStore::Open(StoreOptions{}, MakeNoneStorage()));
-    store = std::move(opened);
-    service = std::make_unique<FlightService>(store, FlightServiceOptions{std::move(advertised)});
-    tls = options.location.scheme() == "grpc+tls";
-    return service->Init(options);
-  }
-  arrow::Status Stop() {
-    if (!service) return arrow::Status::OK();
-    ARROW_RETURN_NOT_OK(service->Shutdown());
-    ARROW_RETURN_NOT_OK(service->Wait());
-    service.reset();
-    store.reset();
-    return arrow::Status::OK();
-  }
-  /// Starts on a port that was in use a moment ago (retries while the kernel frees it).
-  arrow::Status StartOn(int port, std::string advertised = {}) {
-    arrow::Status st;
-    for (int i = 0; i < 100; ++i) {
-      st = Start(port, advertised);
-      if (st.ok()) return st;
-      service.reset();
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return st;
-  }
-  int port() const { return service->port(); }
-  std::string endpoint() const {
-    return (tls ? "grpc+tls://127.0.0.1:" : "grpc://127.0.0.1:") + std::to_string(port());
-  }
-};
+using testing::TestServer;
 
 class CacheClientTest : public ::testing::Test {
  protected:

@@ -21,17 +21,6 @@ namespace fl = arrow::flight;
 
 namespace {
 
-// Descriptor path elements joined with '/' (pyarrow sends one element "a/s/o"; a client
-// sending ["a", "s", "o"] means the same key).
-std::string JoinPath(const std::vector<std::string>& path) {
-  std::string out;
-  for (size_t i = 0; i < path.size(); ++i) {
-    if (i) out.push_back('/');
-    out += path[i];
-  }
-  return out;
-}
-
 // Locates the opaque upload columns: by name (`version`, `data`) when present, else by
 // position 0/1 as upstream; `data` may be binary or large_binary.
 arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
@@ -96,14 +85,7 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader
     const auto& array = batch->column(column);
     for (int64_t i = 0; i < array->length(); ++i) {
       if (array->IsNull(i)) continue;
-      std::shared_ptr<arrow::Buffer> cell;
-      if (array->type_id() == arrow::Type::BINARY) {
-        const auto& bin = static_cast<const arrow::BinaryArray&>(*array);
-        cell = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
-      } else {
-        const auto& bin = static_cast<const arrow::LargeBinaryArray&>(*array);
-        cell = arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
-      }
+      auto cell = BinaryCell(*array, i);  // OpaqueDataColumn checked the type
       if (cell->size() == 0) continue;
       if (cells == 0) {
         single = std::move(cell);
@@ -166,16 +148,18 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(const std::shared_ptr<
 // materialised up front and no payload byte is copied.
 class ReplyReader : public arrow::RecordBatchReader {
  public:
-  ReplyReader(ReadResult read, std::string epoch) : read_(std::move(read)) {
+  // `response_schema`: the opaque reply schema (with the epoch); native tables get their own
+  // schema with `epoch` added.
+  ReplyReader(ReadResult read, std::shared_ptr<arrow::Schema> response_schema,
+              const std::string& epoch)
+      : read_(std::move(read)), schema_(std::move(response_schema)) {
     const Object& obj = *read_.object;
     if (read_.plan.kind == GetReplyKind::kNative) {
       schema_ = obj.table()->schema;
       auto md = schema_->metadata() ? schema_->metadata()->Copy()
                                     : std::make_shared<arrow::KeyValueMetadata>();
-      md->Append(kEpochMetadataKey, std::move(epoch));
+      md->Append(kEpochMetadataKey, epoch);
       schema_ = schema_->WithMetadata(md);
-    } else {
-      schema_ = ResponseSchema(epoch);
     }
     switch (read_.plan.kind) {
       case GetReplyKind::kNotModified:
@@ -243,7 +227,9 @@ class SingleResultStream : public fl::ResultStream {
 }  // namespace
 
 FlightService::FlightService(std::shared_ptr<ObjectStore> store, FlightServiceOptions options)
-    : store_(std::move(store)), options_(std::move(options)) {}
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      response_schema_(ResponseSchema(store_->epoch())) {}
 
 FlightService::~FlightService() = default;
 
@@ -297,26 +283,29 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
                                        fl::FlightMetadataWriter* writer) {
   const fl::FlightDescriptor& descriptor = reader->descriptor();
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
-  WriteResult written{ObjectKey::Parse("x/x/x").ValueOrDie(), 0};
-  if (descriptor.type == fl::FlightDescriptor::CMD) {
-    if (!std::string_view(descriptor.cmd).starts_with(kPatchCommandPrefix)) {
-      return arrow::Status::Invalid("Unknown DoPut command '", descriptor.cmd.substr(0, 64),
-                                    "': expected 'PATCH:<app>/<session>/<object>'");
+  // Reads the whole upload, then stores it: a PATCH (command descriptor) or a PUT (path).
+  auto read_and_store = [&]() -> arrow::Result<WriteResult> {
+    if (descriptor.type == fl::FlightDescriptor::CMD) {
+      if (!std::string_view(descriptor.cmd).starts_with(kPatchCommandPrefix)) {
+        return arrow::Status::Invalid("Unknown DoPut command '", descriptor.cmd.substr(0, 64),
+                                      "': expected 'PATCH:<app>/<session>/<object>'");
+      }
+      auto key = ObjectKey::Parse(descriptor.cmd.substr(kPatchCommandPrefix.size()));
+      if (!key.ok()) {
+        return key.status().WithMessage("Invalid PATCH key: ", key.status().message());
+      }
+      if (IsNativeTableSchema(*schema)) {
+        return arrow::Status::Invalid(
+            "PATCH takes an opaque delta (version: uint64, data: binary), not a native table");
+      }
+      ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
+      ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
+      return store_->Patch(*key, std::move(delta));
     }
-    auto key = ObjectKey::Parse(descriptor.cmd.substr(kPatchCommandPrefix.size()));
-    if (!key.ok()) return key.status().WithMessage("Invalid PATCH key: ", key.status().message());
-    if (IsNativeTableSchema(*schema)) {
-      return arrow::Status::Invalid(
-          "PATCH takes an opaque delta (version: uint64, data: binary), not a native table");
-    }
-    ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
-    ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
-    ARROW_ASSIGN_OR_RAISE(written, store_->Patch(*key, std::move(delta)));
-  } else {
     if (descriptor.path.empty()) {
       return arrow::Status::Invalid("key must be provided in descriptor path or command");
     }
-    ARROW_ASSIGN_OR_RAISE(auto target, ParsePutPath(JoinPath(descriptor.path)));
+    ARROW_ASSIGN_OR_RAISE(auto target, ParsePutPath(JoinDescriptorPath(descriptor.path)));
     Payload payload;
     if (IsNativeTableSchema(*schema)) {
       ARROW_ASSIGN_OR_RAISE(payload.table, ReadNative(reader, schema));
@@ -324,8 +313,9 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
       ARROW_ASSIGN_OR_RAISE(payload.data, ReadOpaque(reader, *schema));
     }
     ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
-    ARROW_ASSIGN_OR_RAISE(written, store_->Put(target, std::move(payload)));
-  }
+    return store_->Put(target, std::move(payload));
+  };
+  ARROW_ASSIGN_OR_RAISE(const WriteResult written, read_and_store());
   ARROW_ASSIGN_OR_RAISE(
       auto meta, EncodePutResult({advertised_endpoint(), written.key.str(),
                                   static_cast<int64_t>(written.version), store_->epoch()}));
@@ -338,7 +328,7 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext&, const fl::Ticke
   if (!ticket.ok()) return ToRpcStatus(ticket.status());
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
-  auto reader = std::make_shared<ReplyReader>(*std::move(read), store_->epoch());
+  auto reader = std::make_shared<ReplyReader>(*std::move(read), response_schema_, store_->epoch());
   *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
   return arrow::Status::OK();
 }
@@ -347,13 +337,13 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
   if (request.path.empty()) return ToRpcStatus(arrow::Status::Invalid("Empty descriptor path"));
-  auto key = ObjectKey::Parse(JoinPath(request.path));
+  auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
   if (!key.ok()) return ToRpcStatus(key.status());
   // Like upstream, existence is not required: flamepy's local-storage mode asks for the
   // endpoint of an object it is about to place in the storage directory itself.
   std::shared_ptr<arrow::Schema> schema;
   if (auto native = store_->NativeSchema(*key); native.ok() && *native) schema = *native;
-  if (!schema) schema = ResponseSchema(store_->epoch());
+  if (!schema) schema = response_schema_;
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
   auto made = fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1, false);
@@ -365,7 +355,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
 arrow::Status FlightService::ListFlights(const fl::ServerCallContext&, const fl::Criteria*,
                                          std::unique_ptr<fl::FlightListing>* listings) {
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
-  const auto schema = ResponseSchema(store_->epoch());
+  const auto& schema = response_schema_;
   std::vector<fl::FlightInfo> infos;
   for (const auto& entry : store_->List()) {
     fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(entry.key, 0)}, {location},
@@ -382,9 +372,9 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext&, const fl:
 arrow::Status FlightService::GetSchema(const fl::ServerCallContext&,
                                        const fl::FlightDescriptor& request,
                                        std::unique_ptr<fl::SchemaResult>* schema) {
-  std::shared_ptr<arrow::Schema> result = ResponseSchema(store_->epoch());
+  std::shared_ptr<arrow::Schema> result = response_schema_;
   if (!request.path.empty()) {
-    auto key = ObjectKey::Parse(JoinPath(request.path));
+    auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
     if (!key.ok()) return ToRpcStatus(key.status());
     auto native = store_->NativeSchema(*key);
     if (!native.ok()) return ToRpcStatus(native.status());

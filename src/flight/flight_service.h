@@ -55,6 +55,8 @@ class FlightService : public arrow::flight::FlightServerBase {
 
   std::shared_ptr<ObjectStore> store_;
   FlightServiceOptions options_;
+  // The opaque reply schema: built once, the store's epoch is fixed when it opens.
+  std::shared_ptr<arrow::Schema> response_schema_;
 };
 
 }  // namespace foc

@@ -2,6 +2,7 @@
 
 #include <bson/bson.h>
 
+#include <arrow/array.h>
 #include <arrow/type.h>
 #include <arrow/util/key_value_metadata.h>
 
@@ -22,6 +23,24 @@ std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch) {
   if (epoch.empty()) return arrow::schema(std::move(fields));
   return arrow::schema(std::move(fields),
                        arrow::key_value_metadata({kEpochMetadataKey}, {std::string(epoch)}));
+}
+
+std::string JoinDescriptorPath(const std::vector<std::string>& path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (i) out.push_back('/');
+    out += path[i];
+  }
+  return out;
+}
+
+std::shared_ptr<arrow::Buffer> BinaryCell(const arrow::Array& array, int64_t i) {
+  if (array.type_id() == arrow::Type::LARGE_BINARY) {
+    const auto& bin = static_cast<const arrow::LargeBinaryArray&>(array);
+    return arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
+  }
+  const auto& bin = static_cast<const arrow::BinaryArray&>(array);
+  return arrow::SliceBuffer(bin.value_data(), bin.value_offset(i), bin.value_length(i));
 }
 
 arrow::Result<std::shared_ptr<arrow::Buffer>> EncodePutResult(const PutResultDoc& doc) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <arrow/buffer.h>
 #include <arrow/result.h>
@@ -28,6 +29,14 @@ std::shared_ptr<arrow::Schema> UploadSchema();
 /// DoGet response schema for opaque objects: `version: uint64, kind: utf8, data: binary`
 /// (non-nullable, as upstream), with `flame.cache.epoch` metadata when `epoch` is not empty.
 std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch = {});
+
+/// Descriptor path elements joined with '/': pyarrow sends one element "a/s/o", a client
+/// sending ["a", "s", "o"] means the same key.
+std::string JoinDescriptorPath(const std::vector<std::string>& path);
+
+/// Cell `i` of a `binary` or `large_binary` array (the caller has checked the type), sliced
+/// from the array's data without copying.
+std::shared_ptr<arrow::Buffer> BinaryCell(const arrow::Array& array, int64_t i);
 
 /// The reference to a stored object that each DoPut answers with (PutResult app_metadata).
 struct PutResultDoc {

@@ -9,10 +9,9 @@
 #include <arrow/table.h>
 #include <arrow/util/key_value_metadata.h>
 
-#include "flight/flight_service.h"
 #include "protocol/protocol.h"
-#include "store/object_store.h"
 #include "testing/gtest_util.h"
+#include "testing/test_server.h"
 
 namespace foc {
 namespace {
@@ -24,22 +23,17 @@ class FlightProtocolTest : public ::testing::Test {
   void TearDown() override { Stop(); }
 
   void Start(StoreOptions options) {
-    auto store = ObjectStore::Open(options, MakeNoneStorage()).ValueOrDie();
-    service_ = std::make_unique<FlightService>(std::move(store), FlightServiceOptions{});
-    auto location = fl::Location::ForGrpcTcp("127.0.0.1", 0).ValueOrDie();
-    ASSERT_OK(service_->Init(fl::FlightServerOptions(location)));
-    auto client_location = fl::Location::ForGrpcTcp("127.0.0.1", service_->port()).ValueOrDie();
+    server_.store_options = options;
+    ASSERT_OK(server_.Start());
+    auto client_location = fl::Location::ForGrpcTcp("127.0.0.1", server_.port()).ValueOrDie();
     client_ = fl::FlightClient::Connect(client_location).ValueOrDie();
   }
   void Stop() {
     if (client_) {
       ASSERT_OK(client_->Close());
     }
-    if (service_) {
-      ASSERT_OK(service_->Shutdown());
-    }
     client_.reset();
-    service_.reset();
+    ASSERT_OK(server_.Stop());
   }
 
   static std::shared_ptr<arrow::RecordBatch> Row(const std::string& data) {
@@ -101,7 +95,7 @@ class FlightProtocolTest : public ::testing::Test {
     return reply;
   }
 
-  std::unique_ptr<FlightService> service_;
+  testing::TestServer server_;
   std::unique_ptr<fl::FlightClient> client_;
 };
 
@@ -110,7 +104,7 @@ using RowT = std::tuple<uint64_t, std::string, std::string>;
 TEST_F(FlightProtocolTest, PutGetPatchWalkTheDecisionTable) {
   ASSERT_OK_AND_ASSIGN(auto put, PutBytes("app/s", "base"));
   EXPECT_EQ(put.version, 1);
-  EXPECT_EQ(put.endpoint, "grpc://127.0.0.1:" + std::to_string(service_->port()));
+  EXPECT_EQ(put.endpoint, "grpc://127.0.0.1:" + std::to_string(server_.port()));
   EXPECT_TRUE(put.key.starts_with("app/s/"));
   EXPECT_FALSE(put.epoch.empty());
   ASSERT_OK_AND_ASSIGN(auto p2, PatchBytes(put.key, "patch-1"));
@@ -304,7 +298,7 @@ TEST_F(FlightProtocolTest, ConcurrentPatchersOnOneKeyGetDistinctVersions) {
   const int kThreads = 8, kEach = 25;
   std::vector<std::vector<int64_t>> versions(kThreads);
   std::vector<std::thread> threads;
-  const int port = service_->port();
+  const int port = server_.port();
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       auto loc = fl::Location::ForGrpcTcp("127.0.0.1", port).ValueOrDie();

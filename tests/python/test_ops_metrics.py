@@ -6,10 +6,10 @@ import subprocess
 import urllib.error
 import urllib.request
 
-import pyarrow as pa
 import pyarrow.flight as flight
 
 from conftest import ServerProcess
+from flight_wire import put
 
 
 def fetch(url: str) -> tuple[int, str]:
@@ -18,15 +18,6 @@ def fetch(url: str) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
-
-
-def put(client: flight.FlightClient, key: str, data: bytes) -> None:
-    schema = pa.schema([("version", pa.uint64()), ("data", pa.binary())])
-    writer, reader = client.do_put(flight.FlightDescriptor.for_path(key), schema)
-    writer.write_batch(pa.record_batch([pa.array([0], pa.uint64()), pa.array([data], pa.binary())], schema=schema))
-    writer.done_writing()
-    assert reader.read() is not None
-    writer.close()
 
 
 def test_metrics_pass_promtool_and_count_calls() -> None:

@@ -12,8 +12,8 @@ import pyarrow.flight as flight
 import pytest
 
 from conftest import ServerProcess
+from flight_wire import OPAQUE_SCHEMA as SCHEMA, get
 
-SCHEMA = pa.schema([("version", pa.uint64()), ("data", pa.binary())])
 CHUNK = b"c" * (256 * 1024)
 
 
@@ -23,7 +23,7 @@ def batch(data: bytes) -> pa.RecordBatch:
 
 def read_all(endpoint: str, key: str) -> bytes:
     client = flight.connect(endpoint)
-    table = client.do_get(flight.Ticket(f"{key}:0".encode())).read_all()
+    table = get(client, key)
     client.close()
     return b"".join(v.as_py() for v in table.column("data"))
 

@@ -6,26 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import bson
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-SCHEMA = pa.schema([("version", pa.uint64()), ("data", pa.binary())])
-
-
-def put(client: flight.FlightClient, path: str, data: bytes) -> dict:
-    writer, reader = client.do_put(flight.FlightDescriptor.for_path(path), SCHEMA)
-    writer.write_batch(pa.record_batch([pa.array([0], pa.uint64()), pa.array([data], pa.binary())], schema=SCHEMA))
-    writer.done_writing()
-    meta = reader.read()
-    writer.close()
-    return bson.decode(bytes(meta))
+from flight_wire import get as get_table, put
 
 
 def get(client: flight.FlightClient, key: str) -> bytes:
-    table = client.do_get(flight.Ticket(f"{key}:0".encode())).read_all()
-    return b"".join(table.column("data").to_pylist())
+    return b"".join(get_table(client, key).column("data").to_pylist())
 
 
 def stored_bytes(root: Path) -> int:
