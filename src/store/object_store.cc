@@ -169,8 +169,9 @@ class ObjectStore::Impl {
                                          arrow::Status* store_status) {
     auto loaded = Load(key);
     if (!loaded.ok()) {
-      if (loaded.status().IsKeyError() && loaded.status().message().find("evicted") ==
-                                              std::string::npos) {
+      // An evicted object keeps its index entry (marked evicted by Load or by eviction): say
+      // so; any other missing object is "not found for patch".
+      if (loaded.status().IsKeyError() && !IsEvicted(key)) {
         return arrow::Status::KeyError("object ", key.str(), " not found for patch");
       }
       return loaded.status();
@@ -372,6 +373,12 @@ class ObjectStore::Impl {
     }
     if (!memory_only_) return Adopt(key).status();
     return arrow::Status::KeyError("object ", key.str(), " not found");
+  }
+
+  bool IsEvicted(const ObjectKey& key) const {
+    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    auto it = index_.find(key.str());
+    return it != index_.end() && it->second.evicted;
   }
 
   // Reads an object that exists in storage but not in the index, and indexes it. Caller holds
