@@ -1,9 +1,10 @@
 // foc-bench: a load generator for flame-object-cache.
 //
-// Measures, over real gRPC on loopback, against an in-process server (default) or a running
-// one (--endpoint):
+// Measures, over real gRPC on loopback, against an in-process server (default) or a
+// running one (--endpoint):
 //   * put and full-get throughput for object sizes 1 KiB .. 1 GiB;
-//   * not-modified checks and patch-only gets: latency percentiles and operations per second at
+//   * not-modified checks and patch-only gets: latency percentiles and operations per
+//   second at
 //     concurrency 1..64;
 // and, in the same run, the machine's own limits as the yardstick: memcpy bandwidth and
 // loopback TCP bandwidth. Prints Markdown tables (docs/benchmarks.md records results).
@@ -22,12 +23,12 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <arrow/array.h>
 #include <arrow/array/builder_binary.h>
 #include <arrow/array/builder_primitive.h>
 #include <arrow/flight/client.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "flight/flight_service.h"
 #include "protocol/protocol.h"
@@ -68,7 +69,8 @@ T Check(arrow::Result<T> r, const char* what) {
   return std::move(r).ValueUnsafe();
 }
 
-// --- yardsticks -------------------------------------------------------------------------
+// --- yardsticks
+// -------------------------------------------------------------------------
 
 double MemcpyMiBps() {
   const size_t n = size_t{256} << 20;
@@ -116,7 +118,8 @@ double LoopbackTcpMiBps() {
   return MiBps(got, s);
 }
 
-// --- Flight helpers -----------------------------------------------------------------------
+// --- Flight helpers
+// -----------------------------------------------------------------------
 
 std::shared_ptr<arrow::RecordBatch> Row(const std::shared_ptr<arrow::Buffer>& data) {
   arrow::UInt64Builder v;
@@ -125,7 +128,8 @@ std::shared_ptr<arrow::RecordBatch> Row(const std::shared_ptr<arrow::Buffer>& da
   auto offsets_buf = arrow::Buffer::FromString(
       std::string(reinterpret_cast<const char*>(offsets), sizeof(offsets)));
   auto array = std::make_shared<arrow::BinaryArray>(1, offsets_buf, data);
-  return arrow::RecordBatch::Make(foc::UploadSchema(), 1, {Check(v.Finish(), "finish"), array});
+  return arrow::RecordBatch::Make(foc::UploadSchema(), 1,
+                                  {Check(v.Finish(), "finish"), array});
 }
 
 foc::PutResultDoc Put(fl::FlightClient* client, const fl::FlightDescriptor& d,
@@ -142,7 +146,8 @@ foc::PutResultDoc Put(fl::FlightClient* client, const fl::FlightDescriptor& d,
 // Returns payload bytes received.
 int64_t Get(fl::FlightClient* client, const std::string& ticket) {
   fl::FlightCallOptions options;
-  options.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
+  options.read_options.ensure_alignment =
+      arrow::ipc::Alignment::kDataTypeSpecificAlignment;
   auto stream = Check(client->DoGet(options, fl::Ticket{ticket}), "DoGet");
   int64_t bytes = 0;
   while (true) {
@@ -181,7 +186,9 @@ Percentiles RunConcurrent(const fl::Location& location, int concurrency, double 
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0.0 : all[static_cast<size_t>(p * (all.size() - 1))]; };
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0 : all[static_cast<size_t>(p * (all.size() - 1))];
+  };
   return {pct(0.50), pct(0.99), all.size() / elapsed};
 }
 
@@ -195,7 +202,8 @@ int main(int argc, char** argv) {
   bool sizes_only = false;
   double seconds = 3.0;
   std::vector<int> concurrency{1, 4, 16, 64};
-  app.add_option("--endpoint", endpoint, "Server to load (default: an in-process server)");
+  app.add_option("--endpoint", endpoint,
+                 "Server to load (default: an in-process server)");
   app.add_option("--min-size", min_size, "Smallest object size in bytes (default 1 KiB)");
   app.add_option("--max-size", max_size, "Largest object size in bytes (default 1 GiB)");
   app.add_flag("--sizes-only", sizes_only, "Only the put/get-by-size table");
@@ -209,7 +217,8 @@ int main(int argc, char** argv) {
     foc::StoreOptions options;
     options.max_memory_bytes = 0;  // unlimited: measure the protocol, not eviction
     auto store = Check(foc::ObjectStore::Open(options, foc::MakeNoneStorage()), "store");
-    server = std::make_unique<foc::FlightService>(std::move(store), foc::FlightServiceOptions{});
+    server = std::make_unique<foc::FlightService>(std::move(store),
+                                                  foc::FlightServiceOptions{});
     Check(server->Init(fl::FlightServerOptions(
               Check(fl::Location::ForGrpcTcp("127.0.0.1", 0), "loc"))),
           "server");
@@ -219,22 +228,26 @@ int main(int argc, char** argv) {
   auto client = Check(fl::FlightClient::Connect(location), "connect");
 
   std::cout << "## Yardsticks\n\n| measure | MiB/s |\n|---|---|\n";
-  std::cout << "| memcpy (256 MiB blocks) | " << static_cast<int64_t>(MemcpyMiBps()) << " |\n";
-  std::cout << "| loopback TCP, one stream (1 GiB) | " << static_cast<int64_t>(LoopbackTcpMiBps())
-            << " |\n\n";
+  std::cout << "| memcpy (256 MiB blocks) | " << static_cast<int64_t>(MemcpyMiBps())
+            << " |\n";
+  std::cout << "| loopback TCP, one stream (1 GiB) | "
+            << static_cast<int64_t>(LoopbackTcpMiBps()) << " |\n\n";
 
-  std::cout << "## Put and full get by object size (one client)\n\n"
-            << "| size | objects | put MiB/s | put ms/object | get MiB/s | get ms/object |\n"
-            << "|---|---|---|---|---|---|\n";
+  std::cout
+      << "## Put and full get by object size (one client)\n\n"
+      << "| size | objects | put MiB/s | put ms/object | get MiB/s | get ms/object |\n"
+      << "|---|---|---|---|---|---|\n";
   for (int64_t size = min_size; size <= max_size; size *= 16) {
-    const int64_t count = std::max<int64_t>(1, std::min<int64_t>(2000, (int64_t{512} << 20) / size));
+    const int64_t count =
+        std::max<int64_t>(1, std::min<int64_t>(2000, (int64_t{512} << 20) / size));
     auto data = Check(arrow::AllocateBuffer(size), "alloc");
     std::memset(data->mutable_data(), 'x', size);
     std::shared_ptr<arrow::Buffer> payload(std::move(data));
     std::vector<std::string> keys;
     auto t0 = Clock::now();
     for (int64_t i = 0; i < count; ++i) {
-      keys.push_back(Put(client.get(), fl::FlightDescriptor::Path({"bench/put"}), payload).key);
+      keys.push_back(
+          Put(client.get(), fl::FlightDescriptor::Path({"bench/put"}), payload).key);
     }
     const double put_s = Seconds(Clock::now() - t0);
     t0 = Clock::now();
@@ -243,10 +256,12 @@ int main(int argc, char** argv) {
     const double get_s = Seconds(Clock::now() - t0);
     if (got != size * count) std::cerr << "short read: " << got << std::endl;
     std::printf("| %s | %lld | %.0f | %.3f | %.0f | %.3f |\n", Size(size).c_str(),
-                static_cast<long long>(count), MiBps(size * count, put_s), put_s * 1e3 / count,
-                MiBps(size * count, get_s), get_s * 1e3 / count);
+                static_cast<long long>(count), MiBps(size * count, put_s),
+                put_s * 1e3 / count, MiBps(size * count, get_s), get_s * 1e3 / count);
     std::fflush(stdout);
-    auto del = Check(client->DoAction(fl::Action{"DELETE", arrow::Buffer::FromString("bench/*")}), "delete");
+    auto del = Check(
+        client->DoAction(fl::Action{"DELETE", arrow::Buffer::FromString("bench/*")}),
+        "delete");
     Check(del->Next().status(), "delete result");
   }
 
@@ -260,27 +275,35 @@ int main(int argc, char** argv) {
   auto delta = arrow::Buffer::FromString(std::string(1024, 'p'));
   int64_t version = ref.version;
   for (int i = 0; i < 10; ++i) {
-    version = Put(client.get(), fl::FlightDescriptor::Command("PATCH:" + ref.key), delta).version;
+    version = Put(client.get(), fl::FlightDescriptor::Command("PATCH:" + ref.key), delta)
+                  .version;
   }
   const std::string not_modified = ref.key + ":" + std::to_string(version);
   const std::string last_patch = ref.key + ":" + std::to_string(version - 1);
   const std::string full = ref.key + ":0";
 
-  std::cout << "\n## Versioned gets of a 64 MiB object with 10 one-KiB patches\n\n"
-            << "| request | concurrency | ops/s | p50 µs | p99 µs |\n|---|---|---|---|---|\n";
+  std::cout
+      << "\n## Versioned gets of a 64 MiB object with 10 one-KiB patches\n\n"
+      << "| request | concurrency | ops/s | p50 µs | p99 µs |\n|---|---|---|---|---|\n";
   for (int c : concurrency) {
-    auto r = RunConcurrent(location, c, seconds, [&](fl::FlightClient* cl) { Get(cl, not_modified); });
-    std::printf("| not modified | %d | %.0f | %.0f | %.0f |\n", c, r.ops, r.p50_us, r.p99_us);
+    auto r = RunConcurrent(location, c, seconds,
+                           [&](fl::FlightClient* cl) { Get(cl, not_modified); });
+    std::printf("| not modified | %d | %.0f | %.0f | %.0f |\n", c, r.ops, r.p50_us,
+                r.p99_us);
     std::fflush(stdout);
   }
   for (int c : concurrency) {
-    auto r = RunConcurrent(location, c, seconds, [&](fl::FlightClient* cl) { Get(cl, last_patch); });
-    std::printf("| patch-only (1 KiB) | %d | %.0f | %.0f | %.0f |\n", c, r.ops, r.p50_us, r.p99_us);
+    auto r = RunConcurrent(location, c, seconds,
+                           [&](fl::FlightClient* cl) { Get(cl, last_patch); });
+    std::printf("| patch-only (1 KiB) | %d | %.0f | %.0f | %.0f |\n", c, r.ops, r.p50_us,
+                r.p99_us);
     std::fflush(stdout);
   }
   for (int c : {1, 4}) {
-    auto r = RunConcurrent(location, c, seconds, [&](fl::FlightClient* cl) { Get(cl, full); });
-    std::printf("| full (64 MiB) | %d | %.1f | %.0f | %.0f |\n", c, r.ops, r.p50_us, r.p99_us);
+    auto r =
+        RunConcurrent(location, c, seconds, [&](fl::FlightClient* cl) { Get(cl, full); });
+    std::printf("| full (64 MiB) | %d | %.1f | %.0f | %.0f |\n", c, r.ops, r.p50_us,
+                r.p99_us);
     std::fflush(stdout);
   }
   Check(client->Close(), "close");

@@ -7,11 +7,11 @@
 #include <iostream>
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <arrow/io/file.h>
 #include <arrow/io/memory.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/table.h>
+#include <CLI/CLI.hpp>
 
 #include "client/atomic_file.h"
 #include "client/cache_client.h"
@@ -29,8 +29,8 @@ int Fail(const arrow::Status& st) {
   if (auto cut = message.find(". gRPC client debug context:"); cut != std::string::npos) {
     message.resize(cut);
   }
-  std::fprintf(stderr, "flame-cache: %s%s\n", foc::IsObjectNotFound(st) ? "not found: " : "",
-               message.c_str());
+  std::fprintf(stderr, "flame-cache: %s%s\n",
+               foc::IsObjectNotFound(st) ? "not found: " : "", message.c_str());
   return foc::IsObjectNotFound(st) ? kExitNotFound : kExitError;
 }
 
@@ -42,8 +42,8 @@ arrow::Result<std::string> ReadSmallFile(const std::string& path, const char* wh
   return buf->ToString();
 }
 
-// The bytes of `path`, or of standard input for "-". A file is memory-mapped, so a put sends
-// it without reading it into a buffer first.
+// The bytes of `path`, or of standard input for "-". A file is memory-mapped, so a put
+// sends it without reading it into a buffer first.
 arrow::Result<std::shared_ptr<arrow::Buffer>> ReadInput(const std::string& path) {
   if (path == "-") {
     std::string data;
@@ -62,18 +62,19 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadInput(const std::string& path)
   return (*file)->ReadAt(0, size);
 }
 
-// Writes `parts` in order to `path` (atomically: temp file + rename) or to standard output.
+// Writes `parts` in order to `path` (atomically: temp file + rename) or to standard
+// output.
 arrow::Status WriteOutput(const std::string& path,
                           const std::vector<std::shared_ptr<arrow::Buffer>>& parts) {
   if (path.empty() || path == "-") {
     for (const auto& p : parts) {
-      if (p->size() > 0 &&
-          std::fwrite(p->data(), 1, static_cast<size_t>(p->size()), stdout) !=
-              static_cast<size_t>(p->size())) {
+      if (p->size() > 0 && std::fwrite(p->data(), 1, static_cast<size_t>(p->size()),
+                                       stdout) != static_cast<size_t>(p->size())) {
         return arrow::Status::IOError("cannot write to standard output");
       }
     }
-    if (std::fflush(stdout) != 0) return arrow::Status::IOError("cannot write to standard output");
+    if (std::fflush(stdout) != 0)
+      return arrow::Status::IOError("cannot write to standard output");
     return arrow::Status::OK();
   }
   ARROW_ASSIGN_OR_RAISE(auto file, foc::AtomicFileWriter::Open(path));
@@ -81,7 +82,8 @@ arrow::Status WriteOutput(const std::string& path,
   return file->Commit();
 }
 
-arrow::Result<std::shared_ptr<arrow::Buffer>> TableToIpcStream(const arrow::Table& table) {
+arrow::Result<std::shared_ptr<arrow::Buffer>> TableToIpcStream(
+    const arrow::Table& table) {
   ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create());
   ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, table.schema()));
   ARROW_RETURN_NOT_OK(writer->WriteTable(table));
@@ -89,27 +91,33 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> TableToIpcStream(const arrow::Tabl
   return sink->Finish();
 }
 
-void PrintRef(const foc::ObjectRef& ref) { std::printf("%s\t%llu\n", ref.key.c_str(),
-                                                       static_cast<unsigned long long>(ref.version)); }
+void PrintRef(const foc::ObjectRef& ref) {
+  std::printf("%s\t%llu\n", ref.key.c_str(),
+              static_cast<unsigned long long>(ref.version));
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"flame-cache: store, read and manage objects in a flame-object-cache server"};
+  CLI::App app{
+      "flame-cache: store, read and manage objects in a flame-object-cache server"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(FOC_VERSION));
 
   const char* env_endpoint = std::getenv("FLAME_CACHE_ENDPOINT");
   const char* env_ca = std::getenv("FLAME_CA_FILE");
-  std::string endpoint = env_endpoint && *env_endpoint ? env_endpoint : "grpc://127.0.0.1:9090";
+  std::string endpoint =
+      env_endpoint && *env_endpoint ? env_endpoint : "grpc://127.0.0.1:9090";
   std::string ca_file = env_ca ? env_ca : "";
   std::string cert_file, key_file, override_hostname;
   double timeout = 0;
-  app.add_option("--endpoint", endpoint,
-                 "server endpoint: grpc://host:port, grpc+tls:// or grpcs:// (TLS); default "
-                 "$FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
+  app.add_option(
+         "--endpoint", endpoint,
+         "server endpoint: grpc://host:port, grpc+tls:// or grpcs:// (TLS); default "
+         "$FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
       ->capture_default_str();
-  app.add_option("--ca-file", ca_file, "PEM root certificates for TLS (default $FLAME_CA_FILE)");
+  app.add_option("--ca-file", ca_file,
+                 "PEM root certificates for TLS (default $FLAME_CA_FILE)");
   app.add_option("--cert", cert_file, "PEM client certificate for mutual TLS");
   app.add_option("--key", key_file, "PEM private key of --cert");
   app.add_option("--override-hostname", override_hostname,
@@ -119,8 +127,10 @@ int main(int argc, char** argv) {
 
   std::string target, input, output, pattern, prefix;
 
-  auto* put = app.add_subcommand("put", "store a file (or - for stdin); prints <key>\\t<version>");
-  put->add_option("target", target, "<app>/<session> (new object) or <app>/<session>/<object>")
+  auto* put = app.add_subcommand(
+      "put", "store a file (or - for stdin); prints <key>\\t<version>");
+  put->add_option("target", target,
+                  "<app>/<session> (new object) or <app>/<session>/<object>")
       ->required();
   put->add_option("file", input, "file to store, - for standard input")->required();
 
@@ -133,16 +143,22 @@ int main(int argc, char** argv) {
   patch->add_option("key", target, "<app>/<session>/<object>")->required();
   patch->add_option("file", input, "delta file, - for standard input")->required();
 
-  auto* del = app.add_subcommand("delete", "delete objects: <app>/*, <app>/<session> or a key");
+  auto* del =
+      app.add_subcommand("delete", "delete objects: <app>/*, <app>/<session> or a key");
   del->add_option("pattern", pattern, "what to delete")->required();
 
   auto* upload = app.add_subcommand(
-      "upload", "stream a file in 1 MiB rows (never held in memory); prints <key>\\t<version>");
-  upload->add_option("target", target, "<app>/<session> or <app>/<session>/<object>")->required();
-  upload->add_option("file", input, "file to upload")->required()->check(CLI::ExistingFile);
+      "upload",
+      "stream a file in 1 MiB rows (never held in memory); prints <key>\\t<version>");
+  upload->add_option("target", target, "<app>/<session> or <app>/<session>/<object>")
+      ->required();
+  upload->add_option("file", input, "file to upload")
+      ->required()
+      ->check(CLI::ExistingFile);
 
   auto* download = app.add_subcommand(
-      "download", "write an object's base to a file (atomically; nothing left on failure)");
+      "download",
+      "write an object's base to a file (atomically; nothing left on failure)");
   download->add_option("key", target, "<app>/<session>/<object>")->required();
   download->add_option("file", output, "destination file")->required();
 
@@ -163,7 +179,8 @@ int main(int argc, char** argv) {
   options.endpoint = endpoint;
   options.timeout = std::chrono::duration<double>(timeout);
   options.override_hostname = override_hostname;
-  options.cache_max_entries = 16;  // one-shot process: the cache only matters within a call
+  options.cache_max_entries =
+      16;  // one-shot process: the cache only matters within a call
   if (!ca_file.empty()) {
     auto pem = ReadSmallFile(ca_file, "CA file");
     if (!pem.ok()) return Fail(pem.status());
@@ -184,7 +201,8 @@ int main(int argc, char** argv) {
   auto connected = foc::CacheClient::Connect(options);
   if (!connected.ok()) return Fail(connected.status());
   auto& client = **connected;
-  // A key named on the command line lives at the configured endpoint; version 0 = read it whole.
+  // A key named on the command line lives at the configured endpoint; version 0 = read it
+  // whole.
   const foc::ObjectRef ref = client.RefFor(target, 0);
 
   arrow::Status st;
@@ -231,12 +249,13 @@ int main(int argc, char** argv) {
   } else if (*stat) {
     auto s = client.Stat(ref);
     if (!s.ok()) return Fail(s.status());
-    std::printf("key: %s\nversion: %llu\nbase_version: %llu\nformat: %s\nbase_bytes: %lld\n"
-                "deltas: %lld\ntotal_bytes: %lld\n",
-                s->key.c_str(), static_cast<unsigned long long>(s->version),
-                static_cast<unsigned long long>(s->base_version),
-                s->is_table ? "arrow-table" : "bytes", static_cast<long long>(s->base_bytes),
-                static_cast<long long>(s->delta_count), static_cast<long long>(s->total_bytes));
+    std::printf(
+        "key: %s\nversion: %llu\nbase_version: %llu\nformat: %s\nbase_bytes: %lld\n"
+        "deltas: %lld\ntotal_bytes: %lld\n",
+        s->key.c_str(), static_cast<unsigned long long>(s->version),
+        static_cast<unsigned long long>(s->base_version),
+        s->is_table ? "arrow-table" : "bytes", static_cast<long long>(s->base_bytes),
+        static_cast<long long>(s->delta_count), static_cast<long long>(s->total_bytes));
   }
   if (!st.ok()) return Fail(st);
   return std::fflush(stdout) == 0 ? kExitOk : kExitError;

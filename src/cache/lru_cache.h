@@ -4,20 +4,25 @@
 //   * Every entry is in exactly one of three states:
 //       - in the table and on lru_   : cached and not pinned (refs == 0);
 //       - in the table and on in_use_: cached and pinned by >= 1 Handle (refs >= 1);
-//       - out of the table           : erased or replaced while pinned; it lives only for its
-//                                      handles and is freed when the last one is released.
-//   * usage_ is the sum of charges of all live entries, including detached pinned ones: memory
-//     held by a reader is counted until the reader lets go (stats().bytes). detached_ is the
-//     part of usage_ held by detached entries.
-//   * Limits apply to the entries in the table (usage_ - detached_ and table_.size()): memory
-//     pinned by readers of a replaced or erased value is freed when they finish, so evicting
-//     other entries to pay for it would only lose data (e.g. a PATCH replacing an object it
-//     still holds pinned must not evict the new version).
-//   * Only entries on lru_ are evicted, oldest first, one at a time, and only while the cache
+//       - out of the table           : erased or replaced while pinned; it lives only for
+//       its
+//                                      handles and is freed when the last one is
+//                                      released.
+//   * usage_ is the sum of charges of all live entries, including detached pinned ones:
+//   memory
+//     held by a reader is counted until the reader lets go (stats().bytes). detached_ is
+//     the part of usage_ held by detached entries.
+//   * Limits apply to the entries in the table (usage_ - detached_ and table_.size()):
+//   memory
+//     pinned by readers of a replaced or erased value is freed when they finish, so
+//     evicting other entries to pay for it would only lose data (e.g. a PATCH replacing
+//     an object it still holds pinned must not evict the new version).
+//   * Only entries on lru_ are evicted, oldest first, one at a time, and only while the
+//   cache
 //     is over a limit: eviction removes exactly what is needed and never an entry in use.
 //   * An entry is never evicted by its own insertion: after an insert the new entry is
-//     present (pinned by the returned handle) even if it alone exceeds the limit; callers that
-//     must not cache oversize values check Fits() first.
+//     present (pinned by the returned handle) even if it alone exceeds the limit; callers
+//     that must not cache oversize values check Fits() first.
 #pragma once
 
 #include <cstdint>
@@ -37,10 +42,10 @@ namespace foc {
 
 /// Counters of an LruCache.
 struct LruCacheStats {
-  int64_t bytes = 0;          ///< charges of all live entries (cached or pinned)
-  int64_t entries = 0;        ///< entries in the table
-  int64_t pinned_entries = 0; ///< entries pinned by a handle (in the table)
-  int64_t evictions = 0;      ///< entries evicted for space since creation
+  int64_t bytes = 0;           ///< charges of all live entries (cached or pinned)
+  int64_t entries = 0;         ///< entries in the table
+  int64_t pinned_entries = 0;  ///< entries pinned by a handle (in the table)
+  int64_t evictions = 0;       ///< entries evicted for space since creation
   int64_t evicted_bytes = 0;
 };
 
@@ -131,11 +136,13 @@ class LruCache {
       const int64_t replaced = it == table_.end() ? 0 : it->second->charge;
       const int64_t replaced_entries = it == table_.end() ? 0 : 1;
       if (!allow_evict) {
-        const bool bytes_ok = options_.max_bytes == 0 ||
-                              usage_ - detached_ - replaced + charge <= options_.max_bytes;
-        const bool count_ok = options_.max_entries == 0 ||
-                              static_cast<int64_t>(table_.size()) - replaced_entries + 1 <=
-                                  options_.max_entries;
+        const bool bytes_ok =
+            options_.max_bytes == 0 ||
+            usage_ - detached_ - replaced + charge <= options_.max_bytes;
+        const bool count_ok =
+            options_.max_entries == 0 ||
+            static_cast<int64_t>(table_.size()) - replaced_entries + 1 <=
+                options_.max_entries;
         if (!bytes_ok || !count_ok) {
           return arrow::Status::CapacityError(
               "memory limit reached: storing ", charge, " bytes would exceed ",
@@ -194,7 +201,8 @@ class LruCache {
             static_cast<int64_t>(table_.size()) > options_.max_entries);
   }
 
-  // Evicts unpinned entries, oldest first, while over a limit; collects them for on_evict_.
+  // Evicts unpinned entries, oldest first, while over a limit; collects them for
+  // on_evict_.
   void EvictLocked(std::vector<std::pair<std::string, V>>* evicted) {
     while (OverLimit() && !lru_.empty()) {
       Entry* victim = lru_.front();

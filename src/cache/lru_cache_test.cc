@@ -53,9 +53,7 @@ TEST(LruCacheTest, ReplacingAPinnedValueDoesNotEvictTheNewOne) {
   // A PATCH holds the old version pinned while it inserts the new, larger one.
   Cache cache({1000, 0});
   ASSERT_OK_AND_ASSIGN(auto old_version, cache.Insert("k", 1, 400));
-  {
-    ASSERT_OK_AND_ASSIGN(auto new_version, cache.Insert("k", 2, 700));
-  }
+  { ASSERT_OK_AND_ASSIGN(auto new_version, cache.Insert("k", 2, 700)); }
   EXPECT_EQ(cache.Lookup("k").value(), 2);
   EXPECT_EQ(cache.stats().bytes, 1100);  // the reader's old copy is still counted...
   old_version.Reset();
@@ -88,7 +86,8 @@ TEST(LruCacheTest, RefuseModeLeavesCacheUnchanged) {
   Cache cache({100, 0});
   ASSERT_OK_AND_ASSIGN(auto a, cache.Insert("a", 1, 60));
   a.Reset();
-  EXPECT_STATUS(CapacityError, "max_memory", cache.Insert("b", 2, 50, /*allow_evict=*/false));
+  EXPECT_STATUS(CapacityError, "max_memory",
+                cache.Insert("b", 2, 50, /*allow_evict=*/false));
   EXPECT_TRUE(cache.Lookup("a"));
   EXPECT_EQ(cache.stats().bytes, 60);
   // Replacing a itself with something that fits is fine.

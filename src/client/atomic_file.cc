@@ -30,11 +30,11 @@ arrow::Result<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Open(
     return arrow::Status::Invalid("not a file path: '", path.string(), "'");
   }
   const auto dir = path.parent_path();
-  const auto temp =
-      dir / ("." + path.filename().string() + ".tmp-" + RandomSuffix());
+  const auto temp = dir / ("." + path.filename().string() + ".tmp-" + RandomSuffix());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", temp);
-  return std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(std::move(path), temp, fd));
+  return std::unique_ptr<AtomicFileWriter>(
+      new AtomicFileWriter(std::move(path), temp, fd));
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
@@ -70,14 +70,16 @@ arrow::Status AtomicFileWriter::Commit() {
   if (::fsync(fd_) != 0) st = Errno("cannot fsync", temp_);
   if (st.ok() && ::close(fd_) != 0) st = Errno("cannot close", temp_);
   if (st.ok()) fd_ = -1;
-  if (st.ok() && ::rename(temp_.c_str(), path_.c_str()) != 0) st = Errno("cannot rename to", path_);
+  if (st.ok() && ::rename(temp_.c_str(), path_.c_str()) != 0)
+    st = Errno("cannot rename to", path_);
   if (!st.ok()) {
     Abandon();
     return st;
   }
   committed_ = true;
   // Make the rename durable; a failure here does not undo it, so it is not reported.
-  const auto dir = path_.parent_path().empty() ? std::filesystem::path(".") : path_.parent_path();
+  const auto dir =
+      path_.parent_path().empty() ? std::filesystem::path(".") : path_.parent_path();
   if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);

@@ -1,6 +1,6 @@
-// Writing a file so that it appears whole or not at all: a temporary file beside the target,
-// fsync, rename over the target, fsync of the directory. Until Commit() the target is untouched;
-// an uncommitted writer removes its temporary file when destroyed.
+// Writing a file so that it appears whole or not at all: a temporary file beside the
+// target, fsync, rename over the target, fsync of the directory. Until Commit() the
+// target is untouched; an uncommitted writer removes its temporary file when destroyed.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +16,8 @@ namespace foc {
 class AtomicFileWriter {
  public:
   /// Creates the temporary file `.<name>.tmp-<random>` in `path`'s directory.
-  static arrow::Result<std::unique_ptr<AtomicFileWriter>> Open(std::filesystem::path path);
+  static arrow::Result<std::unique_ptr<AtomicFileWriter>> Open(
+      std::filesystem::path path);
   /// Removes the temporary file unless Commit() succeeded.
   ~AtomicFileWriter();
   AtomicFileWriter(const AtomicFileWriter&) = delete;
@@ -24,8 +25,8 @@ class AtomicFileWriter {
 
   /// Appends `size` bytes.
   arrow::Status Write(const void* data, int64_t size);
-  /// fsync, rename over the target, fsync the directory. After a failure the temporary file is
-  /// removed and the target is as before.
+  /// fsync, rename over the target, fsync the directory. After a failure the temporary
+  /// file is removed and the target is as before.
   arrow::Status Commit();
   /// Bytes written so far.
   int64_t bytes_written() const { return written_; }

@@ -1,4 +1,5 @@
-// AtomicFileWriter: the target appears only on Commit(); an abandoned writer leaves nothing.
+// AtomicFileWriter: the target appears only on Commit(); an abandoned writer leaves
+// nothing.
 #include "client/atomic_file.h"
 
 #include <fstream>
@@ -29,7 +30,8 @@ class AtomicFileTest : public ::testing::Test {
     return ss.str();
   }
   size_t Files() const {
-    return static_cast<size_t>(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
+    return static_cast<size_t>(
+        std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
   }
   fs::path dir_;
 };

@@ -36,9 +36,10 @@ std::string NormalizeUri(std::string_view endpoint) {
   return std::string(endpoint);
 }
 
-// Prefixes an error with the operation and the key, keeping its code and detail (so a caller
-// can still tell NOT_FOUND and the Flight status code).
-arrow::Status Annotate(const arrow::Status& st, std::string_view op, std::string_view key) {
+// Prefixes an error with the operation and the key, keeping its code and detail (so a
+// caller can still tell NOT_FOUND and the Flight status code).
+arrow::Status Annotate(const arrow::Status& st, std::string_view op,
+                       std::string_view key) {
   if (st.ok()) return st;
   return st.WithMessage(op, " ", key, ": ", st.message());
 }
@@ -49,7 +50,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> UploadRow(
     const std::shared_ptr<arrow::Buffer>& data) {
   const int64_t size = data->size();
   if (size > std::numeric_limits<int32_t>::max()) {
-    return arrow::Status::CapacityError("row of ", size, " bytes exceeds the binary limit");
+    return arrow::Status::CapacityError("row of ", size,
+                                        " bytes exceeds the binary limit");
   }
   ARROW_ASSIGN_OR_RAISE(auto version, arrow::AllocateBuffer(sizeof(uint64_t)));
   std::memset(version->mutable_data(), 0, sizeof(uint64_t));
@@ -70,7 +72,8 @@ std::string EpochOf(const arrow::Schema& schema) {
 }
 
 // `schema` without the `flame.cache.*` metadata keys (what flamepy hands its users).
-std::shared_ptr<arrow::Schema> StripFlameMetadata(const std::shared_ptr<arrow::Schema>& schema) {
+std::shared_ptr<arrow::Schema> StripFlameMetadata(
+    const std::shared_ptr<arrow::Schema>& schema) {
   const auto& md = schema->metadata();
   if (!md) return schema;
   std::vector<std::string> keys, values;
@@ -80,11 +83,13 @@ std::shared_ptr<arrow::Schema> StripFlameMetadata(const std::shared_ptr<arrow::S
     values.push_back(md->value(i));
   }
   if (keys.empty()) return schema->RemoveMetadata();
-  return schema->WithMetadata(arrow::key_value_metadata(std::move(keys), std::move(values)));
+  return schema->WithMetadata(
+      arrow::key_value_metadata(std::move(keys), std::move(values)));
 }
 
-// Reads the `version`, `kind` and `data` cells of row `i` of a response batch; columns are found
-// by name (as flamepy), any integer type for `version`, binary or large_binary for `data`.
+// Reads the `version`, `kind` and `data` cells of row `i` of a response batch; columns
+// are found by name (as flamepy), any integer type for `version`, binary or large_binary
+// for `data`.
 struct RowView {
   uint64_t version;
   bool is_base;
@@ -129,10 +134,12 @@ arrow::Result<RowView> ReadRow(const arrow::RecordBatch& batch, int64_t i) {
   } else if (kind->type_id() == arrow::Type::LARGE_STRING) {
     k = static_cast<const arrow::LargeStringArray&>(*kind).GetView(i);
   } else {
-    return arrow::Status::Invalid("response column 'kind' has type ", kind->type()->ToString());
+    return arrow::Status::Invalid("response column 'kind' has type ",
+                                  kind->type()->ToString());
   }
   if (k != kKindBase && k != kKindPatch) {
-    return arrow::Status::Invalid("response row has kind '", k, "'; expected base or patch");
+    return arrow::Status::Invalid("response row has kind '", k,
+                                  "'; expected base or patch");
   }
   row.is_base = k == kKindBase;
   // The cell is a slice of the received body: no copy.
@@ -142,7 +149,8 @@ arrow::Result<RowView> ReadRow(const arrow::RecordBatch& batch, int64_t i) {
              data->type_id() == arrow::Type::LARGE_BINARY) {
     row.data = BinaryCell(*data, i);
   } else {
-    return arrow::Status::Invalid("response column 'data' has type ", data->type()->ToString());
+    return arrow::Status::Invalid("response column 'data' has type ",
+                                  data->type()->ToString());
   }
   return row;
 }
@@ -151,9 +159,11 @@ arrow::Result<RowView> ReadRow(const arrow::RecordBatch& batch, int64_t i) {
 
 // One request round of the single flight of a (force, endpoint, key). See Get().
 struct CacheClient::Flight {
-  bool dispatched = false;   // the leader has started the request: nobody may join any more
-  bool done = false;         // `result` is set
-  bool invalidated = false;  // an update/patch/delete raced the request: do not cache its answer
+  bool dispatched =
+      false;          // the leader has started the request: nobody may join any more
+  bool done = false;  // `result` is set
+  bool invalidated =
+      false;  // an update/patch/delete raced the request: do not cache its answer
   std::optional<arrow::Result<std::shared_ptr<const ObjectValue>>> result;
   std::shared_ptr<Flight> prev;  // the round the leader waits for before sending
   std::condition_variable cv;
@@ -198,7 +208,8 @@ arrow::Result<std::unique_ptr<CacheClient>> CacheClient::Connect(ClientOptions o
     return arrow::Status::Invalid("upload_chunk_bytes must be in 1 .. 2^31-1");
   }
   if (options.cert_chain.empty() != options.private_key.empty()) {
-    return arrow::Status::Invalid("mutual TLS needs both a client certificate and its key");
+    return arrow::Status::Invalid(
+        "mutual TLS needs both a client certificate and its key");
   }
   auto client = std::unique_ptr<CacheClient>(new CacheClient(std::move(options)));
   ARROW_RETURN_NOT_OK(client->ClientFor(client->options_.endpoint).status());
@@ -217,9 +228,9 @@ const std::string& CacheClient::EndpointOf(const ObjectRef& ref) const {
 fl::FlightCallOptions CacheClient::CallOptions() const {
   fl::FlightCallOptions call;
   if (options_.timeout.count() > 0) call.timeout = options_.timeout;
-  // Received batches are zero-copy views of gRPC slices, so a buffer may sit at an address
-  // misaligned for its type (an int32 offsets buffer at an odd address). Realign just those
-  // buffers; payload bytes (binary data) need no alignment and stay uncopied.
+  // Received batches are zero-copy views of gRPC slices, so a buffer may sit at an
+  // address misaligned for its type (an int32 offsets buffer at an odd address). Realign
+  // just those buffers; payload bytes (binary data) need no alignment and stay uncopied.
   call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
   return call;
 }
@@ -248,7 +259,8 @@ arrow::Result<std::shared_ptr<fl::FlightClient>> CacheClient::ClientFor(
   fo.generic_options.emplace_back("grpc.max_send_message_length", -1);
   fo.generic_options.emplace_back("grpc.max_receive_message_length", -1);
   if (options_.connections_per_endpoint > 1) {
-    // Without this gRPC shares one subchannel (one TCP connection) between equal channels.
+    // Without this gRPC shares one subchannel (one TCP connection) between equal
+    // channels.
     fo.generic_options.emplace_back("grpc.use_local_subchannel_pool", 1);
   }
   Pool pool;
@@ -272,9 +284,10 @@ arrow::Result<ObjectRef> CacheClient::DoPutBatches(
     const std::function<arrow::Status(
         const std::function<arrow::Status(const arrow::RecordBatch&)>&)>& produce) {
   ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(endpoint));
-  const auto descriptor =
-      patch ? fl::FlightDescriptor::Command(std::string(kPatchCommandPrefix) + std::string(path))
-            : fl::FlightDescriptor::Path({std::string(path)});
+  const auto descriptor = patch
+                              ? fl::FlightDescriptor::Command(
+                                    std::string(kPatchCommandPrefix) + std::string(path))
+                              : fl::FlightDescriptor::Path({std::string(path)});
   ARROW_ASSIGN_OR_RAISE(auto put, client->DoPut(CallOptions(), descriptor, schema));
   arrow::Status st = produce([&](const arrow::RecordBatch& batch) {
     return put.writer->WriteRecordBatch(batch);
@@ -282,8 +295,8 @@ arrow::Result<ObjectRef> CacheClient::DoPutBatches(
   if (st.ok()) st = put.writer->DoneWriting();
   std::shared_ptr<arrow::Buffer> meta;
   if (st.ok()) st = put.reader->ReadMetadata(&meta);
-  // When the server rejects the call, writes fail with a generic error and Close() carries the
-  // server's status: prefer it.
+  // When the server rejects the call, writes fail with a generic error and Close()
+  // carries the server's status: prefer it.
   const arrow::Status closed = put.writer->Close();
   if (!closed.ok()) return closed;
   ARROW_RETURN_NOT_OK(st);
@@ -305,8 +318,8 @@ arrow::Result<ObjectRef> CacheClient::PutOpaque(const std::string& endpoint, boo
                                                 std::shared_ptr<arrow::Buffer> data) {
   if (!data) data = std::make_shared<arrow::Buffer>(nullptr, 0);
   return DoPutBatches(endpoint, patch, path, UploadSchema(), [&](const auto& write) {
-    // One row, zero-copy; a buffer beyond the binary column limit goes as several rows, which
-    // the server concatenates.
+    // One row, zero-copy; a buffer beyond the binary column limit goes as several rows,
+    // which the server concatenates.
     constexpr int64_t kMaxRow = int64_t{1} << 30;
     if (data->size() <= std::numeric_limits<int32_t>::max()) {
       ARROW_ASSIGN_OR_RAISE(auto row, UploadRow(data));
@@ -314,7 +327,8 @@ arrow::Result<ObjectRef> CacheClient::PutOpaque(const std::string& endpoint, boo
     }
     for (int64_t off = 0; off < data->size(); off += kMaxRow) {
       ARROW_ASSIGN_OR_RAISE(
-          auto row, UploadRow(arrow::SliceBuffer(data, off, std::min(kMaxRow, data->size() - off))));
+          auto row, UploadRow(arrow::SliceBuffer(data, off,
+                                                 std::min(kMaxRow, data->size() - off))));
       ARROW_RETURN_NOT_OK(write(*row));
     }
     return arrow::Status::OK();
@@ -323,7 +337,8 @@ arrow::Result<ObjectRef> CacheClient::PutOpaque(const std::string& endpoint, boo
 
 arrow::Result<ObjectRef> CacheClient::Put(std::string_view prefix_or_key,
                                           std::shared_ptr<arrow::Buffer> data) {
-  ARROW_RETURN_NOT_OK(Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
+  ARROW_RETURN_NOT_OK(
+      Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
   auto ref = PutOpaque(options_.endpoint, false, prefix_or_key, std::move(data));
   InvalidateWrittenKey(prefix_or_key);
   if (!ref.ok()) return Annotate(ref.status(), "put", prefix_or_key);
@@ -362,7 +377,8 @@ arrow::Status CacheClient::Delete(std::string_view pattern_text) {
   const KeyPattern& pattern = *parsed;
   arrow::Status st = [&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
-    fl::Action action{std::string(kDeleteAction), arrow::Buffer::FromString(pattern.str())};
+    fl::Action action{std::string(kDeleteAction),
+                      arrow::Buffer::FromString(pattern.str())};
     ARROW_ASSIGN_OR_RAISE(auto results, client->DoAction(CallOptions(), action));
     int n = 0;
     while (true) {
@@ -375,7 +391,8 @@ arrow::Status CacheClient::Delete(std::string_view pattern_text) {
     return arrow::Status::OK();
   }();
   {
-    // Dropped whatever the outcome: after an error the server may or may not have deleted.
+    // Dropped whatever the outcome: after an error the server may or may not have
+    // deleted.
     std::lock_guard lock(mu_);
     InvalidatePatternLocked(pattern);
   }
@@ -383,8 +400,9 @@ arrow::Status CacheClient::Delete(std::string_view pattern_text) {
 }
 
 // A request sent before a write was acknowledged may carry the old value: it must not be
-// cached afterwards. A request not yet sent will see the write, so it stays cacheable. The
-// newest round of a key and the round it waits for are the only ones that can be in flight.
+// cached afterwards. A request not yet sent will see the write, so it stays cacheable.
+// The newest round of a key and the round it waits for are the only ones that can be in
+// flight.
 void CacheClient::MarkFlightsLocked(const std::function<bool(const Flight&)>& matches) {
   for (auto& [id, flight] : flights_) {
     for (Flight* f : {flight.get(), flight->prev.get()}) {
@@ -395,7 +413,8 @@ void CacheClient::MarkFlightsLocked(const std::function<bool(const Flight&)>& ma
 
 void CacheClient::InvalidateLocked(const std::string& endpoint, const std::string& key) {
   if (cache_.Erase(endpoint, key)) ++stats_.invalidations;
-  MarkFlightsLocked([&](const Flight& f) { return f.endpoint == endpoint && f.key == key; });
+  MarkFlightsLocked(
+      [&](const Flight& f) { return f.endpoint == endpoint && f.key == key; });
 }
 
 void CacheClient::InvalidatePatternLocked(const KeyPattern& pattern) {
@@ -407,9 +426,9 @@ void CacheClient::InvalidatePatternLocked(const KeyPattern& pattern) {
 }
 
 void CacheClient::InvalidateWrittenKey(std::string_view prefix_or_key) {
-  // Only a full key names an existing object; the configured endpoint and the advertised one
-  // may be different strings for one server, so every endpoint's entry goes (as flamepy's
-  // delete_objects does).
+  // Only a full key names an existing object; the configured endpoint and the advertised
+  // one may be different strings for one server, so every endpoint's entry goes (as
+  // flamepy's delete_objects does).
   auto pattern = KeyPattern::Parse(prefix_or_key);
   if (!pattern.ok() || pattern->kind() != KeyPattern::Kind::kObject) return;
   std::lock_guard lock(mu_);
@@ -441,8 +460,9 @@ arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& end
                                                           const std::string& key,
                                                           uint64_t version) {
   ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(endpoint));
-  ARROW_ASSIGN_OR_RAISE(auto stream,
-                        client->DoGet(CallOptions(), fl::Ticket{key + ":" + std::to_string(version)}));
+  ARROW_ASSIGN_OR_RAISE(
+      auto stream,
+      client->DoGet(CallOptions(), fl::Ticket{key + ":" + std::to_string(version)}));
   ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
   Reply reply;
   reply.epoch = EpochOf(*schema);
@@ -457,8 +477,8 @@ arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& end
       reply.bytes_received += arrow::util::TotalBufferSize(*chunk.data);
       batches.push_back(std::move(chunk.data));
     }
-    ARROW_ASSIGN_OR_RAISE(reply.table,
-                          arrow::Table::FromRecordBatches(StripFlameMetadata(schema), batches));
+    ARROW_ASSIGN_OR_RAISE(reply.table, arrow::Table::FromRecordBatches(
+                                           StripFlameMetadata(schema), batches));
     return reply;
   }
   while (true) {
@@ -478,8 +498,8 @@ arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& end
 arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
     const std::string& endpoint, const std::string& key, bool force, Flight* flight) {
   bool force_full = force;
-  // At most three requests: conditional, then full after an epoch change or an inconsistent
-  // patch reply, and one more if the data set changes again in between.
+  // At most three requests: conditional, then full after an epoch change or an
+  // inconsistent patch reply, and one more if the data set changes again in between.
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::shared_ptr<const ObjectValue> cached;
     {
@@ -488,7 +508,8 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
       if (attempt == 0) ++(cached ? stats_.hits : stats_.misses);
       ++stats_.requests;
     }
-    ARROW_ASSIGN_OR_RAISE(auto reply, FetchReply(endpoint, key, cached ? cached->version : 0));
+    ARROW_ASSIGN_OR_RAISE(auto reply,
+                          FetchReply(endpoint, key, cached ? cached->version : 0));
 
     std::lock_guard lock(mu_);
     stats_.rows_received += reply.rows_received;
@@ -497,7 +518,8 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
     const bool whole = reply.kind == Reply::Kind::kTable ||
                        (reply.kind == Reply::Kind::kRows && reply.rows.front().is_base);
     if (cached && cached->epoch != reply.epoch && !whole) {
-      // "Not modified" or deltas relative to a version of a data set the server no longer has.
+      // "Not modified" or deltas relative to a version of a data set the server no longer
+      // has.
       force_full = true;
       continue;
     }
@@ -509,7 +531,8 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
     switch (reply.kind) {
       case Reply::Kind::kEmpty:
         if (!cached) {
-          // Only "not modified" is empty, and nothing is not modified relative to version 0.
+          // Only "not modified" is empty, and nothing is not modified relative to version
+          // 0.
           return arrow::Status::KeyError("Object not found");
         }
         ++stats_.not_modified;
@@ -547,8 +570,9 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
         }
         if (!consistent) {
           if (has_base) {
-            return arrow::Status::IOError("the server sent an inconsistent reply (base row not "
-                                          "first, or versions not increasing)");
+            return arrow::Status::IOError(
+                "the server sent an inconsistent reply (base row not "
+                "first, or versions not increasing)");
           }
           force_full = true;
           continue;
@@ -573,11 +597,11 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::Get(const ObjectR
   const bool force = ref.version == 0;
   const std::string id = (force ? "F" : "C") + endpoint + '\n' + ref.key;
 
-  // Single flight. flights_[id] is the newest round for the key. A get joins it while it has
-  // not been sent (its answer is then at least as new as the get); otherwise the get starts a
-  // new round that is sent once the current one has finished (so the new round carries the
-  // freshest cached version, and every get arriving meanwhile joins it). Hence at most one
-  // request per key is on the wire and at most one more waits.
+  // Single flight. flights_[id] is the newest round for the key. A get joins it while it
+  // has not been sent (its answer is then at least as new as the get); otherwise the get
+  // starts a new round that is sent once the current one has finished (so the new round
+  // carries the freshest cached version, and every get arriving meanwhile joins it).
+  // Hence at most one request per key is on the wire and at most one more waits.
   std::unique_lock lock(mu_);
   std::shared_ptr<Flight> mine;
   bool leader = false;
@@ -625,54 +649,61 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::Get(const ObjectR
 
 arrow::Result<ObjectRef> CacheClient::Upload(std::string_view key_or_prefix,
                                              const std::filesystem::path& path) {
-  ARROW_RETURN_NOT_OK(Annotate(ParsePutPath(key_or_prefix).status(), "upload", key_or_prefix));
+  ARROW_RETURN_NOT_OK(
+      Annotate(ParsePutPath(key_or_prefix).status(), "upload", key_or_prefix));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return arrow::Status::IOError("upload ", key_or_prefix, ": cannot open ", path.string(), ": ",
-                                  std::strerror(errno));
+    return arrow::Status::IOError("upload ", key_or_prefix, ": cannot open ",
+                                  path.string(), ": ", std::strerror(errno));
   }
   const int64_t chunk = options_.upload_chunk_bytes;
-  auto ref = DoPutBatches(options_.endpoint, false, key_or_prefix, UploadSchema(),
-                          [&](const auto& write) -> arrow::Status {
-    while (true) {
-      // A fresh buffer per row: gRPC may still reference the previous one while sending it.
-      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::ResizableBuffer> buf,
-                            arrow::AllocateResizableBuffer(chunk));
-      int64_t filled = 0;
-      while (filled < chunk) {
-        const ssize_t n = ::read(fd, buf->mutable_data() + filled,
-                                 static_cast<size_t>(chunk - filled));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          return arrow::Status::IOError("cannot read ", path.string(), ": ",
-                                        std::strerror(errno));
+  auto ref = DoPutBatches(
+      options_.endpoint, false, key_or_prefix, UploadSchema(),
+      [&](const auto& write) -> arrow::Status {
+        while (true) {
+          // A fresh buffer per row: gRPC may still reference the previous one while
+          // sending it.
+          ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::ResizableBuffer> buf,
+                                arrow::AllocateResizableBuffer(chunk));
+          int64_t filled = 0;
+          while (filled < chunk) {
+            const ssize_t n = ::read(fd, buf->mutable_data() + filled,
+                                     static_cast<size_t>(chunk - filled));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+              return arrow::Status::IOError("cannot read ", path.string(), ": ",
+                                            std::strerror(errno));
+            }
+            if (n == 0) break;
+            filled += n;
+          }
+          if (filled == 0)
+            return arrow::Status::OK();  // an empty file sends no batches (as flamepy)
+          ARROW_RETURN_NOT_OK(buf->Resize(filled, /*shrink_to_fit=*/false));
+          ARROW_ASSIGN_OR_RAISE(auto row, UploadRow(buf));
+          ARROW_RETURN_NOT_OK(write(*row));
+          if (filled < chunk) return arrow::Status::OK();
         }
-        if (n == 0) break;
-        filled += n;
-      }
-      if (filled == 0) return arrow::Status::OK();  // an empty file sends no batches (as flamepy)
-      ARROW_RETURN_NOT_OK(buf->Resize(filled, /*shrink_to_fit=*/false));
-      ARROW_ASSIGN_OR_RAISE(auto row, UploadRow(buf));
-      ARROW_RETURN_NOT_OK(write(*row));
-      if (filled < chunk) return arrow::Status::OK();
-    }
-  });
+      });
   ::close(fd);
   InvalidateWrittenKey(key_or_prefix);
   if (!ref.ok()) return Annotate(ref.status(), "upload", key_or_prefix);
   return ref;
 }
 
-arrow::Status CacheClient::Download(const ObjectRef& ref, const std::filesystem::path& path) {
+arrow::Status CacheClient::Download(const ObjectRef& ref,
+                                    const std::filesystem::path& path) {
   ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "download", ref.key));
   auto st = [&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(EndpointOf(ref)));
-    ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
+    ARROW_ASSIGN_OR_RAISE(auto stream,
+                          client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
     ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
     if (IsNativeTableSchema(*schema)) {
       return arrow::Status::Invalid("is a native Arrow table; use GetTable");
     }
-    // The file is created only once the server has answered: a missing object leaves nothing.
+    // The file is created only once the server has answered: a missing object leaves
+    // nothing.
     ARROW_ASSIGN_OR_RAISE(auto file, AtomicFileWriter::Open(path));
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
@@ -694,9 +725,10 @@ arrow::Status CacheClient::Download(const ObjectRef& ref, const std::filesystem:
 // ---------------------------------------------------------------------------------------------
 // Native tables
 
-arrow::Result<ObjectRef> CacheClient::PutTable(std::string_view prefix_or_key,
-                                               const std::shared_ptr<arrow::Table>& table) {
-  ARROW_RETURN_NOT_OK(Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
+arrow::Result<ObjectRef> CacheClient::PutTable(
+    std::string_view prefix_or_key, const std::shared_ptr<arrow::Table>& table) {
+  ARROW_RETURN_NOT_OK(
+      Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
   if (!table) return arrow::Status::Invalid("put ", prefix_or_key, ": null table");
   auto md = table->schema()->metadata() ? table->schema()->metadata()->Copy()
                                         : std::make_shared<arrow::KeyValueMetadata>();
@@ -705,25 +737,27 @@ arrow::Result<ObjectRef> CacheClient::PutTable(std::string_view prefix_or_key,
   }
   md->Append(kFormatMetadataKey, kNativeTableFormat);
   md->Append(kVersionMetadataKey, "0");
-  if (md->FindKey(kLogicalTypeMetadataKey) < 0) md->Append(kLogicalTypeMetadataKey, "pyarrow.table");
+  if (md->FindKey(kLogicalTypeMetadataKey) < 0)
+    md->Append(kLogicalTypeMetadataKey, "pyarrow.table");
   const auto schema = table->schema()->WithMetadata(md);
-  auto ref = DoPutBatches(options_.endpoint, false, prefix_or_key, schema,
-                          [&](const auto& write) -> arrow::Status {
-    arrow::TableBatchReader reader(*table);
-    int batches = 0;
-    while (true) {
-      std::shared_ptr<arrow::RecordBatch> batch;
-      ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
-      if (!batch) break;
-      ARROW_RETURN_NOT_OK(write(*batch));
-      ++batches;
-    }
-    if (batches == 0) {  // an empty table still sends one (empty) batch, as flamepy
-      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatch::MakeEmpty(schema));
-      ARROW_RETURN_NOT_OK(write(*empty));
-    }
-    return arrow::Status::OK();
-  });
+  auto ref = DoPutBatches(
+      options_.endpoint, false, prefix_or_key, schema,
+      [&](const auto& write) -> arrow::Status {
+        arrow::TableBatchReader reader(*table);
+        int batches = 0;
+        while (true) {
+          std::shared_ptr<arrow::RecordBatch> batch;
+          ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+          if (!batch) break;
+          ARROW_RETURN_NOT_OK(write(*batch));
+          ++batches;
+        }
+        if (batches == 0) {  // an empty table still sends one (empty) batch, as flamepy
+          ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatch::MakeEmpty(schema));
+          ARROW_RETURN_NOT_OK(write(*empty));
+        }
+        return arrow::Status::OK();
+      });
   InvalidateWrittenKey(prefix_or_key);
   if (!ref.ok()) return Annotate(ref.status(), "put", prefix_or_key);
   return ref;
@@ -732,7 +766,8 @@ arrow::Result<ObjectRef> CacheClient::PutTable(std::string_view prefix_or_key,
 arrow::Result<std::shared_ptr<arrow::Table>> CacheClient::GetTable(const ObjectRef& ref) {
   ARROW_ASSIGN_OR_RAISE(auto value, Get(ref));
   if (!value->is_table()) {
-    return arrow::Status::Invalid("get ", ref.key, ": holds opaque bytes, not a native table");
+    return arrow::Status::Invalid("get ", ref.key,
+                                  ": holds opaque bytes, not a native table");
   }
   return value->table;
 }
@@ -762,7 +797,8 @@ arrow::Result<ObjectStat> CacheClient::Stat(const ObjectRef& ref) {
   ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "stat", ref.key));
   auto result = [&]() -> arrow::Result<ObjectStat> {
     ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(EndpointOf(ref)));
-    ARROW_ASSIGN_OR_RAISE(auto stream, client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
+    ARROW_ASSIGN_OR_RAISE(auto stream,
+                          client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
     ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
     ObjectStat stat;
     stat.key = ref.key;

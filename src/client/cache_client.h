@@ -1,23 +1,26 @@
 // The C++ client of flame-object-cache, with flamepy's version-checked client-side cache.
 //
-// Wire behaviour is flamepy 0.6.0's (docs/protocol.md, reference/upstream-client.md §2): put,
-// delete and upload go to the configured endpoint; get, update, patch and download go to the
-// ref's endpoint (the endpoint the server advertised in its PutResult). A get always makes one
-// conditional round trip, `DoGet("<key>:<cached version>")`, and the server answers "not
-// modified", "these deltas" or "the whole object"; so a get never returns anything but the
-// server's current value at the time of the call.
+// Wire behaviour is flamepy 0.6.0's (docs/protocol.md, reference/upstream-client.md §2):
+// put, delete and upload go to the configured endpoint; get, update, patch and download
+// go to the ref's endpoint (the endpoint the server advertised in its PutResult). A get
+// always makes one conditional round trip, `DoGet("<key>:<cached version>")`, and the
+// server answers "not modified", "these deltas" or "the whole object"; so a get never
+// returns anything but the server's current value at the time of the call.
 //
 // Better than flamepy (reference/upstream-client.md §9):
 //   * byte-bounded LRU (ClientCache) in addition to the entry bound;
 //   * single flight per key: concurrent gets of one key share one request. A get joins a
-//     request only if that request has not been sent yet, so the shared answer is never older
-//     than the joiner's own call; a get that arrives after the send waits and then leads (or
-//     joins) the next request, which carries the fresh version and is usually "not modified";
-//   * epoch awareness: a reply whose `flame.cache.epoch` differs from the cached entry's means
-//     the server lost its data set (memory-only restart) and versions restarted; the client
-//     then drops that endpoint's entries and refetches with version 0 instead of trusting a
-//     "not modified" about a different object;
-//   * per-call deadlines, mTLS, a streamed upload (1 MiB rows, no whole-file buffer) and a
+//     request only if that request has not been sent yet, so the shared answer is never
+//     older than the joiner's own call; a get that arrives after the send waits and then
+//     leads (or joins) the next request, which carries the fresh version and is usually
+//     "not modified";
+//   * epoch awareness: a reply whose `flame.cache.epoch` differs from the cached entry's
+//   means
+//     the server lost its data set (memory-only restart) and versions restarted; the
+//     client then drops that endpoint's entries and refetches with version 0 instead of
+//     trusting a "not modified" about a different object;
+//   * per-call deadlines, mTLS, a streamed upload (1 MiB rows, no whole-file buffer) and
+//   a
 //     working download (temp file + fsync + rename; nothing left behind on failure);
 //   * values are immutable and shared (no copy on return, nothing a caller can corrupt).
 #pragma once
@@ -67,18 +70,21 @@ struct ClientOptions {
   int64_t cache_max_bytes = int64_t{1} << 30;
   /// Entry bound of the client-side cache (flamepy's bound is 1000); <= 0: unbounded.
   int64_t cache_max_entries = 1000;
-  /// Row size of Upload(): each file chunk travels as one row in its own batch (flamepy: 1 MiB).
+  /// Row size of Upload(): each file chunk travels as one row in its own batch (flamepy:
+  /// 1 MiB).
   int64_t upload_chunk_bytes = int64_t{1} << 20;
-  /// Follow the endpoint the server advertises in refs (flamepy's behaviour). false: every call
-  /// goes to `endpoint` (useful through port forwards or NAT, where the advertised address is
-  /// not reachable).
+  /// Follow the endpoint the server advertises in refs (flamepy's behaviour). false:
+  /// every call goes to `endpoint` (useful through port forwards or NAT, where the
+  /// advertised address is not reachable).
   bool follow_ref_endpoint = true;
-  /// Flight clients (gRPC channels, each its own connection) kept per endpoint, used round
-  /// robin; more than one spreads large concurrent transfers over several TCP connections.
+  /// Flight clients (gRPC channels, each its own connection) kept per endpoint, used
+  /// round robin; more than one spreads large concurrent transfers over several TCP
+  /// connections.
   int connections_per_endpoint = 1;
 };
 
-/// A reference to a stored object: where it lives, its key, and the version a write produced.
+/// A reference to a stored object: where it lives, its key, and the version a write
+/// produced.
 struct ObjectRef {
   std::string endpoint;  ///< the server's advertised endpoint (later calls dial it)
   std::string key;       ///< full key `<app>/<session>/<object>`
@@ -90,9 +96,9 @@ struct ObjectRef {
 
 /// One object as listed by ListFlights.
 struct ListedObject {
-  std::string key;        ///< full key
-  int64_t bytes = 0;      ///< payload bytes as the server reports them
-  std::string endpoint;   ///< location of its ticket
+  std::string key;       ///< full key
+  int64_t bytes = 0;     ///< payload bytes as the server reports them
+  std::string endpoint;  ///< location of its ticket
 };
 
 /// What Stat() learns about an object.
@@ -109,59 +115,64 @@ struct ObjectStat {
 /// Thread-safe client of one flame-object-cache deployment with a client-side cache.
 class CacheClient {
  public:
-  /// Connects to `options.endpoint` (channels are lazy: an unreachable server is reported by
-  /// the first call, not here). Invalid endpoints and options are InvalidArgument.
+  /// Connects to `options.endpoint` (channels are lazy: an unreachable server is reported
+  /// by the first call, not here). Invalid endpoints and options are InvalidArgument.
   static arrow::Result<std::unique_ptr<CacheClient>> Connect(ClientOptions options);
   ~CacheClient();
   CacheClient(const CacheClient&) = delete;
   CacheClient& operator=(const CacheClient&) = delete;
 
-  /// Stores `data` under `prefix_or_key`: `<app>/<session>` creates a new object (the server
-  /// picks its id), a full key creates or replaces that object. Goes to the configured endpoint.
+  /// Stores `data` under `prefix_or_key`: `<app>/<session>` creates a new object (the
+  /// server picks its id), a full key creates or replaces that object. Goes to the
+  /// configured endpoint.
   arrow::Result<ObjectRef> Put(std::string_view prefix_or_key,
                                std::shared_ptr<arrow::Buffer> data);
-  /// The current value of `ref.key` at `ref.endpoint`: one conditional round trip, answered from
-  /// the cache when not modified, by applying deltas when only deltas are new, else in full.
-  /// `ref.version == 0` forces a full read (the cache is refreshed, not consulted).
-  /// A missing object is KeyError (gRPC NOT_FOUND).
+  /// The current value of `ref.key` at `ref.endpoint`: one conditional round trip,
+  /// answered from the cache when not modified, by applying deltas when only deltas are
+  /// new, else in full. `ref.version == 0` forces a full read (the cache is refreshed,
+  /// not consulted). A missing object is KeyError (gRPC NOT_FOUND).
   arrow::Result<std::shared_ptr<const ObjectValue>> Get(const ObjectRef& ref);
   /// Replaces the object `ref.key` with opaque `data` (its deltas are dropped).
-  arrow::Result<ObjectRef> Update(const ObjectRef& ref, std::shared_ptr<arrow::Buffer> data);
+  arrow::Result<ObjectRef> Update(const ObjectRef& ref,
+                                  std::shared_ptr<arrow::Buffer> data);
   /// Appends the delta `data` to `ref.key`; KeyError if the object does not exist.
-  arrow::Result<ObjectRef> Patch(const ObjectRef& ref, std::shared_ptr<arrow::Buffer> data);
-  /// Deletes every object matching `pattern` (`<app>/*`, `<app>/<session>` or a full key) on
-  /// the configured endpoint and drops matching cache entries of every endpoint.
+  arrow::Result<ObjectRef> Patch(const ObjectRef& ref,
+                                 std::shared_ptr<arrow::Buffer> data);
+  /// Deletes every object matching `pattern` (`<app>/*`, `<app>/<session>` or a full key)
+  /// on the configured endpoint and drops matching cache entries of every endpoint.
   arrow::Status Delete(std::string_view pattern);
 
   /// Uploads the file at `path` as the object `key_or_prefix`, streaming it in
   /// `upload_chunk_bytes` rows (one per batch); the file is never held in memory whole.
   arrow::Result<ObjectRef> Upload(std::string_view key_or_prefix,
                                   const std::filesystem::path& path);
-  /// Downloads the base of `ref.key` into `path` through a temporary file in the same directory,
-  /// fsync and rename; on any failure no file is left behind (an existing `path` is untouched).
-  /// Objects with deltas and native tables are InvalidArgument (as flamepy: a download is a base).
-  /// Bypasses the client-side cache.
+  /// Downloads the base of `ref.key` into `path` through a temporary file in the same
+  /// directory, fsync and rename; on any failure no file is left behind (an existing
+  /// `path` is untouched). Objects with deltas and native tables are InvalidArgument (as
+  /// flamepy: a download is a base). Bypasses the client-side cache.
   arrow::Status Download(const ObjectRef& ref, const std::filesystem::path& path);
 
   /// Stores a native Arrow table (schema metadata `flame.cache.format=arrow-table-v1`,
   /// logical type `pyarrow.table`, so flamepy reads it back as a `pyarrow.Table`).
   arrow::Result<ObjectRef> PutTable(std::string_view prefix_or_key,
                                     const std::shared_ptr<arrow::Table>& table);
-  /// The native table stored at `ref` (cached like Get; `flame.cache.*` metadata removed).
-  /// InvalidArgument if the object is opaque bytes.
+  /// The native table stored at `ref` (cached like Get; `flame.cache.*` metadata
+  /// removed). InvalidArgument if the object is opaque bytes.
   arrow::Result<std::shared_ptr<arrow::Table>> GetTable(const ObjectRef& ref);
 
   /// Every object of the configured endpoint (ListFlights).
   arrow::Result<std::vector<ListedObject>> List();
-  /// Version and sizes of `ref.key`: one unconditional read whose payloads are counted and
-  /// dropped as they arrive (the protocol has no metadata-only call). Bypasses the cache.
+  /// Version and sizes of `ref.key`: one unconditional read whose payloads are counted
+  /// and dropped as they arrive (the protocol has no metadata-only call). Bypasses the
+  /// cache.
   arrow::Result<ObjectStat> Stat(const ObjectRef& ref);
 
   /// A snapshot of the cache counters.
   CacheStats stats() const;
   /// The configured endpoint.
   const std::string& endpoint() const { return options_.endpoint; }
-  /// A ref to `key` at the configured endpoint with version `version` (for keys known by name).
+  /// A ref to `key` at the configured endpoint with version `version` (for keys known by
+  /// name).
   ObjectRef RefFor(std::string_view key, uint64_t version = 1) const;
 
  private:
@@ -178,16 +189,17 @@ class CacheClient {
   arrow::Result<ObjectRef> DoPutBatches(
       const std::string& endpoint, bool patch, std::string_view path,
       const std::shared_ptr<arrow::Schema>& schema,
-      const std::function<arrow::Status(const std::function<arrow::Status(
-                                            const arrow::RecordBatch&)>&)>& produce);
+      const std::function<arrow::Status(
+          const std::function<arrow::Status(const arrow::RecordBatch&)>&)>& produce);
   arrow::Result<ObjectRef> PutOpaque(const std::string& endpoint, bool patch,
-                                     std::string_view path, std::shared_ptr<arrow::Buffer> data);
+                                     std::string_view path,
+                                     std::shared_ptr<arrow::Buffer> data);
   arrow::Result<Reply> FetchReply(const std::string& endpoint, const std::string& key,
                                   uint64_t version);
-  arrow::Result<std::shared_ptr<const ObjectValue>> FetchAndInstall(const std::string& endpoint,
-                                                                    const std::string& key,
-                                                                    bool force, Flight* flight);
-  /// Records that `endpoint` serves data set `epoch`; drops entries of other epochs. Locked.
+  arrow::Result<std::shared_ptr<const ObjectValue>> FetchAndInstall(
+      const std::string& endpoint, const std::string& key, bool force, Flight* flight);
+  /// Records that `endpoint` serves data set `epoch`; drops entries of other epochs.
+  /// Locked.
   void NoteEpochLocked(const std::string& endpoint, const std::string& epoch);
   void NoteEpoch(const std::string& endpoint, const std::string& epoch);
   void InvalidateLocked(const std::string& endpoint, const std::string& key);

@@ -34,7 +34,8 @@ void ClientCache::Insert(std::shared_ptr<const ObjectValue> value) {
   std::string id = Id(value->endpoint, value->key);
   if (auto it = index_.find(id); it != index_.end()) Remove(it->second);
   const int64_t charge = value->payload_bytes();
-  if (max_bytes_ > 0 && charge > max_bytes_) return;  // would evict everything and still not fit
+  if (max_bytes_ > 0 && charge > max_bytes_)
+    return;  // would evict everything and still not fit
   lru_.push_front(Node{id, std::move(value), charge});
   index_.emplace(std::move(id), lru_.begin());
   bytes_ += charge;

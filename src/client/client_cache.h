@@ -1,23 +1,25 @@
-// The client-side object cache of the C++ SDK: a byte- and count-bounded LRU of object values
-// keyed by (endpoint, key), as flamepy keys its cache (the endpoint string is the ref's raw,
-// un-normalised one).
+// The client-side object cache of the C++ SDK: a byte- and count-bounded LRU of object
+// values keyed by (endpoint, key), as flamepy keys its cache (the endpoint string is the
+// ref's raw, un-normalised one).
 //
 // What an entry means (the invariant everything else relies on):
-//   an entry (endpoint E, key K, epoch P, version V) holds exactly the bytes that the server at
-//   E, in data set P, stored for K at version V.
-// The server never reuses a version within an epoch (docs/protocol.md, "Versions and epoch"),
-// so such a fact never goes stale; it only becomes *old*. The cache therefore never answers a
-// get by itself: CacheClient always asks the server "changed since V?" and returns an entry only
-// when the server says it is current (not modified) or sends the deltas that bring it up to
-// date. Invalidation (update/patch/delete) frees memory early and protects against servers that
-// do reuse versions (upstream after DELETE); an epoch change drops every entry of that endpoint.
+//   an entry (endpoint E, key K, epoch P, version V) holds exactly the bytes that the
+//   server at E, in data set P, stored for K at version V.
+// The server never reuses a version within an epoch (docs/protocol.md, "Versions and
+// epoch"), so such a fact never goes stale; it only becomes *old*. The cache therefore
+// never answers a get by itself: CacheClient always asks the server "changed since V?"
+// and returns an entry only when the server says it is current (not modified) or sends
+// the deltas that bring it up to date. Invalidation (update/patch/delete) frees memory
+// early and protects against servers that do reuse versions (upstream after DELETE); an
+// epoch change drops every entry of that endpoint.
 //
-// Charges: an entry costs the bytes of its payload buffers (base, deltas or the native table's
-// buffers). An entry larger than the whole budget is not kept. Eviction removes least recently
-// used entries until both bounds hold again.
+// Charges: an entry costs the bytes of its payload buffers (base, deltas or the native
+// table's buffers). An entry larger than the whole budget is not kept. Eviction removes
+// least recently used entries until both bounds hold again.
 //
-// Thread safety: none. CacheClient serialises every call under its own mutex (it also keeps the
-// single-flight table under that mutex, which must be consistent with the cache).
+// Thread safety: none. CacheClient serialises every call under its own mutex (it also
+// keeps the single-flight table under that mutex, which must be consistent with the
+// cache).
 #pragma once
 
 #include <cstdint>
@@ -36,18 +38,20 @@
 
 namespace foc {
 
-/// An immutable object value as the server last described it: a base plus ordered deltas, or
-/// a native Arrow table. Shared by the cache and every caller (all buffers are immutable, so
-/// handing out shared pointers is safe and copies nothing).
+/// An immutable object value as the server last described it: a base plus ordered deltas,
+/// or a native Arrow table. Shared by the cache and every caller (all buffers are
+/// immutable, so handing out shared pointers is safe and copies nothing).
 struct ObjectValue {
   std::string endpoint;  ///< the endpoint the value came from (ObjectRef::endpoint)
   std::string key;       ///< full key `<app>/<session>/<object>`
   uint64_t version = 0;  ///< current version: the highest of the base's and the deltas'
-  std::string epoch;     ///< the server's data-set identifier (`flame.cache.epoch`); may be empty
-  uint64_t base_version = 0;              ///< version of the base
-  std::shared_ptr<arrow::Buffer> base;    ///< opaque base bytes; null for a native table
-  std::vector<Delta> deltas;              ///< deltas in increasing version order
-  std::shared_ptr<arrow::Table> table;    ///< native Arrow table (`flame.cache.*` metadata removed)
+  std::string
+      epoch;  ///< the server's data-set identifier (`flame.cache.epoch`); may be empty
+  uint64_t base_version = 0;            ///< version of the base
+  std::shared_ptr<arrow::Buffer> base;  ///< opaque base bytes; null for a native table
+  std::vector<Delta> deltas;            ///< deltas in increasing version order
+  std::shared_ptr<arrow::Table>
+      table;  ///< native Arrow table (`flame.cache.*` metadata removed)
 
   /// True for a native Arrow table object.
   bool is_table() const { return table != nullptr; }
@@ -57,20 +61,21 @@ struct ObjectValue {
 
 /// Counters of the client-side cache (a snapshot; see CacheClient::stats()).
 struct CacheStats {
-  int64_t bytes = 0;         ///< bytes charged by resident entries
-  int64_t entries = 0;       ///< resident entries
-  int64_t hits = 0;          ///< gets that found a usable entry and sent its version
-  int64_t misses = 0;        ///< gets without a usable entry (absent, version 0, epoch changed)
+  int64_t bytes = 0;    ///< bytes charged by resident entries
+  int64_t entries = 0;  ///< resident entries
+  int64_t hits = 0;     ///< gets that found a usable entry and sent its version
+  int64_t misses = 0;  ///< gets without a usable entry (absent, version 0, epoch changed)
   int64_t not_modified = 0;  ///< replies "not modified": the cached value was returned
   int64_t patch_only = 0;    ///< replies with deltas only, applied to the cached base
-  int64_t full = 0;          ///< replies with the whole object (base + deltas, or a table)
-  int64_t requests = 0;      ///< DoGet calls made by gets (single flight: fewer than gets)
-  int64_t coalesced = 0;     ///< gets answered by another caller's concurrent request
+  int64_t full = 0;       ///< replies with the whole object (base + deltas, or a table)
+  int64_t requests = 0;   ///< DoGet calls made by gets (single flight: fewer than gets)
+  int64_t coalesced = 0;  ///< gets answered by another caller's concurrent request
   int64_t rows_received = 0;   ///< object rows (or table batches) received by gets
   int64_t bytes_received = 0;  ///< payload bytes received by gets
   int64_t epoch_changes = 0;   ///< times a server was seen with a different epoch
   int64_t evictions = 0;       ///< entries dropped to respect the bounds
-  int64_t invalidations = 0;   ///< entries dropped by update, patch, delete or epoch change
+  int64_t invalidations =
+      0;  ///< entries dropped by update, patch, delete or epoch change
 };
 
 /// Byte- and count-bounded LRU of ObjectValues keyed by (endpoint, key). Not thread-safe.
@@ -80,9 +85,11 @@ class ClientCache {
   ClientCache(int64_t max_bytes, int64_t max_entries);
 
   /// The entry for (endpoint, key), made most recently used; null when absent.
-  std::shared_ptr<const ObjectValue> Lookup(std::string_view endpoint, std::string_view key);
-  /// Inserts or replaces the entry for (value->endpoint, value->key), then evicts as needed.
-  /// A value larger than the byte budget is not kept (and any older entry is dropped).
+  std::shared_ptr<const ObjectValue> Lookup(std::string_view endpoint,
+                                            std::string_view key);
+  /// Inserts or replaces the entry for (value->endpoint, value->key), then evicts as
+  /// needed. A value larger than the byte budget is not kept (and any older entry is
+  /// dropped).
   void Insert(std::shared_ptr<const ObjectValue> value);
   /// Drops the entry for (endpoint, key); true if there was one.
   bool Erase(std::string_view endpoint, std::string_view key);

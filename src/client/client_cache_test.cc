@@ -1,5 +1,5 @@
-// ClientCache on its own: the LRU order, both bounds, the oversized entry, pattern and epoch
-// invalidation. (The cache's use by CacheClient is tested through a server in
+// ClientCache on its own: the LRU order, both bounds, the oversized entry, pattern and
+// epoch invalidation. (The cache's use by CacheClient is tested through a server in
 // cache_client_test.cc.)
 #include "client/client_cache.h"
 
@@ -10,8 +10,9 @@
 namespace foc {
 namespace {
 
-std::shared_ptr<const ObjectValue> Value(const std::string& endpoint, const std::string& key,
-                                         int64_t bytes, const std::string& epoch = "e1") {
+std::shared_ptr<const ObjectValue> Value(const std::string& endpoint,
+                                         const std::string& key, int64_t bytes,
+                                         const std::string& epoch = "e1") {
   auto v = std::make_shared<ObjectValue>();
   v->endpoint = endpoint;
   v->key = key;
@@ -27,7 +28,8 @@ TEST(ClientCacheTest, ByteBoundEvictsLeastRecentlyUsed) {
   cache.Insert(Value("e", "a/s/2", 100));
   cache.Insert(Value("e", "a/s/3", 100));
   EXPECT_EQ(cache.bytes(), 300);
-  ASSERT_NE(cache.Lookup("e", "a/s/1"), nullptr);  // 1 becomes most recent; 2 is now oldest
+  ASSERT_NE(cache.Lookup("e", "a/s/1"),
+            nullptr);  // 1 becomes most recent; 2 is now oldest
   cache.Insert(Value("e", "a/s/4", 100));
   EXPECT_EQ(cache.bytes(), 300);
   EXPECT_EQ(cache.entries(), 3);

@@ -59,7 +59,8 @@ arrow::Result<int> ParsePortValue(std::string_view where, std::string_view text)
   std::string t = Trim(text);
   int v = -1;
   auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || v < 0 || v > 65535) {
+  if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || v < 0 ||
+      v > 65535) {
     return Bad(where, text, "expected a port number 0-65535");
   }
   return v;
@@ -71,7 +72,8 @@ arrow::Result<std::string> ParsePolicy(std::string_view where, std::string_view 
   return Bad(where, text, "expected lru or none");
 }
 
-arrow::Result<std::string> ParseMemoryFull(std::string_view where, std::string_view text) {
+arrow::Result<std::string> ParseMemoryFull(std::string_view where,
+                                           std::string_view text) {
   std::string p = Lower(Trim(text));
   if (p == "evict" || p == "refuse") return p;
   return Bad(where, text, "expected evict or refuse");
@@ -105,7 +107,8 @@ arrow::Result<double> ParseGrace(std::string_view where, std::string_view text) 
   return d;
 }
 
-// ---- YAML -------------------------------------------------------------------------------
+// ---- YAML
+// -------------------------------------------------------------------------------
 
 // The scalar text of `node`, or an error naming `key` when it is a map or a list.
 arrow::Result<std::string> Scalar(const YAML::Node& node, const std::string& key) {
@@ -138,17 +141,20 @@ arrow::Status WalkMap(const YAML::Node& node, const std::string& prefix,
 
 arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
   std::map<std::string, Handler> eviction = {
-      {"policy", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"policy",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->eviction_policy, ParsePolicy(k, v));
          return arrow::Status::OK();
        }},
-      {"max_memory", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"max_memory",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->max_memory, ParsePositiveSize(k, v));
          return arrow::Status::OK();
        }},
-      {"max_objects", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"max_objects",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          if (n.IsNull() || Lower(v) == "null" || v == "~") {  // Helm renders `null`
            c->max_objects = 0;
@@ -157,7 +163,8 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          ARROW_ASSIGN_OR_RAISE(c->max_objects, ParseCount(k, v));
          return arrow::Status::OK();
        }},
-      {"memory_full", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"memory_full",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->memory_full, ParseMemoryFull(k, v));
          return arrow::Status::OK();
@@ -175,35 +182,42 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
                                         {"key_file", tls_file(&TlsConfig::key_file)},
                                         {"ca_file", tls_file(&TlsConfig::ca_file)}};
   std::map<std::string, Handler> metrics = {
-      {"port", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"port",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->metrics.port, ParsePortValue(k, v));
          return arrow::Status::OK();
        }},
-      {"bind", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"bind",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          auto b = ParseBindAddress(v);
-         if (!b.ok() || b->port >= 0) return Bad(k, v, "expected a host or IP address without port");
+         if (!b.ok() || b->port >= 0)
+           return Bad(k, v, "expected a host or IP address without port");
          c->metrics.bind = b->host;
          return arrow::Status::OK();
        }},
   };
   std::map<std::string, Handler> log = {
-      {"level", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"level",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->log.level, CheckLevel(k, v));
          return arrow::Status::OK();
        }},
-      {"file", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"file",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(c->log.file, Scalar(n, k));
          return arrow::Status::OK();
        }},
-      {"max_size", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"max_size",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->log.max_size, ParsePositiveSize(k, v));
          return arrow::Status::OK();
        }},
-      {"max_files", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"max_files",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(auto count, ParseCount(k, v));
          if (count > 1000) return Bad(k, v, "at most 1000");
@@ -212,20 +226,23 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
        }},
   };
   std::map<std::string, Handler> top = {
-      {"endpoint", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"endpoint",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_RETURN_NOT_OK(CheckEndpoint(k, v));
          c->endpoint = v;
          return arrow::Status::OK();
        }},
-      {"network_interface", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"network_interface",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          if (v.empty()) return Bad(k, v, "empty interface pattern");
          c->network_interface = v;
          c->network_interface_set = true;
          return arrow::Status::OK();
        }},
-      {"storage", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"storage",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          if (Trim(v).empty()) {
            c->warnings.push_back(k + " is empty: objects are kept in memory only");
@@ -234,32 +251,38 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          c->storage = v;
          return arrow::Status::OK();
        }},
-      {"capacity", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"capacity",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->capacity, ParsePositiveSize(k, v));
          return arrow::Status::OK();
        }},
-      {"bind", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"bind",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_RETURN_NOT_OK(CheckBind(k, v));
          c->bind = v;
          return arrow::Status::OK();
        }},
-      {"advertised_endpoint", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"advertised_endpoint",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_RETURN_NOT_OK(CheckEndpoint(k, v));
          c->advertised_endpoint = v;
          return arrow::Status::OK();
        }},
-      {"shutdown_grace_seconds", [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"shutdown_grace_seconds",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
          ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds, ParseGrace(k, v));
          return arrow::Status::OK();
        }},
-      {"eviction", [c, &eviction](const YAML::Node& n, const std::string& k) {
+      {"eviction",
+       [c, &eviction](const YAML::Node& n, const std::string& k) {
          return WalkMap(n, k, eviction, c);
        }},
-      {"tls", [c, &tls](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      {"tls",
+       [c, &tls](const YAML::Node& n, const std::string& k) -> arrow::Status {
          c->tls = TlsConfig{};
          ARROW_RETURN_NOT_OK(WalkMap(n, k, tls, c));
          if (c->tls->cert_file.empty() || c->tls->key_file.empty()) {
@@ -267,12 +290,16 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          }
          return arrow::Status::OK();
        }},
-      {"metrics", [c, &metrics](const YAML::Node& n, const std::string& k) {
+      {"metrics",
+       [c, &metrics](const YAML::Node& n, const std::string& k) {
          return WalkMap(n, k, metrics, c);
        }},
-      {"log", [c, &log](const YAML::Node& n, const std::string& k) { return WalkMap(n, k, log, c); }},
-      {"pprof", [c](const YAML::Node&, const std::string& k) -> arrow::Status {
-         c->warnings.push_back(k + " is not supported by this server and is ignored (see metrics)");
+      {"log", [c, &log](const YAML::Node& n,
+                        const std::string& k) { return WalkMap(n, k, log, c); }},
+      {"pprof",
+       [c](const YAML::Node&, const std::string& k) -> arrow::Status {
+         c->warnings.push_back(
+             k + " is not supported by this server and is ignored (see metrics)");
          return arrow::Status::OK();
        }},
   };
@@ -281,7 +308,8 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
 
 }  // namespace
 
-// ---- sizes, levels ------------------------------------------------------------------------
+// ---- sizes, levels
+// ------------------------------------------------------------------------
 
 arrow::Result<int64_t> ParseSize(std::string_view text) {
   std::string t = Trim(text);
@@ -290,13 +318,14 @@ arrow::Result<int64_t> ParseSize(std::string_view text) {
   std::string number = Trim(std::string_view(t).substr(0, split));
   std::string unit = Lower(std::string_view(t).substr(split));
   static const std::map<std::string, int> kShift = {
-      {"", 0},    {"b", 0},    {"k", 10},   {"kb", 10},  {"ki", 10},  {"kib", 10},
-      {"m", 20},  {"mb", 20},  {"mi", 20},  {"mib", 20}, {"g", 30},   {"gb", 30},
-      {"gi", 30}, {"gib", 30}, {"t", 40},   {"tb", 40},  {"ti", 40},  {"tib", 40},
-      {"p", 50},  {"pb", 50},  {"pi", 50},  {"pib", 50}};
+      {"", 0},    {"b", 0},    {"k", 10},  {"kb", 10},  {"ki", 10}, {"kib", 10},
+      {"m", 20},  {"mb", 20},  {"mi", 20}, {"mib", 20}, {"g", 30},  {"gb", 30},
+      {"gi", 30}, {"gib", 30}, {"t", 40},  {"tb", 40},  {"ti", 40}, {"tib", 40},
+      {"p", 50},  {"pb", 50},  {"pi", 50}, {"pib", 50}};
   auto it = kShift.find(unit);
   if (it == kShift.end()) {
-    return arrow::Status::Invalid("unknown size unit '", unit, "' (use B, K, M, G, T, P)");
+    return arrow::Status::Invalid("unknown size unit '", unit,
+                                  "' (use B, K, M, G, T, P)");
   }
   if (number.empty()) return arrow::Status::Invalid("no number in size '", text, "'");
   for (char ch : number) {
@@ -318,12 +347,14 @@ arrow::Result<int64_t> ParseSize(std::string_view text) {
     }
   }
   constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  if (w > (kMax >> it->second)) return arrow::Status::Invalid("size '", text, "' is too large");
+  if (w > (kMax >> it->second))
+    return arrow::Status::Invalid("size '", text, "' is too large");
   uint64_t bytes = w << it->second;
   if (dot != std::string::npos && dot + 1 < number.size()) {
     long double frac = std::stold("0" + number.substr(dot));
     auto extra = static_cast<uint64_t>(std::floor(frac * std::ldexp(1.0L, it->second)));
-    if (bytes > kMax - extra) return arrow::Status::Invalid("size '", text, "' is too large");
+    if (bytes > kMax - extra)
+      return arrow::Status::Invalid("size '", text, "' is too large");
     bytes += extra;
   }
   return static_cast<int64_t>(bytes);
@@ -343,11 +374,12 @@ arrow::Result<std::string> ParseLogLevel(std::string_view text) {
   std::string l = Lower(Trim(text));
   if (l == "warning") l = "warn";
   if (l == "fatal") l = "critical";
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn",
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};
   if (kLevels.count(l)) return l;
-  return arrow::Status::Invalid("unknown log level (use trace, debug, info, warn, error, "
-                                "critical or off)");
+  return arrow::Status::Invalid(
+      "unknown log level (use trace, debug, info, warn, error, "
+      "critical or off)");
 }
 
 bool EndpointUsesTls(std::string_view endpoint) {
@@ -355,7 +387,8 @@ bool EndpointUsesTls(std::string_view endpoint) {
   return r.ok() && r->tls;
 }
 
-// ---- sources ------------------------------------------------------------------------------
+// ---- sources
+// ------------------------------------------------------------------------------
 
 Environment CurrentEnvironment() {
   Environment env;
@@ -384,7 +417,8 @@ std::string Get(const Environment& env, std::string_view name) {
 
 }  // namespace
 
-arrow::Result<std::string> FindConfigFile(const std::string& explicit_path, const Environment& env,
+arrow::Result<std::string> FindConfigFile(const std::string& explicit_path,
+                                          const Environment& env,
                                           std::string_view system_path) {
   if (!explicit_path.empty()) {
     if (FileKind(explicit_path) != 1) {
@@ -400,12 +434,14 @@ arrow::Result<std::string> FindConfigFile(const std::string& explicit_path, cons
   for (const auto& path : candidates) {
     int kind = FileKind(path);
     if (kind == 1) return path;
-    if (kind == -1) return arrow::Status::Invalid(path, " exists but is not a regular file");
+    if (kind == -1)
+      return arrow::Status::Invalid(path, " exists but is not a regular file");
   }
   return std::string();
 }
 
-arrow::Status ApplyYaml(std::string_view yaml, const std::string& source, Config* config) {
+arrow::Status ApplyYaml(std::string_view yaml, const std::string& source,
+                        Config* config) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
@@ -413,8 +449,9 @@ arrow::Status ApplyYaml(std::string_view yaml, const std::string& source, Config
     return arrow::Status::Invalid(source, ": not valid YAML: ", e.what());
   }
   if (!root.IsMap() || !root["cache"]) {
-    return arrow::Status::Invalid(source, ": no 'cache:' section (the object cache reads its "
-                                          "settings from cache: in flame-cluster.yaml)");
+    return arrow::Status::Invalid(source,
+                                  ": no 'cache:' section (the object cache reads its "
+                                  "settings from cache: in flame-cluster.yaml)");
   }
   // Storage absent from a file means memory only, as upstream (§6.1).
   config->storage = "none";
@@ -430,7 +467,8 @@ arrow::Status ApplyEnvironment(const Environment& env, Config* c) {
   if (auto v = var("FLAME_HOME"); !v.empty()) c->flame_home = v;
   if (auto v = var("FLAME_CACHE_STORAGE"); !v.empty()) c->storage = v;
   if (auto v = var("FLAME_CACHE_EVICTION_POLICY"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->eviction_policy, ParsePolicy("FLAME_CACHE_EVICTION_POLICY", v));
+    ARROW_ASSIGN_OR_RAISE(c->eviction_policy,
+                          ParsePolicy("FLAME_CACHE_EVICTION_POLICY", v));
   }
   if (auto v = var("FLAME_CACHE_MAX_MEMORY"); !v.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->max_memory, ParsePositiveSize("FLAME_CACHE_MAX_MEMORY", v));
@@ -492,7 +530,8 @@ arrow::Status ApplyOverrides(const ConfigOverrides& o, Config* c) {
     ARROW_ASSIGN_OR_RAISE(c->capacity, ParsePositiveSize("--capacity", o.capacity));
   }
   if (!o.eviction_policy.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->eviction_policy, ParsePolicy("--eviction-policy", o.eviction_policy));
+    ARROW_ASSIGN_OR_RAISE(c->eviction_policy,
+                          ParsePolicy("--eviction-policy", o.eviction_policy));
   }
   if (!o.max_memory.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->max_memory, ParsePositiveSize("--max-memory", o.max_memory));
@@ -501,14 +540,16 @@ arrow::Status ApplyOverrides(const ConfigOverrides& o, Config* c) {
     ARROW_ASSIGN_OR_RAISE(c->max_objects, ParseCount("--max-objects", o.max_objects));
   }
   if (!o.memory_full.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->memory_full, ParseMemoryFull("--memory-full", o.memory_full));
+    ARROW_ASSIGN_OR_RAISE(c->memory_full,
+                          ParseMemoryFull("--memory-full", o.memory_full));
   }
   if (!o.log_level.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->log.level, CheckLevel("--log-level", o.log_level));
   }
   if (!o.log_file.empty()) c->log.file = o.log_file;
   if (!o.shutdown_grace.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds, ParseGrace("--shutdown-grace", o.shutdown_grace));
+    ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds,
+                          ParseGrace("--shutdown-grace", o.shutdown_grace));
   }
   if (o.metrics_port) {
     if (*o.metrics_port < 0 || *o.metrics_port > 65535) {
@@ -518,7 +559,8 @@ arrow::Status ApplyOverrides(const ConfigOverrides& o, Config* c) {
   }
   if (!o.metrics_bind.empty()) {
     auto b = ParseBindAddress(o.metrics_bind);
-    if (!b.ok() || b->port >= 0) return Bad("--metrics-bind", o.metrics_bind, "expected a host");
+    if (!b.ok() || b->port >= 0)
+      return Bad("--metrics-bind", o.metrics_bind, "expected a host");
     c->metrics.bind = b->host;
   }
   if (!o.tls_cert_file.empty() || !o.tls_key_file.empty() || !o.tls_ca_file.empty()) {
@@ -540,9 +582,10 @@ arrow::Status Validate(const Config& c) {
   ARROW_ASSIGN_OR_RAISE(auto endpoint, ParseEndpointUri(c.endpoint));
   if (endpoint.tls) {
     if (!c.tls || c.tls->cert_file.empty() || c.tls->key_file.empty()) {
-      return arrow::Status::Invalid("cache.endpoint '", c.endpoint,
-                                    "' uses TLS but cache.tls.cert_file and cache.tls.key_file "
-                                    "are not configured");
+      return arrow::Status::Invalid(
+          "cache.endpoint '", c.endpoint,
+          "' uses TLS but cache.tls.cert_file and cache.tls.key_file "
+          "are not configured");
     }
   }
   if (!c.advertised_endpoint.empty()) {
@@ -554,19 +597,20 @@ arrow::Status Validate(const Config& c) {
     }
   }
   if (c.tls && !c.tls->ca_file.empty() && !endpoint.tls) {
-    return arrow::Status::Invalid("cache.tls.ca_file '", c.tls->ca_file,
-                                  "' requires a TLS endpoint (grpcs:// or grpc+tls://), not '",
-                                  c.endpoint, "'");
+    return arrow::Status::Invalid(
+        "cache.tls.ca_file '", c.tls->ca_file,
+        "' requires a TLS endpoint (grpcs:// or grpc+tls://), not '", c.endpoint, "'");
   }
   return arrow::Status::OK();
 }
 
 arrow::Result<Config> LoadConfig(const std::string& explicit_path, const Environment& env,
-                                 const ConfigOverrides& overrides, std::string_view system_path) {
+                                 const ConfigOverrides& overrides,
+                                 std::string_view system_path) {
   Config config;
   ARROW_ASSIGN_OR_RAISE(config.source, FindConfigFile(explicit_path, env, system_path));
-  // A legacy RUST_LOG holding a bare level (deployments set RUST_LOG=info) counts below the
-  // file's log.level; filter expressions are ignored.
+  // A legacy RUST_LOG holding a bare level (deployments set RUST_LOG=info) counts below
+  // the file's log.level; filter expressions are ignored.
   if (auto v = ParseLogLevel(Get(env, "RUST_LOG")); v.ok()) config.log.level = *v;
   if (config.source.empty()) {
     config.storage = DefaultStorage(env);
@@ -581,8 +625,8 @@ arrow::Result<Config> LoadConfig(const std::string& explicit_path, const Environ
   ARROW_RETURN_NOT_OK(ApplyOverrides(overrides, &config));
   ARROW_RETURN_NOT_OK(Validate(config));
   if (config.tls && !EndpointUsesTls(config.endpoint)) {
-    config.warnings.push_back("cache.tls is configured but cache.endpoint '" + config.endpoint +
-                              "' is plaintext: TLS is off");
+    config.warnings.push_back("cache.tls is configured but cache.endpoint '" +
+                              config.endpoint + "' is plaintext: TLS is off");
   }
   return config;
 }
@@ -599,25 +643,29 @@ std::string FormatConfig(const Config& c) {
     out << YAML::Key << "advertised_endpoint" << YAML::Value << c.advertised_endpoint;
   }
   out << YAML::Key << "storage" << YAML::Value << c.storage;
-  if (c.capacity > 0) out << YAML::Key << "capacity" << YAML::Value << FormatSize(c.capacity);
+  if (c.capacity > 0)
+    out << YAML::Key << "capacity" << YAML::Value << FormatSize(c.capacity);
   out << YAML::Key << "shutdown_grace_seconds" << YAML::Value << c.shutdown_grace_seconds;
   out << YAML::Key << "eviction" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "policy" << YAML::Value << c.eviction_policy;
   out << YAML::Key << "max_memory" << YAML::Value << FormatSize(c.max_memory);
-  if (c.max_objects > 0) out << YAML::Key << "max_objects" << YAML::Value << c.max_objects;
+  if (c.max_objects > 0)
+    out << YAML::Key << "max_objects" << YAML::Value << c.max_objects;
   out << YAML::Key << "memory_full" << YAML::Value << c.memory_full;
   out << YAML::EndMap;
   if (c.tls) {
     out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "cert_file" << YAML::Value << c.tls->cert_file;
     out << YAML::Key << "key_file" << YAML::Value << c.tls->key_file;
-    if (!c.tls->ca_file.empty()) out << YAML::Key << "ca_file" << YAML::Value << c.tls->ca_file;
+    if (!c.tls->ca_file.empty())
+      out << YAML::Key << "ca_file" << YAML::Value << c.tls->ca_file;
     out << YAML::EndMap;
   }
   if (c.metrics.port || !c.metrics.bind.empty()) {
     out << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
     if (c.metrics.port) out << YAML::Key << "port" << YAML::Value << *c.metrics.port;
-    if (!c.metrics.bind.empty()) out << YAML::Key << "bind" << YAML::Value << c.metrics.bind;
+    if (!c.metrics.bind.empty())
+      out << YAML::Key << "bind" << YAML::Value << c.metrics.bind;
     out << YAML::EndMap;
   }
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;

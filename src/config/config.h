@@ -1,11 +1,11 @@
 // The server's configuration: the `cache:` section of Flame's `flame-cluster.yaml`, the
-// FLAME_CACHE_* / FLAME_HOME environment variables and command-line overrides, merged into
-// one validated Config (docs/operations.md lists every key).
+// FLAME_CACHE_* / FLAME_HOME environment variables and command-line overrides, merged
+// into one validated Config (docs/operations.md lists every key).
 //
 // Precedence, highest first: command line, environment, configuration file, built-in
 // default. Every value is validated where it enters; an invalid one is an
-// arrow::Status::Invalid whose message names the key (or variable, or flag) and the value.
-// Unknown keys under `cache:` are not errors; they are returned as warnings.
+// arrow::Status::Invalid whose message names the key (or variable, or flag) and the
+// value. Unknown keys under `cache:` are not errors; they are returned as warnings.
 //
 // This layer does no I/O beyond reading the file and the environment it is given: network
 // interfaces, storage and TLS files are resolved by the server (src/server/).
@@ -30,10 +30,11 @@ inline constexpr std::string_view kDefaultNetworkInterface = "eth0";
 /// The system-wide configuration file, searched after $HOME/.flame/flame-cluster.yaml.
 inline constexpr std::string_view kSystemConfigPath = "/etc/flame/flame-cluster.yaml";
 
-/// Parses a size string as upstream (upstream-server.md §8.2) but without its drift: trim,
-/// split at the first letter, optional fractional number, unit K/KB/KI/KIB … P/PB/PI/PIB
-/// (binary multiples, case-insensitive) or B; no unit means bytes. Rounds down to a byte.
-/// Invalid: empty, negative, no number, unknown unit, more than INT64_MAX bytes.
+/// Parses a size string as upstream (upstream-server.md §8.2) but without its drift:
+/// trim, split at the first letter, optional fractional number, unit K/KB/KI/KIB …
+/// P/PB/PI/PIB (binary multiples, case-insensitive) or B; no unit means bytes. Rounds
+/// down to a byte. Invalid: empty, negative, no number, unknown unit, more than INT64_MAX
+/// bytes.
 arrow::Result<int64_t> ParseSize(std::string_view text);
 
 /// Formats bytes the way ParseSize reads them back exactly ("1G", "512M", "1536K", "10").
@@ -45,19 +46,21 @@ arrow::Result<std::string> ParseLogLevel(std::string_view text);
 struct TlsConfig {
   std::string cert_file;  ///< PEM certificate chain of the server
   std::string key_file;   ///< PEM private key of the server
-  std::string ca_file;    ///< PEM CA bundle; set → clients must present a certificate it signs
+  std::string
+      ca_file;  ///< PEM CA bundle; set → clients must present a certificate it signs
 };
 
 struct MetricsConfig {
-  std::optional<int> port;  ///< HTTP port of /metrics and /health; unset = off; 0 = any free
-  std::string bind;         ///< address to bind; empty = the Flight bind host
+  std::optional<int>
+      port;          ///< HTTP port of /metrics and /health; unset = off; 0 = any free
+  std::string bind;  ///< address to bind; empty = the Flight bind host
 };
 
 struct LogConfig {
   std::string level = "info";
-  std::string file;                          ///< empty = stdout only; relative → $FLAME_HOME
-  int64_t max_size = int64_t{100} << 20;     ///< rotate the file at this size
-  int max_files = 5;                         ///< rotated files kept
+  std::string file;  ///< empty = stdout only; relative → $FLAME_HOME
+  int64_t max_size = int64_t{100} << 20;  ///< rotate the file at this size
+  int max_files = 5;                      ///< rotated files kept
 };
 
 /// The whole validated configuration.
@@ -65,8 +68,9 @@ struct Config {
   /// Where the file came from: a path, or "" for the built-in default.
   std::string source;
 
-  /// `cache.endpoint`: scheme decides TLS (grpcs/grpc+tls/https = TLS), port is the listening
-  /// port (default 9090); its host is bound when it is an IP literal or `localhost`.
+  /// `cache.endpoint`: scheme decides TLS (grpcs/grpc+tls/https = TLS), port is the
+  /// listening port (default 9090); its host is bound when it is an IP literal or
+  /// `localhost`.
   std::string endpoint = std::string(kDefaultEndpoint);
   /// `cache.network_interface`: anchored regular expression over interface names.
   std::string network_interface = std::string(kDefaultNetworkInterface);
@@ -107,8 +111,8 @@ struct Config {
 /// Command-line overrides (empty/unset = not given).
 struct ConfigOverrides {
   std::string endpoint, bind, advertised_endpoint, network_interface, storage, capacity,
-      eviction_policy, max_memory, max_objects, memory_full, log_level, log_file, metrics_bind,
-      tls_cert_file, tls_key_file, tls_ca_file, shutdown_grace;
+      eviction_policy, max_memory, max_objects, memory_full, log_level, log_file,
+      metrics_bind, tls_cert_file, tls_key_file, tls_ca_file, shutdown_grace;
   std::optional<int> metrics_port;
 };
 
@@ -119,10 +123,11 @@ using Environment = std::map<std::string, std::string, std::less<>>;
 Environment CurrentEnvironment();
 
 /// Finds the configuration file: `explicit_path` if given (it must exist), else
-/// `$HOME/.flame/flame-cluster.yaml` (HOME from `env`), else `system_path`, else "" (use the
-/// built-in default). A candidate that exists but is not a regular file is an error.
-arrow::Result<std::string> FindConfigFile(const std::string& explicit_path, const Environment& env,
-                                          std::string_view system_path = kSystemConfigPath);
+/// `$HOME/.flame/flame-cluster.yaml` (HOME from `env`), else `system_path`, else "" (use
+/// the built-in default). A candidate that exists but is not a regular file is an error.
+arrow::Result<std::string> FindConfigFile(
+    const std::string& explicit_path, const Environment& env,
+    std::string_view system_path = kSystemConfigPath);
 
 /// Applies the YAML document `yaml` (the whole flame-cluster.yaml) to `config`; `source`
 /// names it in messages. Only `cache:` is read; it must be present.
@@ -150,8 +155,8 @@ arrow::Status Validate(const Config& config);
 /// True when `endpoint`'s scheme means TLS (grpcs, grpc+tls, https).
 bool EndpointUsesTls(std::string_view endpoint);
 
-/// The effective configuration as a `flame-cluster.yaml` document that loads back to the same
-/// values (used by --check-config).
+/// The effective configuration as a `flame-cluster.yaml` document that loads back to the
+/// same values (used by --check-config).
 std::string FormatConfig(const Config& config);
 
 }  // namespace foc

@@ -128,8 +128,9 @@ TEST(ConfigTest, UpstreamDefaultsAndMemoryOnlyWhenStorageAbsent) {
   EXPECT_FALSE(c.metrics.port.has_value());
   EXPECT_EQ(c.log.level, "info");
   // An unquoted number is bytes; Helm's `max_objects: null` is unlimited.
-  ASSERT_OK(ApplyYaml("cache:\n  eviction:\n    max_memory: 10737418240\n    max_objects: null\n",
-                      "f", &c));
+  ASSERT_OK(ApplyYaml(
+      "cache:\n  eviction:\n    max_memory: 10737418240\n    max_objects: null\n", "f",
+      &c));
   EXPECT_EQ(c.max_memory, int64_t{10} << 30);
   EXPECT_EQ(c.max_objects, 0);
   // The cluster: section is not required.
@@ -164,14 +165,16 @@ TEST(ConfigTest, ErrorsNameKeyAndValue) {
                 ApplyYaml("cache:\n  eviction: lru\n", "f", &c));
   EXPECT_STATUS(Invalid, "cache.endpoint: expected a single value",
                 ApplyYaml("cache:\n  endpoint: [a, b]\n", "f", &c));
-  EXPECT_STATUS(Invalid, "f: no 'cache:' section", ApplyYaml("cluster:\n  name: x\n", "f", &c));
+  EXPECT_STATUS(Invalid, "f: no 'cache:' section",
+                ApplyYaml("cluster:\n  name: x\n", "f", &c));
   EXPECT_STATUS(Invalid, "f: not valid YAML", ApplyYaml("cache: [\n", "f", &c));
 }
 
 TEST(ConfigTest, UnknownKeysWarn) {
   Config c;
-  ASSERT_OK(ApplyYaml("cache:\n  capacityy: 1G\n  eviction:\n    batch: 10\n  pprof:\n    port: 6060\n",
-                      "f", &c));
+  ASSERT_OK(ApplyYaml(
+      "cache:\n  capacityy: 1G\n  eviction:\n    batch: 10\n  pprof:\n    port: 6060\n",
+      "f", &c));
   ASSERT_EQ(c.warnings.size(), 3u);
   EXPECT_NE(c.warnings[0].find("cache.capacityy"), std::string::npos);
   EXPECT_NE(c.warnings[1].find("cache.eviction.batch"), std::string::npos);
@@ -227,7 +230,8 @@ TEST(ConfigTest, EnvironmentOverridesFile) {
   EXPECT_EQ(c.log.file, "/tmp/x.log");
   EXPECT_EQ(c.shutdown_grace_seconds, 3);
   // Empty values are ignored (upstream: FLAME_CACHE_STORAGE).
-  ASSERT_OK(ApplyEnvironment({{"FLAME_CACHE_STORAGE", ""}, {"FLAME_CACHE_MAX_MEMORY", " "}}, &c));
+  ASSERT_OK(ApplyEnvironment(
+      {{"FLAME_CACHE_STORAGE", ""}, {"FLAME_CACHE_MAX_MEMORY", " "}}, &c));
   EXPECT_EQ(c.storage, "/data/cache");
 }
 
@@ -265,7 +269,8 @@ TEST(ConfigTest, CommandLineOverridesEnvironment) {
   o.metrics_port = 0;
   o.metrics_bind = "127.0.0.1";
   o.shutdown_grace = "0.5";
-  ASSERT_OK_AND_ASSIGN(auto c, LoadConfig("", {{"FLAME_CACHE_MAX_MEMORY", "2G"}}, o, "/nonexistent"));
+  ASSERT_OK_AND_ASSIGN(
+      auto c, LoadConfig("", {{"FLAME_CACHE_MAX_MEMORY", "2G"}}, o, "/nonexistent"));
   EXPECT_EQ(c.endpoint, "grpc://127.0.0.1:0");
   EXPECT_EQ(c.storage, "none");
   EXPECT_EQ(c.max_memory, 64 << 20);
@@ -282,16 +287,20 @@ TEST(ConfigTest, CommandLineOverridesEnvironment) {
   EXPECT_EQ(c.shutdown_grace_seconds, 0.5);
   o = {};
   o.max_memory = "1Z";
-  EXPECT_STATUS(Invalid, "--max-memory: invalid value '1Z'", LoadConfig("", {}, o, "/nonexistent"));
+  EXPECT_STATUS(Invalid, "--max-memory: invalid value '1Z'",
+                LoadConfig("", {}, o, "/nonexistent"));
 }
 
 TEST(ConfigTest, RustLogIsTheLowestLevelSource) {
-  ASSERT_OK_AND_ASSIGN(auto c, LoadConfig("", {{"RUST_LOG", "debug"}}, {}, "/nonexistent"));
+  ASSERT_OK_AND_ASSIGN(auto c,
+                       LoadConfig("", {{"RUST_LOG", "debug"}}, {}, "/nonexistent"));
   EXPECT_EQ(c.log.level, "debug");
-  ASSERT_OK_AND_ASSIGN(c, LoadConfig("", {{"RUST_LOG", "foc=debug,h2=error"}}, {}, "/nonexistent"));
+  ASSERT_OK_AND_ASSIGN(
+      c, LoadConfig("", {{"RUST_LOG", "foc=debug,h2=error"}}, {}, "/nonexistent"));
   EXPECT_EQ(c.log.level, "info");
   ASSERT_OK_AND_ASSIGN(
-      c, LoadConfig("", {{"RUST_LOG", "debug"}, {"FLAME_CACHE_LOG_LEVEL", "error"}}, {}, "/nonexistent"));
+      c, LoadConfig("", {{"RUST_LOG", "debug"}, {"FLAME_CACHE_LOG_LEVEL", "error"}}, {},
+                    "/nonexistent"));
   EXPECT_EQ(c.log.level, "error");
 }
 
@@ -332,13 +341,15 @@ TEST_F(SearchOrderTest, ExplicitThenHomeThenSystemThenDefault) {
   EXPECT_EQ(c.source, "");
   EXPECT_EQ(c.endpoint, "grpc://127.0.0.1:9090");
   EXPECT_EQ(c.storage, (dir_ / "home/.flame/cache").string());
-  ASSERT_OK_AND_ASSIGN(c, LoadConfig("", {{"HOME", "/h"}, {"FLAME_HOME", "/opt/f"}}, {}, sys));
+  ASSERT_OK_AND_ASSIGN(
+      c, LoadConfig("", {{"HOME", "/h"}, {"FLAME_HOME", "/opt/f"}}, {}, sys));
   EXPECT_EQ(c.storage, "fs://cache");
   EXPECT_EQ(c.flame_home, "/opt/f");
   ASSERT_OK_AND_ASSIGN(c, LoadConfig("", {}, {}, sys));
   EXPECT_EQ(c.storage, "/var/lib/flame/cache");
 
-  EXPECT_STATUS(Invalid, "is not a file", LoadConfig((dir_ / "missing.yaml").string(), env, {}, sys));
+  EXPECT_STATUS(Invalid, "is not a file",
+                LoadConfig((dir_ / "missing.yaml").string(), env, {}, sys));
   fs::create_directories(home_cfg);  // a directory where the file should be
   EXPECT_STATUS(Invalid, "not a regular file", LoadConfig("", env, {}, sys));
 }

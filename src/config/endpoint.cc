@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 
 namespace foc {
 
@@ -22,8 +22,8 @@ arrow::Result<int> ParsePort(std::string_view text, std::string_view whole) {
 }
 
 // Splits "host[:port]" / "[v6][:port]" / bare v6 into host and port text.
-arrow::Status SplitHostPort(std::string_view text, std::string_view whole, std::string* host,
-                            std::string_view* port) {
+arrow::Status SplitHostPort(std::string_view text, std::string_view whole,
+                            std::string* host, std::string_view* port) {
   *port = {};
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
@@ -33,18 +33,21 @@ arrow::Status SplitHostPort(std::string_view text, std::string_view whole, std::
     *host = std::string(text.substr(1, close - 1));
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return arrow::Status::Invalid("unexpected '", rest, "' in '", whole, "'");
+      if (rest.front() != ':')
+        return arrow::Status::Invalid("unexpected '", rest, "' in '", whole, "'");
       *port = rest.substr(1);
       if (port->empty()) return arrow::Status::Invalid("empty port in '", whole, "'");
     }
     if (!IsIpLiteral(*host) || host->find(':') == std::string::npos) {
-      return arrow::Status::Invalid("'", *host, "' in brackets is not an IPv6 address in '", whole, "'");
+      return arrow::Status::Invalid(
+          "'", *host, "' in brackets is not an IPv6 address in '", whole, "'");
     }
     return arrow::Status::OK();
   }
   if (std::count(text.begin(), text.end(), ':') > 1) {  // bare IPv6 literal, no port
     *host = std::string(text);
-    if (!IsIpLiteral(*host)) return arrow::Status::Invalid("invalid host '", text, "' in '", whole, "'");
+    if (!IsIpLiteral(*host))
+      return arrow::Status::Invalid("invalid host '", text, "' in '", whole, "'");
     return arrow::Status::OK();
   }
   auto colon = text.find(':');
@@ -54,7 +57,8 @@ arrow::Status SplitHostPort(std::string_view text, std::string_view whole, std::
     if (port->empty()) return arrow::Status::Invalid("empty port in '", whole, "'");
   }
   for (char c : *host) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+          c == '_')) {
       return arrow::Status::Invalid("invalid host '", *host, "' in '", whole, "'");
     }
   }
@@ -66,14 +70,17 @@ arrow::Status SplitHostPort(std::string_view text, std::string_view whole, std::
 bool IsIpLiteral(std::string_view host) {
   std::string h(host);
   unsigned char buf[16];
-  return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
+  return inet_pton(AF_INET, h.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, h.c_str(), buf) == 1;
 }
 
 bool IsWildcardHost(std::string_view host) {
   std::string h(host);
   unsigned char buf[16] = {};
-  if (inet_pton(AF_INET, h.c_str(), buf) == 1) return std::all_of(buf, buf + 4, [](auto b) { return b == 0; });
-  if (inet_pton(AF_INET6, h.c_str(), buf) == 1) return std::all_of(buf, buf + 16, [](auto b) { return b == 0; });
+  if (inet_pton(AF_INET, h.c_str(), buf) == 1)
+    return std::all_of(buf, buf + 4, [](auto b) { return b == 0; });
+  if (inet_pton(AF_INET6, h.c_str(), buf) == 1)
+    return std::all_of(buf, buf + 16, [](auto b) { return b == 0; });
   return false;
 }
 
@@ -83,13 +90,15 @@ std::string UriHost(std::string_view host) {
 }
 
 std::string DialableUri(bool tls, std::string_view host, int port) {
-  return std::string(tls ? "grpc+tls://" : "grpc://") + UriHost(host) + ":" + std::to_string(port);
+  return std::string(tls ? "grpc+tls://" : "grpc://") + UriHost(host) + ":" +
+         std::to_string(port);
 }
 
 arrow::Result<EndpointUri> ParseEndpointUri(std::string_view text) {
   auto sep = text.find("://");
   if (sep == std::string_view::npos) {
-    return arrow::Status::Invalid("endpoint '", text, "' is not of the form scheme://host:port");
+    return arrow::Status::Invalid("endpoint '", text,
+                                  "' is not of the form scheme://host:port");
   }
   EndpointUri uri;
   uri.scheme = std::string(text.substr(0, sep));
@@ -98,13 +107,15 @@ arrow::Result<EndpointUri> ParseEndpointUri(std::string_view text) {
   if (uri.scheme == "grpcs" || uri.scheme == "grpc+tls" || uri.scheme == "https") {
     uri.tls = true;
   } else if (uri.scheme != "grpc" && uri.scheme != "grpc+tcp" && uri.scheme != "http") {
-    return arrow::Status::Invalid("endpoint '", text, "' has unsupported scheme '", uri.scheme,
-                                  "' (use grpc, grpc+tcp, grpcs, grpc+tls, http or https)");
+    return arrow::Status::Invalid(
+        "endpoint '", text, "' has unsupported scheme '", uri.scheme,
+        "' (use grpc, grpc+tcp, grpcs, grpc+tls, http or https)");
   }
   std::string_view authority = text.substr(sep + 3);
   if (!authority.empty() && authority.back() == '/') authority.remove_suffix(1);
   if (authority.find_first_of("/?#@") != std::string_view::npos) {
-    return arrow::Status::Invalid("endpoint '", text, "' must be scheme://host[:port] only");
+    return arrow::Status::Invalid("endpoint '", text,
+                                  "' must be scheme://host[:port] only");
   }
   std::string_view port;
   ARROW_RETURN_NOT_OK(SplitHostPort(authority, text, &uri.host, &port));
@@ -119,7 +130,8 @@ arrow::Result<BindAddress> ParseBindAddress(std::string_view text) {
   BindAddress bind;
   std::string_view port;
   ARROW_RETURN_NOT_OK(SplitHostPort(text, text, &bind.host, &port));
-  if (bind.host.empty()) return arrow::Status::Invalid("no host in bind address '", text, "'");
+  if (bind.host.empty())
+    return arrow::Status::Invalid("no host in bind address '", text, "'");
   if (!port.empty()) {
     ARROW_ASSIGN_OR_RAISE(bind.port, ParsePort(port, text));
   }

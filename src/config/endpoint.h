@@ -17,8 +17,9 @@ struct EndpointUri {
 };
 
 /// Parses an endpoint. Accepts the schemes above; `http`/`https` are accepted because
-/// upstream's default is `http://127.0.0.1:9090` (they mean plaintext gRPC / TLS). A path, a
-/// query or user info are errors; the host is required; IPv6 literals are bracketed.
+/// upstream's default is `http://127.0.0.1:9090` (they mean plaintext gRPC / TLS). A
+/// path, a query or user info are errors; the host is required; IPv6 literals are
+/// bracketed.
 arrow::Result<EndpointUri> ParseEndpointUri(std::string_view text);
 
 /// A bind address: host and optional port (-1 = none given).

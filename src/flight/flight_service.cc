@@ -43,25 +43,27 @@ arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
   }
   if (dt->id() != arrow::Type::BINARY && dt->id() != arrow::Type::LARGE_BINARY) {
     return arrow::Status::Invalid("upload column '", schema.field(data)->name(),
-                                  "' must be binary or large_binary, got ", dt->ToString());
+                                  "' must be binary or large_binary, got ",
+                                  dt->ToString());
   }
   return data;
 }
 
-// Batches arrive zero-copy from gRPC slices, so a buffer may be misaligned for its type (an
-// int32 offsets buffer at an odd address). Realign only such buffers (offsets, never the
-// payload bytes, whose type needs no alignment) before anything reads them. The IPC reader
-// checks buffer sizes only, not their contents: offsets (and dictionary indices) come from the
-// client and could point outside the buffers they index, so every batch is fully validated
-// before a cell is sliced or a table stored (for binary data this reads the offsets, not the
-// payload).
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(fl::FlightMessageReader* reader) {
+// Batches arrive zero-copy from gRPC slices, so a buffer may be misaligned for its type
+// (an int32 offsets buffer at an odd address). Realign only such buffers (offsets, never
+// the payload bytes, whose type needs no alignment) before anything reads them. The IPC
+// reader checks buffer sizes only, not their contents: offsets (and dictionary indices)
+// come from the client and could point outside the buffers they index, so every batch is
+// fully validated before a cell is sliced or a table stored (for binary data this reads
+// the offsets, not the payload).
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(
+    fl::FlightMessageReader* reader) {
   ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
   if (!chunk.data) return nullptr;
-  ARROW_ASSIGN_OR_RAISE(auto batch,
-                        arrow::util::EnsureAlignment(std::move(chunk.data),
-                                                     arrow::util::kValueAlignment,
-                                                     arrow::default_memory_pool()));
+  ARROW_ASSIGN_OR_RAISE(
+      auto batch,
+      arrow::util::EnsureAlignment(std::move(chunk.data), arrow::util::kValueAlignment,
+                                   arrow::default_memory_pool()));
   if (arrow::Status st = batch->ValidateFull(); !st.ok()) {
     return arrow::Status::Invalid("malformed upload batch: ", st.message());
   }
@@ -90,19 +92,23 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader
       if (cells == 0) {
         single = std::move(cell);
       } else {
-        if (cells == 1) ARROW_RETURN_NOT_OK(builder.Append(single->data(), single->size()));
+        if (cells == 1)
+          ARROW_RETURN_NOT_OK(builder.Append(single->data(), single->size()));
         ARROW_RETURN_NOT_OK(builder.Append(cell->data(), cell->size()));
       }
       ++cells;
     }
   }
-  if (cells == 0) return arrow::AllocateBuffer(0);  // an empty object (e.g. an empty file)
+  if (cells == 0)
+    return arrow::AllocateBuffer(0);  // an empty object (e.g. an empty file)
   const int64_t total = cells == 1 ? single->size() : builder.length();
   if (total > kMaxPayloadBytes) {
-    // DoGet answers with a `binary` column (int32 offsets, as upstream and flamepy expect),
-    // so a larger payload could be stored but never read back: refuse it up front.
+    // DoGet answers with a `binary` column (int32 offsets, as upstream and flamepy
+    // expect), so a larger payload could be stored but never read back: refuse it up
+    // front.
     return arrow::Status::Invalid("payload of ", total, " bytes exceeds the limit of ",
-                                  kMaxPayloadBytes, " bytes (2 GiB - 1) per base or delta");
+                                  kMaxPayloadBytes,
+                                  " bytes (2 GiB - 1) per base or delta");
   }
   if (cells == 1) return single;
   return builder.Finish();
@@ -119,9 +125,9 @@ arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
   return table;
 }
 
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(const std::shared_ptr<arrow::Schema>& schema,
-                                                          uint64_t version, std::string_view kind,
-                                                          const std::shared_ptr<arrow::Buffer>& data) {
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(
+    const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
+    const std::shared_ptr<arrow::Buffer>& data) {
   const int64_t size = data ? data->size() : 0;
   if (size > std::numeric_limits<int32_t>::max()) {
     return arrow::Status::CapacityError("payload of ", size,
@@ -140,16 +146,17 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(const std::shared_ptr<
       1, std::move(kind_offsets), arrow::Buffer::FromString(std::string(kind)));
   // The payload buffer itself: the response shares the cached object's memory.
   auto payload = std::make_shared<arrow::BinaryArray>(
-      1, std::move(data_offsets), data ? data : std::make_shared<arrow::Buffer>(nullptr, 0));
+      1, std::move(data_offsets),
+      data ? data : std::make_shared<arrow::Buffer>(nullptr, 0));
   return arrow::RecordBatch::Make(schema, 1, {versions, kinds, payload});
 }
 
-// Streams a DoGet reply one batch at a time from the (pinned, immutable) object: nothing is
-// materialised up front and no payload byte is copied.
+// Streams a DoGet reply one batch at a time from the (pinned, immutable) object: nothing
+// is materialised up front and no payload byte is copied.
 class ReplyReader : public arrow::RecordBatchReader {
  public:
-  // `response_schema`: the opaque reply schema (with the epoch); native tables get their own
-  // schema with `epoch` added.
+  // `response_schema`: the opaque reply schema (with the epoch); native tables get their
+  // own schema with `epoch` added.
   ReplyReader(ReadResult read, std::shared_ptr<arrow::Schema> response_schema,
               const std::string& epoch)
       : read_(std::move(read)), schema_(std::move(response_schema)) {
@@ -194,7 +201,8 @@ class ReplyReader : public arrow::RecordBatchReader {
       return arrow::Status::OK();
     }
     if (i == 0) {
-      ARROW_ASSIGN_OR_RAISE(*batch, OneRow(schema_, obj.base_version(), kKindBase, obj.data()));
+      ARROW_ASSIGN_OR_RAISE(*batch,
+                            OneRow(schema_, obj.base_version(), kKindBase, obj.data()));
     } else {
       const Delta& d = obj.deltas()[i - 1];
       ARROW_ASSIGN_OR_RAISE(*batch, OneRow(schema_, d.version, kKindPatch, d.data));
@@ -211,7 +219,8 @@ class ReplyReader : public arrow::RecordBatchReader {
 
 class SingleResultStream : public fl::ResultStream {
  public:
-  explicit SingleResultStream(std::shared_ptr<arrow::Buffer> body) : body_(std::move(body)) {}
+  explicit SingleResultStream(std::shared_ptr<arrow::Buffer> body)
+      : body_(std::move(body)) {}
   arrow::Result<std::unique_ptr<fl::Result>> Next() override {
     if (!body_) return nullptr;
     auto r = std::make_unique<fl::Result>();
@@ -226,7 +235,8 @@ class SingleResultStream : public fl::ResultStream {
 
 }  // namespace
 
-FlightService::FlightService(std::shared_ptr<ObjectStore> store, FlightServiceOptions options)
+FlightService::FlightService(std::shared_ptr<ObjectStore> store,
+                             FlightServiceOptions options)
     : store_(std::move(store)),
       options_(std::move(options)),
       response_schema_(ResponseSchema(store_->epoch())) {}
@@ -235,7 +245,8 @@ FlightService::~FlightService() = default;
 
 std::string FlightService::advertised_endpoint() const {
   if (!options_.advertised_endpoint.empty()) return options_.advertised_endpoint;
-  // A TLS server must advertise a TLS address: clients dial the advertised endpoint for reads.
+  // A TLS server must advertise a TLS address: clients dial the advertised endpoint for
+  // reads.
   const bool tls = location().scheme() == "grpc+tls";
   return (tls ? "grpc+tls://127.0.0.1:" : "grpc://127.0.0.1:") + std::to_string(port());
 }
@@ -246,7 +257,8 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::DoAction(const fl::ServerCallContext&, const fl::Action& action,
+arrow::Status FlightService::DoAction(const fl::ServerCallContext&,
+                                      const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
   if (action.type != kDeleteAction) {
     return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
@@ -273,7 +285,8 @@ arrow::Status FlightService::DoPut(const fl::ServerCallContext& context,
 // Checked after the whole upload has been read and before anything is stored.
 static arrow::Status CheckNotCancelled(const fl::ServerCallContext& context) {
   if (context.is_cancelled()) {
-    return arrow::Status::Cancelled("upload cancelled before it completed; nothing was stored");
+    return arrow::Status::Cancelled(
+        "upload cancelled before it completed; nothing was stored");
   }
   return arrow::Status::OK();
 }
@@ -287,7 +300,8 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
   auto read_and_store = [&]() -> arrow::Result<WriteResult> {
     if (descriptor.type == fl::FlightDescriptor::CMD) {
       if (!std::string_view(descriptor.cmd).starts_with(kPatchCommandPrefix)) {
-        return arrow::Status::Invalid("Unknown DoPut command '", descriptor.cmd.substr(0, 64),
+        return arrow::Status::Invalid("Unknown DoPut command '",
+                                      descriptor.cmd.substr(0, 64),
                                       "': expected 'PATCH:<app>/<session>/<object>'");
       }
       auto key = ObjectKey::Parse(descriptor.cmd.substr(kPatchCommandPrefix.size()));
@@ -296,7 +310,8 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
       }
       if (IsNativeTableSchema(*schema)) {
         return arrow::Status::Invalid(
-            "PATCH takes an opaque delta (version: uint64, data: binary), not a native table");
+            "PATCH takes an opaque delta (version: uint64, data: binary), not a native "
+            "table");
       }
       ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
       ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
@@ -317,18 +332,21 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
   };
   ARROW_ASSIGN_OR_RAISE(const WriteResult written, read_and_store());
   ARROW_ASSIGN_OR_RAISE(
-      auto meta, EncodePutResult({advertised_endpoint(), written.key.str(),
-                                  static_cast<int64_t>(written.version), store_->epoch()}));
+      auto meta,
+      EncodePutResult({advertised_endpoint(), written.key.str(),
+                       static_cast<int64_t>(written.version), store_->epoch()}));
   return writer->WriteMetadata(*meta);
 }
 
-arrow::Status FlightService::DoGet(const fl::ServerCallContext&, const fl::Ticket& request,
+arrow::Status FlightService::DoGet(const fl::ServerCallContext&,
+                                   const fl::Ticket& request,
                                    std::unique_ptr<fl::FlightDataStream>* stream) {
   auto ticket = ParseTicket(request.ticket);
   if (!ticket.ok()) return ToRpcStatus(ticket.status());
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
-  auto reader = std::make_shared<ReplyReader>(*std::move(read), response_schema_, store_->epoch());
+  auto reader =
+      std::make_shared<ReplyReader>(*std::move(read), response_schema_, store_->epoch());
   *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
   return arrow::Status::OK();
 }
@@ -336,7 +354,8 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext&, const fl::Ticke
 arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
-  if (request.path.empty()) return ToRpcStatus(arrow::Status::Invalid("Empty descriptor path"));
+  if (request.path.empty())
+    return ToRpcStatus(arrow::Status::Invalid("Empty descriptor path"));
   auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
   if (!key.ok()) return ToRpcStatus(key.status());
   // Like upstream, existence is not required: flamepy's local-storage mode asks for the
@@ -345,24 +364,27 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
   if (auto native = store_->NativeSchema(*key); native.ok() && *native) schema = *native;
   if (!schema) schema = response_schema_;
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
-  fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
+  fl::FlightEndpoint endpoint{
+      fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
   auto made = fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1, false);
   if (!made.ok()) return ToRpcStatus(made.status());
   *info = std::make_unique<fl::FlightInfo>(*std::move(made));
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::ListFlights(const fl::ServerCallContext&, const fl::Criteria*,
+arrow::Status FlightService::ListFlights(const fl::ServerCallContext&,
+                                         const fl::Criteria*,
                                          std::unique_ptr<fl::FlightListing>* listings) {
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   const auto& schema = response_schema_;
   std::vector<fl::FlightInfo> infos;
   for (const auto& entry : store_->List()) {
-    fl::FlightEndpoint endpoint{fl::Ticket{FormatTicket(entry.key, 0)}, {location},
-                                std::nullopt, ""};
+    fl::FlightEndpoint endpoint{
+        fl::Ticket{FormatTicket(entry.key, 0)}, {location}, std::nullopt, ""};
     ARROW_ASSIGN_OR_RAISE(
-        auto info, fl::FlightInfo::Make(*schema, fl::FlightDescriptor::Path({entry.key.str()}),
-                                        {endpoint}, -1, entry.payload_bytes, false));
+        auto info,
+        fl::FlightInfo::Make(*schema, fl::FlightDescriptor::Path({entry.key.str()}),
+                             {endpoint}, -1, entry.payload_bytes, false));
     infos.push_back(std::move(info));
   }
   *listings = std::make_unique<fl::SimpleFlightListing>(std::move(infos));

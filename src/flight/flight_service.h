@@ -1,6 +1,6 @@
-// The Arrow Flight front end of flame-object-cache: decodes each request, calls the object
-// store, encodes the reply. The protocol is upstream flame-object-cache 0.6.0's (see
-// docs/protocol.md); status codes are mapped in one place (status.h).
+// The Arrow Flight front end of flame-object-cache: decodes each request, calls the
+// object store, encodes the reply. The protocol is upstream flame-object-cache 0.6.0's
+// (see docs/protocol.md); status codes are mapped in one place (status.h).
 #pragma once
 
 #include <memory>
@@ -32,18 +32,20 @@ class FlightService : public arrow::flight::FlightServerBase {
   arrow::Status DoAction(const arrow::flight::ServerCallContext& context,
                          const arrow::flight::Action& action,
                          std::unique_ptr<arrow::flight::ResultStream>* result) override;
-  arrow::Status DoPut(const arrow::flight::ServerCallContext& context,
-                      std::unique_ptr<arrow::flight::FlightMessageReader> reader,
-                      std::unique_ptr<arrow::flight::FlightMetadataWriter> writer) override;
+  arrow::Status DoPut(
+      const arrow::flight::ServerCallContext& context,
+      std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+      std::unique_ptr<arrow::flight::FlightMetadataWriter> writer) override;
   arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
                       const arrow::flight::Ticket& request,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
   arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext& context,
                               const arrow::flight::FlightDescriptor& request,
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
-  arrow::Status ListFlights(const arrow::flight::ServerCallContext& context,
-                            const arrow::flight::Criteria* criteria,
-                            std::unique_ptr<arrow::flight::FlightListing>* listings) override;
+  arrow::Status ListFlights(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::Criteria* criteria,
+      std::unique_ptr<arrow::flight::FlightListing>* listings) override;
   arrow::Status GetSchema(const arrow::flight::ServerCallContext& context,
                           const arrow::flight::FlightDescriptor& request,
                           std::unique_ptr<arrow::flight::SchemaResult>* schema) override;

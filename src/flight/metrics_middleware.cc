@@ -13,7 +13,8 @@ namespace {
 
 class MetricsMiddleware : public arrow::flight::ServerMiddleware {
  public:
-  MetricsMiddleware(std::shared_ptr<RpcMetrics> metrics, std::string rpc, std::string peer)
+  MetricsMiddleware(std::shared_ptr<RpcMetrics> metrics, std::string rpc,
+                    std::string peer)
       : metrics_(std::move(metrics)),
         rpc_(std::move(rpc)),
         peer_(std::move(peer)),
@@ -55,26 +56,41 @@ std::string GrpcCodeName(const arrow::Status& status) {
   if (status.ok()) return "OK";
   if (auto detail = arrow::flight::FlightStatusDetail::UnwrapStatus(status)) {
     switch (detail->code()) {
-      case FlightStatusCode::Internal: return "INTERNAL";
-      case FlightStatusCode::TimedOut: return "DEADLINE_EXCEEDED";
-      case FlightStatusCode::Cancelled: return "CANCELLED";
-      case FlightStatusCode::Unauthenticated: return "UNAUTHENTICATED";
-      case FlightStatusCode::Unauthorized: return "PERMISSION_DENIED";
-      case FlightStatusCode::Unavailable: return "UNAVAILABLE";
-      case FlightStatusCode::Failed: return "UNKNOWN";
+      case FlightStatusCode::Internal:
+        return "INTERNAL";
+      case FlightStatusCode::TimedOut:
+        return "DEADLINE_EXCEEDED";
+      case FlightStatusCode::Cancelled:
+        return "CANCELLED";
+      case FlightStatusCode::Unauthenticated:
+        return "UNAUTHENTICATED";
+      case FlightStatusCode::Unauthorized:
+        return "PERMISSION_DENIED";
+      case FlightStatusCode::Unavailable:
+        return "UNAVAILABLE";
+      case FlightStatusCode::Failed:
+        return "UNKNOWN";
     }
   }
   switch (status.code()) {
-    case StatusCode::KeyError: return "NOT_FOUND";
+    case StatusCode::KeyError:
+      return "NOT_FOUND";
     case StatusCode::Invalid:
-    case StatusCode::TypeError: return "INVALID_ARGUMENT";
+    case StatusCode::TypeError:
+      return "INVALID_ARGUMENT";
     case StatusCode::OutOfMemory:
-    case StatusCode::CapacityError: return "RESOURCE_EXHAUSTED";
-    case StatusCode::IndexError: return "OUT_OF_RANGE";
-    case StatusCode::Cancelled: return "CANCELLED";
-    case StatusCode::NotImplemented: return "UNIMPLEMENTED";
-    case StatusCode::AlreadyExists: return "ALREADY_EXISTS";
-    default: return "UNKNOWN";
+    case StatusCode::CapacityError:
+      return "RESOURCE_EXHAUSTED";
+    case StatusCode::IndexError:
+      return "OUT_OF_RANGE";
+    case StatusCode::Cancelled:
+      return "CANCELLED";
+    case StatusCode::NotImplemented:
+      return "UNIMPLEMENTED";
+    case StatusCode::AlreadyExists:
+      return "ALREADY_EXISTS";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -84,8 +100,8 @@ MetricsMiddlewareFactory::MetricsMiddlewareFactory(std::shared_ptr<RpcMetrics> m
 arrow::Status MetricsMiddlewareFactory::StartCall(
     const arrow::flight::CallInfo& info, const arrow::flight::ServerCallContext& context,
     std::shared_ptr<arrow::flight::ServerMiddleware>* middleware) {
-  *middleware = std::make_shared<MetricsMiddleware>(metrics_, arrow::flight::ToString(info.method),
-                                                    context.peer());
+  *middleware = std::make_shared<MetricsMiddleware>(
+      metrics_, arrow::flight::ToString(info.method), context.peer());
   return arrow::Status::OK();
 }
 

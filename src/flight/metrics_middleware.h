@@ -1,5 +1,5 @@
-// A Flight server middleware that feeds RpcMetrics (calls by RPC and gRPC status, latency,
-// calls in flight) and logs one line per call at debug level. Installed through
+// A Flight server middleware that feeds RpcMetrics (calls by RPC and gRPC status,
+// latency, calls in flight) and logs one line per call at debug level. Installed through
 // arrow::flight::FlightServerOptions::middleware, so the service itself needs no hooks.
 #pragma once
 
@@ -24,9 +24,10 @@ class MetricsMiddlewareFactory : public arrow::flight::ServerMiddlewareFactory {
 
   explicit MetricsMiddlewareFactory(std::shared_ptr<RpcMetrics> metrics);
 
-  arrow::Status StartCall(const arrow::flight::CallInfo& info,
-                          const arrow::flight::ServerCallContext& context,
-                          std::shared_ptr<arrow::flight::ServerMiddleware>* middleware) override;
+  arrow::Status StartCall(
+      const arrow::flight::CallInfo& info,
+      const arrow::flight::ServerCallContext& context,
+      std::shared_ptr<arrow::flight::ServerMiddleware>* middleware) override;
 
  private:
   std::shared_ptr<RpcMetrics> metrics_;

@@ -42,10 +42,13 @@ TEST(MetricsMiddlewareTest, CountsCallsByRpcAndCode) {
   EXPECT_NE(out.find("foc_rpc_requests_total{rpc=\"ListActions\",code=\"OK\"} 2\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("foc_rpc_requests_total{rpc=\"GetFlightInfo\",code=\"UNIMPLEMENTED\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      out.find(
+          "foc_rpc_requests_total{rpc=\"GetFlightInfo\",code=\"UNIMPLEMENTED\"} 1\n"),
+      std::string::npos)
       << out;
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_count{rpc=\"ListActions\"} 2\n"), std::string::npos);
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_count{rpc=\"ListActions\"} 2\n"),
+            std::string::npos);
   EXPECT_NE(out.find("foc_rpc_in_flight 0\n"), std::string::npos);
 }
 

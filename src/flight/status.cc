@@ -14,16 +14,19 @@ arrow::Status ToRpcStatus(const arrow::Status& status) {
       return arrow::Status(status.code(), status.message());
     case arrow::StatusCode::Cancelled:
       return arrow::Status::Cancelled(status.message())
-          .WithDetail(std::make_shared<fl::FlightStatusDetail>(fl::FlightStatusCode::Cancelled));
+          .WithDetail(
+              std::make_shared<fl::FlightStatusDetail>(fl::FlightStatusCode::Cancelled));
     case arrow::StatusCode::TypeError:
     case arrow::StatusCode::IndexError:
       return arrow::Status::Invalid(status.message());
     case arrow::StatusCode::CapacityError:
       return arrow::Status::CapacityError(kResourceExhaustedPrefix, status.message())
-          .WithDetail(std::make_shared<fl::FlightStatusDetail>(fl::FlightStatusCode::Unavailable));
+          .WithDetail(std::make_shared<fl::FlightStatusDetail>(
+              fl::FlightStatusCode::Unavailable));
     default:
       return arrow::Status::IOError(status.message())
-          .WithDetail(std::make_shared<fl::FlightStatusDetail>(fl::FlightStatusCode::Internal));
+          .WithDetail(
+              std::make_shared<fl::FlightStatusDetail>(fl::FlightStatusCode::Internal));
   }
 }
 

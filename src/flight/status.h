@@ -13,11 +13,11 @@ inline constexpr char kResourceExhaustedPrefix[] = "RESOURCE_EXHAUSTED: ";
 ///   NotImplemented → UNIMPLEMENTED; Cancelled → CANCELLED; anything else (IOError...) →
 ///   INTERNAL.
 ///   CapacityError (memory or disk full) → UNAVAILABLE with the message prefixed
-///   "RESOURCE_EXHAUSTED: ". gRPC's RESOURCE_EXHAUSTED would be the natural code, but Arrow
-///   Flight's server API cannot emit it: its transport status codes have no such value, and
-///   Arrow's own client folds RESOURCE_EXHAUSTED into "unavailable" as well. The original
-///   Arrow status code also travels in the `x-arrow-status` trailer, so Arrow clients see
-///   CapacityError.
+///   "RESOURCE_EXHAUSTED: ". gRPC's RESOURCE_EXHAUSTED would be the natural code, but
+///   Arrow Flight's server API cannot emit it: its transport status codes have no such
+///   value, and Arrow's own client folds RESOURCE_EXHAUSTED into "unavailable" as well.
+///   The original Arrow status code also travels in the `x-arrow-status` trailer, so
+///   Arrow clients see CapacityError.
 arrow::Status ToRpcStatus(const arrow::Status& status);
 
 }  // namespace foc

@@ -74,12 +74,14 @@ arrow::Status ValidateComponent(std::string_view c, std::string_view what) {
     return Invalid(what, c, "'*' is only allowed as the session of a DELETE pattern");
   }
   if (c.front() == '.') return Invalid(what, c, "must not start with '.'");
-  if (c.find("..") != std::string_view::npos) return Invalid(what, c, "must not contain '..'");
+  if (c.find("..") != std::string_view::npos)
+    return Invalid(what, c, "must not contain '..'");
   for (const char ch : c) {
     const auto u = static_cast<unsigned char>(ch);
     if (ch == '/') return Invalid(what, c, "must not contain '/'");
     if (ch == '\\') return Invalid(what, c, "must not contain '\\'");
-    if (u < 0x20 || u == 0x7F) return Invalid(what, c, "must not contain control characters");
+    if (u < 0x20 || u == 0x7F)
+      return Invalid(what, c, "must not contain control characters");
   }
   if (!IsValidUtf8(c)) return Invalid(what, c, "not valid UTF-8");
   return arrow::Status::OK();
@@ -108,8 +110,9 @@ arrow::Result<ObjectKey> ObjectKey::Parse(std::string_view full_key) {
 arrow::Result<PutTarget> ParsePutPath(std::string_view path) {
   const auto parts = Split(path);
   if (parts.size() != 2 && parts.size() != 3) {
-    return arrow::Status::Invalid("Invalid path '", path,
-                                  "': expected '<app>/<session>' or '<app>/<session>/<object>'");
+    return arrow::Status::Invalid(
+        "Invalid path '", path,
+        "': expected '<app>/<session>' or '<app>/<session>/<object>'");
   }
   ARROW_RETURN_NOT_OK(ValidateComponent(parts[0], "app"));
   ARROW_RETURN_NOT_OK(ValidateComponent(parts[1], "session"));

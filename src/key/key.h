@@ -2,10 +2,11 @@
 //
 // A stored object is addressed by a full key `<app>/<session>/<object>`. DoPut accepts a
 // session prefix `<app>/<session>` (the server picks the object id) or a full key; DELETE
-// accepts a pattern: a full key, a session prefix, or `<app>/*` (every session of an app).
+// accepts a pattern: a full key, a session prefix, or `<app>/*` (every session of an
+// app).
 //
-// One validator applies everywhere (upstream has three that disagree). A component is valid
-// when it is 1..kMaxComponentBytes bytes of UTF-8 and
+// One validator applies everywhere (upstream has three that disagree). A component is
+// valid when it is 1..kMaxComponentBytes bytes of UTF-8 and
 //   * contains no `/`, no `\`, no NUL and no ASCII control character (0x01-0x1F, 0x7F);
 //   * does not contain `..` (as flamepy and upstream refuse) and does not start with `.`
 //     (so `.` and `..` are impossible, and names beginning with `.` stay free for the
@@ -67,8 +68,8 @@ class ObjectKey {
   size_t session_len_;
 };
 
-/// What a DoPut descriptor path names: a session (the server generates the object id) or a
-/// full key (create or replace that object).
+/// What a DoPut descriptor path names: a session (the server generates the object id) or
+/// a full key (create or replace that object).
 struct PutTarget {
   std::string app;
   std::string session;
@@ -89,7 +90,8 @@ class KeyPattern {
   Kind kind() const { return kind_; }
   /// The pattern as given, e.g. `app/*`.
   const std::string& str() const { return text_; }
-  /// Every key this pattern matches starts with this string (`app/`, `app/s/`, or the key).
+  /// Every key this pattern matches starts with this string (`app/`, `app/s/`, or the
+  /// key).
   const std::string& key_prefix() const { return key_prefix_; }
   bool Matches(const ObjectKey& key) const;
 
@@ -107,10 +109,11 @@ struct Ticket {
   uint64_t version;
 };
 
-/// Parses a ticket. A ticket without `:` is a bare key (version 0). Otherwise the version is
-/// what follows the *last* `:` and must be a decimal uint64 (InvalidArgument if not), so keys
-/// containing `:` are readable as `<key>:<version>` (upstream splits at the first `:` and
-/// cannot read them). Tickets the server hands out (ListFlights, GetFlightInfo) carry `:0`.
+/// Parses a ticket. A ticket without `:` is a bare key (version 0). Otherwise the version
+/// is what follows the *last* `:` and must be a decimal uint64 (InvalidArgument if not),
+/// so keys containing `:` are readable as `<key>:<version>` (upstream splits at the first
+/// `:` and cannot read them). Tickets the server hands out (ListFlights, GetFlightInfo)
+/// carry `:0`.
 arrow::Result<Ticket> ParseTicket(std::string_view ticket);
 
 /// Formats the ticket for `key` at `version`.

@@ -8,7 +8,8 @@ namespace foc {
 namespace {
 
 TEST(ObjectKeyTest, ParsesThreeComponents) {
-  ASSERT_OK_AND_ASSIGN(auto key, ObjectKey::Parse("app/ssn/550e8400-e29b-41d4-a716-446655440000"));
+  ASSERT_OK_AND_ASSIGN(auto key,
+                       ObjectKey::Parse("app/ssn/550e8400-e29b-41d4-a716-446655440000"));
   EXPECT_EQ(key.app(), "app");
   EXPECT_EQ(key.session(), "ssn");
   EXPECT_EQ(key.object(), "550e8400-e29b-41d4-a716-446655440000");
@@ -17,17 +18,35 @@ TEST(ObjectKeyTest, ParsesThreeComponents) {
 }
 
 TEST(ObjectKeyTest, AcceptsWhatUpstreamClientsWrite) {
-  for (const char* k : {"a/b/c", "my-app/session_1/pkg.tar.gz", "a/b/c:d", "a/b/with space",
-                        "\xc3\xa9t\xc3\xa9/s/\xe6\x97\xa5", "a/b/x*y", "a/b/v1.2"}) {
+  for (const char* k :
+       {"a/b/c", "my-app/session_1/pkg.tar.gz", "a/b/c:d", "a/b/with space",
+        "\xc3\xa9t\xc3\xa9/s/\xe6\x97\xa5", "a/b/x*y", "a/b/v1.2"}) {
     EXPECT_OK(ObjectKey::Parse(k)) << k;
   }
 }
 
 TEST(ObjectKeyTest, RejectsBadShapesAndComponents) {
-  for (const char* k : {"", "a", "a/b", "a/b/c/d", "a//c", "/b/c", "a/b/", "../etc/passwd",
-                        "app/../other/object", "app/session/..", "a/./c", "a/b/.", "a/b/.hidden",
-                        "a/b/x..y", "a\\b/c/d", "a/b/c\\d", "*/b/c", "a/*/c", "a/b/*",
-                        "a/b/\x01", "a/b/\x7f"}) {
+  for (const char* k : {"",
+                        "a",
+                        "a/b",
+                        "a/b/c/d",
+                        "a//c",
+                        "/b/c",
+                        "a/b/",
+                        "../etc/passwd",
+                        "app/../other/object",
+                        "app/session/..",
+                        "a/./c",
+                        "a/b/.",
+                        "a/b/.hidden",
+                        "a/b/x..y",
+                        "a\\b/c/d",
+                        "a/b/c\\d",
+                        "*/b/c",
+                        "a/*/c",
+                        "a/b/*",
+                        "a/b/\x01",
+                        "a/b/\x7f"}) {
     EXPECT_STATUS(Invalid, "Invalid", ObjectKey::Parse(k)) << k;
   }
   EXPECT_STATUS(Invalid, "control", ObjectKey::Parse(std::string("a/b/c\0d", 7)));
@@ -82,7 +101,8 @@ TEST(KeyPatternTest, WildcardOnlyAsWholeSession) {
   EXPECT_STATUS(Invalid, "'*'", KeyPattern::Parse("app/s/*"));
   EXPECT_STATUS(Invalid, "expected", KeyPattern::Parse("app/s*/x/y"));
   EXPECT_STATUS(Invalid, "expected", KeyPattern::Parse("app"));
-  EXPECT_OK(KeyPattern::Parse("app/s*"));  // '*' inside a longer name is a literal character
+  EXPECT_OK(
+      KeyPattern::Parse("app/s*"));  // '*' inside a longer name is a literal character
 }
 
 TEST(TicketTest, KeyAndVersion) {

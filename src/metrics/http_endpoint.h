@@ -1,6 +1,6 @@
 // The HTTP endpoint of metrics and health: GET /metrics (Prometheus text format) and
-// GET /health (200 "ok" while serving, 503 while shutting down). Plain HTTP on its own port;
-// off unless `cache.metrics.port` is set.
+// GET /health (200 "ok" while serving, 503 while shutting down). Plain HTTP on its own
+// port; off unless `cache.metrics.port` is set.
 #pragma once
 
 #include <functional>

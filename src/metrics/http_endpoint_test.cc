@@ -12,7 +12,8 @@ namespace {
 
 TEST(HttpEndpointTest, ServesMetricsAndHealth) {
   std::atomic<bool> healthy{true};
-  HttpEndpoint endpoint([] { return std::string("foc_up 1\n"); }, [&] { return healthy.load(); });
+  HttpEndpoint endpoint([] { return std::string("foc_up 1\n"); },
+                        [&] { return healthy.load(); });
   ASSERT_OK_AND_ASSIGN(int port, endpoint.Start("127.0.0.1", 0));
   ASSERT_GT(port, 0);
   httplib::Client client("127.0.0.1", port);
@@ -20,7 +21,8 @@ TEST(HttpEndpointTest, ServesMetricsAndHealth) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->body, "foc_up 1\n");
-  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(res->get_header_value("Content-Type"),
+            "text/plain; version=0.0.4; charset=utf-8");
   res = client.Get("/health");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);

@@ -85,7 +85,8 @@ void RpcMetrics::Render(std::string* out) const {
     int64_t cumulative = 0;
     for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
       cumulative += h.buckets[i];
-      std::string labels = "{" + rpc_label + ",le=\"" + Number(kLatencyBuckets[i]) + "\"}";
+      std::string labels =
+          "{" + rpc_label + ",le=\"" + Number(kLatencyBuckets[i]) + "\"}";
       Sample(out, "foc_rpc_duration_seconds_bucket", cumulative, labels.c_str());
     }
     std::string inf = "{" + rpc_label + ",le=\"+Inf\"}";
@@ -101,15 +102,18 @@ void RenderStoreStats(const StoreStats& s, std::string* out) {
   Sample(out, "foc_objects", s.objects);
   Header(out, "foc_resident_objects", "gauge", "Objects held in memory.");
   Sample(out, "foc_resident_objects", s.resident_objects);
-  Header(out, "foc_resident_bytes", "gauge", "Memory charge of the objects held in memory.");
+  Header(out, "foc_resident_bytes", "gauge",
+         "Memory charge of the objects held in memory.");
   Sample(out, "foc_resident_bytes", s.resident_bytes);
-  Header(out, "foc_memory_evictions_total", "counter", "Objects dropped from memory for space.");
+  Header(out, "foc_memory_evictions_total", "counter",
+         "Objects dropped from memory for space.");
   Sample(out, "foc_memory_evictions_total", s.memory_evictions);
   Header(out, "foc_lost_objects_total", "counter",
          "Memory-only storage: objects evicted and therefore gone.");
   Sample(out, "foc_lost_objects_total", s.lost_objects);
-  Header(out, "foc_refused_writes_total", "counter",
-         "Memory-only storage with memory_full: refuse: writes refused for lack of memory.");
+  Header(
+      out, "foc_refused_writes_total", "counter",
+      "Memory-only storage with memory_full: refuse: writes refused for lack of memory.");
   Sample(out, "foc_refused_writes_total", s.refused_writes);
   Header(out, "foc_get_replies_total", "counter",
          "Versioned GET replies by kind (not_modified, patch, full, native).");
@@ -122,19 +126,22 @@ void RenderStoreStats(const StoreStats& s, std::string* out) {
   Sample(out, "foc_payload_received_bytes_total", s.bytes_written);
   Header(out, "foc_payload_sent_bytes_total", "counter", "Payload bytes sent by GET.");
   Sample(out, "foc_payload_sent_bytes_total", s.bytes_read);
-  Header(out, "foc_storage_bytes", "gauge", "Bytes of object files on disk (bases and deltas).");
+  Header(out, "foc_storage_bytes", "gauge",
+         "Bytes of object files on disk (bases and deltas).");
   Sample(out, "foc_storage_bytes", s.storage.stored_bytes);
   Header(out, "foc_storage_capacity_bytes", "gauge",
          "Configured disk capacity limit; 0 means unlimited.");
   Sample(out, "foc_storage_capacity_bytes", s.storage.capacity_bytes);
 }
 
-void RenderProcessInfo(std::string_view version, std::chrono::system_clock::time_point start,
-                       std::string* out) {
-  Header(out, "foc_build_info", "gauge", "Always 1; the label carries the server version.");
+void RenderProcessInfo(std::string_view version,
+                       std::chrono::system_clock::time_point start, std::string* out) {
+  Header(out, "foc_build_info", "gauge",
+         "Always 1; the label carries the server version.");
   std::string labels = "{version=\"" + EscapeLabel(version) + "\"}";
   Sample(out, "foc_build_info", 1, labels.c_str());
-  Header(out, "foc_start_time_seconds", "gauge", "Start time of the process, Unix seconds.");
+  Header(out, "foc_start_time_seconds", "gauge",
+         "Start time of the process, Unix seconds.");
   double t = std::chrono::duration<double>(start.time_since_epoch()).count();
   *out += "foc_start_time_seconds " + Number(t) + "\n";
 }

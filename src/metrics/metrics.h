@@ -1,9 +1,9 @@
 // Server metrics in the Prometheus text exposition format (version 0.0.4).
 //
 // RpcMetrics counts completed Flight calls by RPC and gRPC status and keeps a latency
-// histogram per RPC; it is fed by the Flight middleware (src/flight/metrics_middleware.h) and
-// is safe to use from any thread. RenderStoreStats turns the store's counters into gauges and
-// counters. Metric names start with `foc_`; docs/operations.md lists them.
+// histogram per RPC; it is fed by the Flight middleware (src/flight/metrics_middleware.h)
+// and is safe to use from any thread. RenderStoreStats turns the store's counters into
+// gauges and counters. Metric names start with `foc_`; docs/operations.md lists them.
 #pragma once
 
 #include <array>
@@ -48,8 +48,8 @@ class RpcMetrics {
 void RenderStoreStats(const StoreStats& stats, std::string* out);
 
 /// Appends build and process metrics (`foc_build_info`, `foc_start_time_seconds`).
-void RenderProcessInfo(std::string_view version, std::chrono::system_clock::time_point start,
-                       std::string* out);
+void RenderProcessInfo(std::string_view version,
+                       std::chrono::system_clock::time_point start, std::string* out);
 
 /// Escapes a label value for the exposition format (backslash, quote, newline).
 std::string EscapeLabel(std::string_view value);

@@ -32,26 +32,35 @@ std::string Exposition() {
 
 TEST(MetricsTest, CountsAndHistograms) {
   std::string out = Exposition();
-  EXPECT_NE(out.find("foc_rpc_requests_total{rpc=\"DoGet\",code=\"OK\"} 2\n"), std::string::npos);
+  EXPECT_NE(out.find("foc_rpc_requests_total{rpc=\"DoGet\",code=\"OK\"} 2\n"),
+            std::string::npos);
   EXPECT_NE(out.find("foc_rpc_requests_total{rpc=\"DoGet\",code=\"NOT_FOUND\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0.00050000000000000001\"} 1\n"),
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0."
+                     "00050000000000000001\"} 1\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0.025000000000000001\"} 2\n"),
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0."
+                     "025000000000000001\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"60\"} 2\n"), std::string::npos);
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"+Inf\"} 3\n"), std::string::npos);
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_count{rpc=\"DoGet\"} 3\n"), std::string::npos);
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"60\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"+Inf\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_count{rpc=\"DoGet\"} 3\n"),
+            std::string::npos);
   EXPECT_NE(out.find("foc_rpc_in_flight 1\n"), std::string::npos);
   EXPECT_NE(out.find("foc_objects 3\n"), std::string::npos);
   EXPECT_NE(out.find("foc_resident_bytes 1048576\n"), std::string::npos);
-  EXPECT_NE(out.find("foc_get_replies_total{kind=\"not_modified\"} 7\n"), std::string::npos);
+  EXPECT_NE(out.find("foc_get_replies_total{kind=\"not_modified\"} 7\n"),
+            std::string::npos);
   EXPECT_NE(out.find("foc_storage_bytes 4096\n"), std::string::npos);
   EXPECT_NE(out.find("foc_build_info{version=\"0.1.0\"} 1\n"), std::string::npos);
 }
 
-TEST(MetricsTest, EscapesLabels) { EXPECT_EQ(EscapeLabel("a\"b\\c\nd"), "a\\\"b\\\\c\\nd"); }
+TEST(MetricsTest, EscapesLabels) {
+  EXPECT_EQ(EscapeLabel("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
 
 // The exposition passes Prometheus' own linter (Debian package `prometheus`).
 TEST(MetricsTest, PromtoolAcceptsTheExposition) {

@@ -8,8 +8,8 @@
 namespace foc {
 namespace {
 
-// Fixed per-object and per-delta bookkeeping added to memory charges, so that an object of
-// many tiny deltas is not charged as almost free.
+// Fixed per-object and per-delta bookkeeping added to memory charges, so that an object
+// of many tiny deltas is not charged as almost free.
 constexpr int64_t kObjectOverhead = 256;
 constexpr int64_t kDeltaOverhead = 64;
 
@@ -52,8 +52,8 @@ uint64_t NativeSchemaVersion(const arrow::Schema& schema) {
   return (ec == std::errc() && ptr == s.data() + s.size()) ? v : 0;
 }
 
-std::shared_ptr<arrow::Schema> WithNativeVersion(const std::shared_ptr<arrow::Schema>& schema,
-                                                 uint64_t version) {
+std::shared_ptr<arrow::Schema> WithNativeVersion(
+    const std::shared_ptr<arrow::Schema>& schema, uint64_t version) {
   auto md = schema->metadata() ? schema->metadata()->Copy()
                                : std::make_shared<arrow::KeyValueMetadata>();
   md->Delete(kVersionMetadataKey).Warn();  // absent is fine
@@ -129,7 +129,8 @@ void Object::ComputeSizes() {
 
 GetPlan PlanGet(const Object& object, uint64_t client_version) {
   const uint64_t current = object.version();
-  if (client_version != 0 && client_version == current) return {GetReplyKind::kNotModified};
+  if (client_version != 0 && client_version == current)
+    return {GetReplyKind::kNotModified};
   if (object.is_native()) return {GetReplyKind::kNative};
   if (client_version != 0 && client_version < current &&
       object.base_version() <= client_version) {
@@ -138,7 +139,8 @@ GetPlan PlanGet(const Object& object, uint64_t client_version) {
     size_t first = 0;
     while (first < deltas.size() && deltas[first].version <= client_version) ++first;
     const size_t needed = deltas.size() - first;
-    if (needed == current - client_version && deltas[first].version == client_version + 1) {
+    if (needed == current - client_version &&
+        deltas[first].version == client_version + 1) {
       return {GetReplyKind::kPatches, first};
     }
   }

@@ -1,10 +1,10 @@
 // Objects: a base (opaque bytes or a native Arrow table) plus ordered deltas, each with a
 // server-assigned version; and the get-decision table that picks what a DoGet returns.
 //
-// Objects are immutable values shared through std::shared_ptr<const Object>. A PATCH makes a
-// new Object that shares every buffer of the old one and adds one delta, so the memory cache,
-// in-flight responses and the storage engine all point at the same Arrow buffers: the read
-// path never copies payload bytes.
+// Objects are immutable values shared through std::shared_ptr<const Object>. A PATCH
+// makes a new Object that shares every buffer of the old one and adds one delta, so the
+// memory cache, in-flight responses and the storage engine all point at the same Arrow
+// buffers: the read path never copies payload bytes.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,8 @@ inline constexpr char kFormatMetadataKey[] = "flame.cache.format";
 inline constexpr char kNativeTableFormat[] = "arrow-table-v1";
 /// Schema metadata key carrying a native table's base version (decimal string).
 inline constexpr char kVersionMetadataKey[] = "flame.cache.version";
-/// Schema metadata key carrying the server instance identifier (see ObjectStore::epoch()).
+/// Schema metadata key carrying the server instance identifier (see
+/// ObjectStore::epoch()).
 inline constexpr char kEpochMetadataKey[] = "flame.cache.epoch";
 
 /// One delta (patch) of an object: opaque bytes at a version above the base's.
@@ -34,7 +35,8 @@ struct Delta {
   std::shared_ptr<arrow::Buffer> data;
 };
 
-/// A native Arrow table base: its schema (with all metadata) and batches exactly as uploaded.
+/// A native Arrow table base: its schema (with all metadata) and batches exactly as
+/// uploaded.
 struct NativeTable {
   std::shared_ptr<arrow::Schema> schema;
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
@@ -43,12 +45,13 @@ struct NativeTable {
 /// True when `schema` carries `flame.cache.format=arrow-table-v1`.
 bool IsNativeTableSchema(const arrow::Schema& schema);
 
-/// The version recorded in a native schema's `flame.cache.version` (0 if absent/unparsable).
+/// The version recorded in a native schema's `flame.cache.version` (0 if
+/// absent/unparsable).
 uint64_t NativeSchemaVersion(const arrow::Schema& schema);
 
 /// `schema` with `flame.cache.version` set to `version` (other metadata kept).
-std::shared_ptr<arrow::Schema> WithNativeVersion(const std::shared_ptr<arrow::Schema>& schema,
-                                                 uint64_t version);
+std::shared_ptr<arrow::Schema> WithNativeVersion(
+    const std::shared_ptr<arrow::Schema>& schema, uint64_t version);
 
 /// An immutable object value.
 class Object {
@@ -60,17 +63,20 @@ class Object {
   /// A native-table object (no deltas) at `version`; the schema's `flame.cache.version`
   /// metadata is set to `version`.
   static Ptr MakeNative(uint64_t version, NativeTable table);
-  /// An object with deltas, as read back from storage. Fails unless delta versions strictly
-  /// increase above the base version.
+  /// An object with deltas, as read back from storage. Fails unless delta versions
+  /// strictly increase above the base version.
   static arrow::Result<Ptr> Make(Ptr base, std::vector<Delta> deltas);
 
-  /// A new object sharing every buffer of this one, plus `delta` (version must be > version()).
+  /// A new object sharing every buffer of this one, plus `delta` (version must be >
+  /// version()).
   arrow::Result<Ptr> WithDelta(Delta delta) const;
 
   bool is_native() const { return native_ != nullptr; }
   uint64_t base_version() const { return base_version_; }
   /// Current version: the highest of the base and delta versions.
-  uint64_t version() const { return deltas_.empty() ? base_version_ : deltas_.back().version; }
+  uint64_t version() const {
+    return deltas_.empty() ? base_version_ : deltas_.back().version;
+  }
   /// Opaque payload (null for native objects).
   const std::shared_ptr<arrow::Buffer>& data() const { return data_; }
   /// Native table (null for opaque objects).

@@ -8,7 +8,9 @@
 namespace foc {
 namespace {
 
-std::shared_ptr<arrow::Buffer> Bytes(const std::string& s) { return arrow::Buffer::FromString(s); }
+std::shared_ptr<arrow::Buffer> Bytes(const std::string& s) {
+  return arrow::Buffer::FromString(s);
+}
 
 // put, patch, patch -> versions 1, 2, 3 (upstream-server.md §4.2 worked example).
 Object::Ptr ThreeVersions() {
@@ -73,10 +75,12 @@ TEST(PlanGetTest, NativeTables) {
   arrow::Int32Builder b;
   ASSERT_OK(b.AppendValues({1, 2, 3}));
   ASSERT_OK_AND_ASSIGN(auto array, b.Finish());
-  auto schema = arrow::schema({arrow::field("id", arrow::int32())},
-                              arrow::key_value_metadata({kFormatMetadataKey}, {kNativeTableFormat}));
+  auto schema = arrow::schema(
+      {arrow::field("id", arrow::int32())},
+      arrow::key_value_metadata({kFormatMetadataKey}, {kNativeTableFormat}));
   ASSERT_TRUE(IsNativeTableSchema(*schema));
-  auto obj = Object::MakeNative(7, {schema, {arrow::RecordBatch::Make(schema, 3, {array})}});
+  auto obj =
+      Object::MakeNative(7, {schema, {arrow::RecordBatch::Make(schema, 3, {array})}});
   EXPECT_EQ(NativeSchemaVersion(*obj->table()->schema), 7u);
   EXPECT_EQ(obj->payload_bytes(), 12);
   EXPECT_EQ(PlanGet(*obj, 0).kind, GetReplyKind::kNative);

@@ -21,8 +21,8 @@ std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch) {
                             arrow::field("kind", arrow::utf8(), false),
                             arrow::field("data", arrow::binary(), false)};
   if (epoch.empty()) return arrow::schema(std::move(fields));
-  return arrow::schema(std::move(fields),
-                       arrow::key_value_metadata({kEpochMetadataKey}, {std::string(epoch)}));
+  return arrow::schema(std::move(fields), arrow::key_value_metadata(
+                                              {kEpochMetadataKey}, {std::string(epoch)}));
 }
 
 std::string JoinDescriptorPath(const std::vector<std::string>& path) {

@@ -1,6 +1,7 @@
-// Wire-format pieces of the flame-object-cache protocol shared by the server (src/flight/)
-// and the C++ client (src/client/): schemas, descriptors' command prefix, the BSON PutResult.
-// Pure functions, no I/O. The protocol itself is specified in docs/protocol.md.
+// Wire-format pieces of the flame-object-cache protocol shared by the server
+// (src/flight/) and the C++ client (src/client/): schemas, descriptors' command prefix,
+// the BSON PutResult. Pure functions, no I/O. The protocol itself is specified in
+// docs/protocol.md.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,8 @@
 
 namespace foc {
 
-/// DoPut command descriptor prefix that appends a delta: `PATCH:<app>/<session>/<object>`.
+/// DoPut command descriptor prefix that appends a delta:
+/// `PATCH:<app>/<session>/<object>`.
 inline constexpr std::string_view kPatchCommandPrefix = "PATCH:";
 /// The only DoAction type.
 inline constexpr std::string_view kDeleteAction = "DELETE";
@@ -27,18 +29,20 @@ inline constexpr std::string_view kKindPatch = "patch";
 std::shared_ptr<arrow::Schema> UploadSchema();
 
 /// DoGet response schema for opaque objects: `version: uint64, kind: utf8, data: binary`
-/// (non-nullable, as upstream), with `flame.cache.epoch` metadata when `epoch` is not empty.
+/// (non-nullable, as upstream), with `flame.cache.epoch` metadata when `epoch` is not
+/// empty.
 std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch = {});
 
 /// Descriptor path elements joined with '/': pyarrow sends one element "a/s/o", a client
 /// sending ["a", "s", "o"] means the same key.
 std::string JoinDescriptorPath(const std::vector<std::string>& path);
 
-/// Cell `i` of a `binary` or `large_binary` array (the caller has checked the type), sliced
-/// from the array's data without copying.
+/// Cell `i` of a `binary` or `large_binary` array (the caller has checked the type),
+/// sliced from the array's data without copying.
 std::shared_ptr<arrow::Buffer> BinaryCell(const arrow::Array& array, int64_t i);
 
-/// The reference to a stored object that each DoPut answers with (PutResult app_metadata).
+/// The reference to a stored object that each DoPut answers with (PutResult
+/// app_metadata).
 struct PutResultDoc {
   std::string endpoint;
   std::string key;

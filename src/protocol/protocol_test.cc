@@ -10,7 +10,8 @@ namespace foc {
 namespace {
 
 TEST(PutResultTest, EncodesUpstreamFieldsInOrderWithBsonTypes) {
-  ASSERT_OK_AND_ASSIGN(auto buf, EncodePutResult({"grpc://127.0.0.1:9090", "a/s/o", 7, ""}));
+  ASSERT_OK_AND_ASSIGN(auto buf,
+                       EncodePutResult({"grpc://127.0.0.1:9090", "a/s/o", 7, ""}));
   const std::string bytes = buf->ToString();
   // int32 total length, then elements: 0x02 "endpoint", 0x02 "key", 0x12 "version".
   const auto first = bytes.find("endpoint");
@@ -29,7 +30,8 @@ TEST(PutResultTest, EncodesUpstreamFieldsInOrderWithBsonTypes) {
 }
 
 TEST(PutResultTest, RoundTripsWithEpoch) {
-  ASSERT_OK_AND_ASSIGN(auto buf, EncodePutResult({"grpc+tls://h:1", "a/s/o:x", 1LL << 40, "e1"}));
+  ASSERT_OK_AND_ASSIGN(auto buf,
+                       EncodePutResult({"grpc+tls://h:1", "a/s/o:x", 1LL << 40, "e1"}));
   ASSERT_OK_AND_ASSIGN(auto doc, DecodePutResult(buf->ToString()));
   EXPECT_EQ(doc.endpoint, "grpc+tls://h:1");
   EXPECT_EQ(doc.key, "a/s/o:x");

@@ -32,7 +32,8 @@ std::vector<NetworkInterface> ListNetworkInterfaces() {
       iface.ipv4.emplace_back(buf);
     } else if (a->ifa_addr->sa_family == AF_INET6) {
       auto* sin6 = reinterpret_cast<sockaddr_in6*>(a->ifa_addr);
-      if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr)) continue;  // needs a zone to be dialable
+      if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr))
+        continue;  // needs a zone to be dialable
       inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf));
       iface.ipv6.emplace_back(buf);
     }
@@ -46,15 +47,15 @@ std::vector<NetworkInterface> ListNetworkInterfaces() {
 namespace {
 
 // The interface rule; "" when the (defaulted) pattern matches nothing usable.
-arrow::Result<std::string> InterfaceAddress(const Config& config,
-                                            const std::vector<NetworkInterface>& interfaces) {
+arrow::Result<std::string> InterfaceAddress(
+    const Config& config, const std::vector<NetworkInterface>& interfaces) {
   std::regex pattern;
   try {
     pattern = std::regex(config.network_interface, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {
     return arrow::Status::Invalid("cache.network_interface: invalid value '",
-                                  config.network_interface, "': not a regular expression (",
-                                  e.what(), ")");
+                                  config.network_interface,
+                                  "': not a regular expression (", e.what(), ")");
   }
   std::vector<const NetworkInterface*> matches;
   for (const auto& iface : interfaces) {
@@ -71,11 +72,12 @@ arrow::Result<std::string> InterfaceAddress(const Config& config,
   if (!config.network_interface_set) return std::string();
   if (matches.empty()) {
     return arrow::Status::Invalid("cache.network_interface: invalid value '",
-                                  config.network_interface, "': no network interface matches");
+                                  config.network_interface,
+                                  "': no network interface matches");
   }
   return arrow::Status::Invalid("cache.network_interface: invalid value '",
-                                config.network_interface, "': interface ", matches[0]->name,
-                                " has no usable address");
+                                config.network_interface, "': interface ",
+                                matches[0]->name, " has no usable address");
 }
 
 }  // namespace
@@ -162,15 +164,17 @@ arrow::Result<int> PickFreePort(const std::string& host) {
     socklen_t len = sizeof(addr);
     if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                        : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+      port = addr.ss_family == AF_INET6
+                 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                 : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
     } else {
       err = errno;
     }
     ::close(fd);
   }
   freeaddrinfo(res);
-  if (port < 0) return arrow::Status::IOError("cannot bind '", host, "': ", std::strerror(err));
+  if (port < 0)
+    return arrow::Status::IOError("cannot bind '", host, "': ", std::strerror(err));
   return port;
 }
 

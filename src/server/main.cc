@@ -1,10 +1,11 @@
 // flame-object-cache: the standalone object cache server of Flame.
 //
-// Start-up: command line → configuration (file, environment, overrides; src/config/) → logs →
-// storage and store → Flight server (TLS, metrics middleware) → metrics/health endpoint →
-// the line `flame-object-cache listening on <uri>` on stdout (tests and scripts parse it) →
-// serve until SIGTERM/SIGINT, then drain in-flight calls for at most the grace period, stop,
-// flush the logs and exit 0. Exit codes: 0 clean, 1 runtime failure, 2 bad configuration.
+// Start-up: command line → configuration (file, environment, overrides; src/config/) →
+// logs → storage and store → Flight server (TLS, metrics middleware) → metrics/health
+// endpoint → the line `flame-object-cache listening on <uri>` on stdout (tests and
+// scripts parse it) → serve until SIGTERM/SIGINT, then drain in-flight calls for at most
+// the grace period, stop, flush the logs and exit 0. Exit codes: 0 clean, 1 runtime
+// failure, 2 bad configuration.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -19,11 +20,11 @@
 #include <string>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <arrow/flight/server.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "config/config.h"
 #include "config/endpoint.h"
@@ -70,7 +71,8 @@ arrow::Status InitLogging(const foc::Config& config) {
     try {
       std::filesystem::create_directories(std::filesystem::path(path).parent_path());
       sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-          path, static_cast<size_t>(config.log.max_size), static_cast<size_t>(config.log.max_files)));
+          path, static_cast<size_t>(config.log.max_size),
+          static_cast<size_t>(config.log.max_files)));
     } catch (const std::exception& e) {
       return arrow::Status::IOError("cache.log.file '", path, "': ", e.what());
     }
@@ -84,7 +86,8 @@ arrow::Status InitLogging(const foc::Config& config) {
 }
 
 std::string Describe(const foc::StorageLocation& where) {
-  return where.memory_only ? std::string("memory only (storage: none)") : "disk at " + where.path;
+  return where.memory_only ? std::string("memory only (storage: none)")
+                           : "disk at " + where.path;
 }
 
 int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
@@ -115,15 +118,17 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
 
   auto engine = foc::OpenStorage(config.storage, config.flame_home, config.capacity);
   if (!engine.ok()) {
-    spdlog::critical("cannot open storage '{}': {}", config.storage, engine.status().ToString());
+    spdlog::critical("cannot open storage '{}': {}", config.storage,
+                     engine.status().ToString());
     return kExitFailure;
   }
   foc::StoreOptions store_options;
   store_options.max_memory_bytes = config.max_memory;
   store_options.max_objects = config.max_objects;
   store_options.eviction = config.eviction_policy != "none";
-  store_options.memory_full =
-      config.memory_full == "refuse" ? foc::MemoryFullPolicy::kRefuse : foc::MemoryFullPolicy::kEvict;
+  store_options.memory_full = config.memory_full == "refuse"
+                                  ? foc::MemoryFullPolicy::kRefuse
+                                  : foc::MemoryFullPolicy::kEvict;
   auto opened = foc::ObjectStore::Open(store_options, *std::move(engine));
   if (!opened.ok()) {
     spdlog::critical("cannot open the store: {}", opened.status().ToString());
@@ -141,8 +146,9 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     plan.port = *port;
   }
   std::string bind_uri = foc::DialableUri(plan.tls, plan.bind_host, plan.port);
-  auto location = plan.tls ? fl::Location::ForGrpcTls(foc::UriHost(plan.bind_host), plan.port)
-                           : fl::Location::ForGrpcTcp(foc::UriHost(plan.bind_host), plan.port);
+  auto location = plan.tls
+                      ? fl::Location::ForGrpcTls(foc::UriHost(plan.bind_host), plan.port)
+                      : fl::Location::ForGrpcTcp(foc::UriHost(plan.bind_host), plan.port);
   if (!location.ok()) {
     spdlog::critical("cannot listen on {}: {}", bind_uri, location.status().ToString());
     return kExitBadConfig;
@@ -154,8 +160,9 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     options.root_certificates = ca;
   }
   auto rpc_metrics = std::make_shared<foc::RpcMetrics>();
-  options.middleware.emplace_back(foc::MetricsMiddlewareFactory::kKey,
-                                  std::make_shared<foc::MetricsMiddlewareFactory>(rpc_metrics));
+  options.middleware.emplace_back(
+      foc::MetricsMiddlewareFactory::kKey,
+      std::make_shared<foc::MetricsMiddlewareFactory>(rpc_metrics));
 
   foc::FlightServiceOptions service_options;
   service_options.advertised_endpoint = plan.Advertised(plan.port);
@@ -185,13 +192,15 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
       (void)service.Shutdown();
       return kExitFailure;
     }
-    metrics_url = "http://" + foc::UriHost(host) + ":" + std::to_string(*port) + "/metrics";
+    metrics_url =
+        "http://" + foc::UriHost(host) + ":" + std::to_string(*port) + "/metrics";
   }
 
   spdlog::info("flame-object-cache {} (config: {})", FOC_VERSION,
                config.source.empty() ? std::string("built-in default") : config.source);
-  spdlog::info("bind {}, advertise {} ({})", bind_uri, service.advertised_endpoint(), plan.reason);
-  spdlog::info("tls {}", !plan.tls ? std::string("off")
+  spdlog::info("bind {}, advertise {} ({})", bind_uri, service.advertised_endpoint(),
+               plan.reason);
+  spdlog::info("tls {}", !plan.tls    ? std::string("off")
                          : ca.empty() ? std::string("on")
                                       : std::string("on, client certificates required"));
   spdlog::info("storage {}{}", Describe(where),
@@ -201,12 +210,17 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
                config.max_objects ? std::to_string(config.max_objects) : "unlimited",
                config.memory_full);
   spdlog::info("metrics {}, log level {}{}", metrics_url, config.log.level,
-               config.log.file.empty() ? "" : ", log file " + Resolve(config.flame_home, config.log.file));
-  if (config.metrics.port) std::cout << "flame-object-cache metrics at " << metrics_url << "\n";
-  std::cout << "flame-object-cache listening on " << service.advertised_endpoint() << std::endl;
+               config.log.file.empty()
+                   ? ""
+                   : ", log file " + Resolve(config.flame_home, config.log.file));
+  if (config.metrics.port)
+    std::cout << "flame-object-cache metrics at " << metrics_url << "\n";
+  std::cout << "flame-object-cache listening on " << service.advertised_endpoint()
+            << std::endl;
 
   // SIGTERM/SIGINT are blocked in every thread (main() blocked them before any thread was
-  // created) and taken here: stop accepting, let calls finish until the deadline, then cancel.
+  // created) and taken here: stop accepting, let calls finish until the deadline, then
+  // cancel.
   std::atomic<bool> done{false};
   std::thread signals([&] {
     sigset_t set;
@@ -219,8 +233,8 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
       if (sig < 0 || draining.exchange(true)) continue;
       auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::duration<double>(config.shutdown_grace_seconds));
-      spdlog::info("{}: no new calls; waiting up to {}s for calls in flight", strsignal(sig),
-                   config.shutdown_grace_seconds);
+      spdlog::info("{}: no new calls; waiting up to {}s for calls in flight",
+                   strsignal(sig), config.shutdown_grace_seconds);
       auto deadline = std::chrono::system_clock::now() + grace;
       if (auto st = service.Shutdown(&deadline); !st.ok()) {
         spdlog::error("shutdown: {}", st.ToString());
@@ -243,43 +257,56 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread exists, so that every thread inherits the
-  // mask and only the signal thread in Run() receives them.
+  // Block the shutdown signals before any thread exists, so that every thread inherits
+  // the mask and only the signal thread in Run() receives them.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  CLI::App app{"flame-object-cache: Flame's object cache over Arrow Flight.\n"
-               "Configuration: --config, else $HOME/.flame/flame-cluster.yaml, else "
-               "/etc/flame/flame-cluster.yaml, else built-in defaults; FLAME_CACHE_* variables "
-               "and the options below override the file (see docs/operations.md)."};
+  CLI::App app{
+      "flame-object-cache: Flame's object cache over Arrow Flight.\n"
+      "Configuration: --config, else $HOME/.flame/flame-cluster.yaml, else "
+      "/etc/flame/flame-cluster.yaml, else built-in defaults; FLAME_CACHE_* variables "
+      "and the options below override the file (see docs/operations.md)."};
   std::string config_path;
   bool check_config = false;
   foc::ConfigOverrides o;
   int metrics_port = -1;
-  app.add_option("-c,--config", config_path, "flame-cluster.yaml to read (its cache: section)");
-  app.add_flag("--check-config", check_config, "Print the effective configuration and exit");
-  app.add_option("--endpoint", o.endpoint,
-                 "cache.endpoint: grpc://host:port or grpcs:// / grpc+tls:// (port 0 = any free)");
-  app.add_option("--bind", o.bind, "cache.bind: address to listen on (host, host:port, [v6]:port)");
-  app.add_option("--advertise", o.advertised_endpoint, "cache.advertised_endpoint: URI for clients");
+  app.add_option("-c,--config", config_path,
+                 "flame-cluster.yaml to read (its cache: section)");
+  app.add_flag("--check-config", check_config,
+               "Print the effective configuration and exit");
+  app.add_option(
+      "--endpoint", o.endpoint,
+      "cache.endpoint: grpc://host:port or grpcs:// / grpc+tls:// (port 0 = any free)");
+  app.add_option("--bind", o.bind,
+                 "cache.bind: address to listen on (host, host:port, [v6]:port)");
+  app.add_option("--advertise", o.advertised_endpoint,
+                 "cache.advertised_endpoint: URI for clients");
   app.add_option("--network-interface", o.network_interface,
                  "cache.network_interface: regex matched against whole interface names");
-  app.add_option("--storage", o.storage, "cache.storage: none, fs://<path>, file://<path> or a path");
+  app.add_option("--storage", o.storage,
+                 "cache.storage: none, fs://<path>, file://<path> or a path");
   app.add_option("--capacity", o.capacity, "cache.capacity: disk limit, e.g. 100G");
   app.add_option("--max-memory", o.max_memory, "cache.eviction.max_memory, e.g. 1G");
   app.add_option("--max-objects", o.max_objects, "cache.eviction.max_objects");
-  app.add_option("--eviction-policy", o.eviction_policy, "cache.eviction.policy: lru or none");
-  app.add_option("--memory-full", o.memory_full, "cache.eviction.memory_full: evict or refuse");
+  app.add_option("--eviction-policy", o.eviction_policy,
+                 "cache.eviction.policy: lru or none");
+  app.add_option("--memory-full", o.memory_full,
+                 "cache.eviction.memory_full: evict or refuse");
   app.add_option("--tls-cert", o.tls_cert_file, "cache.tls.cert_file");
   app.add_option("--tls-key", o.tls_key_file, "cache.tls.key_file");
-  app.add_option("--tls-ca", o.tls_ca_file, "cache.tls.ca_file (requires client certificates)");
-  app.add_option("--metrics-port", metrics_port, "cache.metrics.port (0 = any free port)");
+  app.add_option("--tls-ca", o.tls_ca_file,
+                 "cache.tls.ca_file (requires client certificates)");
+  app.add_option("--metrics-port", metrics_port,
+                 "cache.metrics.port (0 = any free port)");
   app.add_option("--metrics-bind", o.metrics_bind, "cache.metrics.bind");
-  app.add_option("--log-level", o.log_level, "cache.log.level: trace|debug|info|warn|error|off");
-  app.add_option("--log-file", o.log_file, "cache.log.file (relative = under $FLAME_HOME)");
+  app.add_option("--log-level", o.log_level,
+                 "cache.log.level: trace|debug|info|warn|error|off");
+  app.add_option("--log-file", o.log_file,
+                 "cache.log.file (relative = under $FLAME_HOME)");
   app.add_option("--shutdown-grace", o.shutdown_grace,
                  "cache.shutdown_grace_seconds: drain time after SIGTERM/SIGINT");
   app.set_version_flag("-V,--version", std::string("flame-object-cache ") + FOC_VERSION);
@@ -306,16 +333,20 @@ int main(int argc, char** argv) {
        {config.status(), config.ok() ? where.status() : arrow::Status::OK(),
         config.ok() ? plan.status() : arrow::Status::OK()}) {
     if (!st.ok()) {
-      std::cerr << "flame-object-cache: configuration error: " << st.message() << std::endl;
+      std::cerr << "flame-object-cache: configuration error: " << st.message()
+                << std::endl;
       return kExitBadConfig;
     }
   }
   if (check_config) {
     std::cout << "# flame-object-cache " << FOC_VERSION << " effective configuration\n"
-              << "# source: " << (config->source.empty() ? "built-in default" : config->source)
-              << "\n# FLAME_HOME: " << config->flame_home << "\n# storage: " << Describe(*where)
+              << "# source: "
+              << (config->source.empty() ? "built-in default" : config->source)
+              << "\n# FLAME_HOME: " << config->flame_home
+              << "\n# storage: " << Describe(*where)
               << "\n# bind: " << foc::DialableUri(plan->tls, plan->bind_host, plan->port)
-              << "\n# advertise: " << plan->Advertised(plan->port) << " (" << plan->reason << ")\n";
+              << "\n# advertise: " << plan->Advertised(plan->port) << " (" << plan->reason
+              << ")\n";
     for (const auto& w : config->warnings) std::cout << "# warning: " << w << "\n";
     std::cout << foc::FormatConfig(*config);
     return 0;

@@ -7,36 +7,42 @@
 //   .flame-cache/version-floors                  append-only log of version floors
 //   .flame-cache/quarantine/<stamp>/...          unreadable or foreign files moved aside
 // Key components never start with `.` (key/key.h), so every `.`-name is the engine's own:
-// temporary files are `.<object>.<random>.tmp` (session directory) and `.<n>.<random>.tmp`
-// (deltas directory).
+// temporary files are `.<object>.<random>.tmp` (session directory) and
+// `.<n>.<random>.tmp` (deltas directory).
 //
-// Write protocol. Every write creates a new file under a temporary name in the directory of
-// its final name, writes and fsyncs it, renames it into place and fsyncs the directory: a
-// reader (or a restart) sees the old file or the new one, never a torn one. The fault hook
-// runs between the steps; its names are given in brackets.
+// Write protocol. Every write creates a new file under a temporary name in the directory
+// of its final name, writes and fsyncs it, renames it into place and fsyncs the
+// directory: a reader (or a restart) sees the old file or the new one, never a torn one.
+// The fault hook runs between the steps; its names are given in brackets.
 //
 //   PUT (create or replace) of version V
-//     0. If <object>.deltas exists without a base it is an orphan of an interrupted DELETE:
-//        remove it [put:orphan-removed]. If the old deltas hold upstream's version-0 rows,
-//        rewrite each one (atomically, one by one) with the version renumbering gives it
-//        [put:legacy-delta-renumbered]: the meaning is unchanged, and afterwards every old
-//        delta carries its real version, which is below V.
-//     1. Create the session directory if needed (retrying if a concurrent DELETE removed it).
+//     0. If <object>.deltas exists without a base it is an orphan of an interrupted
+//     DELETE:
+//        remove it [put:orphan-removed]. If the old deltas hold upstream's version-0
+//        rows, rewrite each one (atomically, one by one) with the version renumbering
+//        gives it [put:legacy-delta-renumbered]: the meaning is unchanged, and afterwards
+//        every old delta carries its real version, which is below V.
+//     1. Create the session directory if needed (retrying if a concurrent DELETE removed
+//     it).
 //     2. Write `.<object>.<rand>.tmp`, fsync it [put:tmp-written].
-//     3. rename over <object>.arrow [put:renamed]; fsync the session directory [put:dir-synced].
+//     3. rename over <object>.arrow [put:renamed]; fsync the session directory
+//     [put:dir-synced].
 //        The PUT is committed here.
-//     4. Remove the old deltas: unlink each [put:stale-delta-removed], rmdir, fsync the session
+//     4. Remove the old deltas: unlink each [put:stale-delta-removed], rmdir, fsync the
+//     session
 //        directory [put:deltas-removed].
-//   A crash between 3 and 4 leaves the new base with old deltas. They are *stale*: the store
-//   gives a replacing base a version above every version the key ever had, so each old delta
-//   has version <= V. Reads ignore deltas whose version is <= the base version, and recovery
-//   deletes them, so the object is wholly new.
+//   A crash between 3 and 4 leaves the new base with old deltas. They are *stale*: the
+//   store gives a replacing base a version above every version the key ever had, so each
+//   old delta has version <= V. Reads ignore deltas whose version is <= the base version,
+//   and recovery deletes them, so the object is wholly new.
 //
 //   PATCH (append delta of version V)
-//     1. The base must exist (else KeyError). Create <object>.deltas if needed (fsync parent).
+//     1. The base must exist (else KeyError). Create <object>.deltas if needed (fsync
+//     parent).
 //     2. n = highest existing index + 1 (stale files included, so names never collide).
 //     3. Write `.<n>.<rand>.tmp` in the deltas directory, fsync it [patch:tmp-written].
-//     4. rename to <n>.arrow [patch:renamed]; fsync the deltas directory [patch:dir-synced].
+//     4. rename to <n>.arrow [patch:renamed]; fsync the deltas directory
+//     [patch:dir-synced].
 //   Before 4 the delta does not exist; after it, it does: the object is old or new.
 //
 //   DELETE
@@ -44,34 +50,35 @@
 //        [remove:dir-synced]. The object is gone from here on.
 //     2. Remove <object>.deltas (each file [remove:delta-unlinked], then the directory)
 //        [remove:deltas-removed].
-//     3. rmdir the session and app directories if they became empty (rmdir only succeeds on
-//        an empty directory, and a concurrent PUT into the same session retries its mkdir if
-//        its directory vanished, so this never races a write).
+//     3. rmdir the session and app directories if they became empty (rmdir only succeeds
+//     on
+//        an empty directory, and a concurrent PUT into the same session retries its mkdir
+//        if its directory vanished, so this never races a write).
 //   A crash after 1 leaves an *orphan* deltas directory (deltas without a base): recovery
 //   removes it, and PUT removes it before writing a new base (step 0).
 //
-// Recovery (Scan, at startup, before any write): removes `.`-prefixed temporary files, stale
-// deltas (version <= base version) and orphan deltas directories; moves unreadable bases (with
-// their deltas) and foreign files to the quarantine folder and logs them; removes empty
-// session/app directories. It indexes each object from its file footer and the `version`
-// column of its base and last delta only (payload bytes estimated from file sizes), so its
-// time does not grow with stored bytes.
+// Recovery (Scan, at startup, before any write): removes `.`-prefixed temporary files,
+// stale deltas (version <= base version) and orphan deltas directories; moves unreadable
+// bases (with their deltas) and foreign files to the quarantine folder and logs them;
+// removes empty session/app directories. It indexes each object from its file footer and
+// the `version` column of its base and last delta only (payload bytes estimated from file
+// sizes), so its time does not grow with stored bytes.
 //
-// Reads memory-map files: an uncompressed payload is a slice of the mapping, shared by the
-// returned object (the mapping stays valid after the file is replaced or unlinked; files are
-// never modified in place). Files are written uncompressed (docs/storage.md, "Compression");
-// ZSTD-compressed files written by upstream are read as well.
+// Reads memory-map files: an uncompressed payload is a slice of the mapping, shared by
+// the returned object (the mapping stays valid after the file is replaced or unlinked;
+// files are never modified in place). Files are written uncompressed (docs/storage.md,
+// "Compression"); ZSTD-compressed files written by upstream are read as well.
 #include "storage/disk_storage.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <optional>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -141,7 +148,8 @@ uint64_t Fnv1a(std::string_view s) {
 std::string FloorLine(const VersionFloor& f) {
   std::string record = std::to_string(f.version) + "\t" + f.pattern;
   char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a(record)));
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(Fnv1a(record)));
   return record + "\t" + hex + "\n";
 }
 
@@ -150,7 +158,8 @@ std::optional<VersionFloor> ParseFloorLine(std::string_view line) {
   if (t2 == std::string_view::npos) return std::nullopt;
   std::string_view record = line.substr(0, t2);
   char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a(record)));
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(Fnv1a(record)));
   if (line.substr(t2 + 1) != hex) return std::nullopt;
   const size_t t1 = record.find('\t');
   if (t1 == std::string_view::npos) return std::nullopt;
@@ -167,8 +176,8 @@ void LogIfError(const arrow::Status& st) {
 }
 
 // fsync of `dir`, or of the nearest existing ancestor up to `root` when `dir` was removed
-// meanwhile (a concurrent DELETE removed the emptied directory: that removal is what must be
-// durable then).
+// meanwhile (a concurrent DELETE removed the emptied directory: that removal is what must
+// be durable then).
 arrow::Status SyncDirOrAncestor(std::string dir, const std::string& root) {
   while (true) {
     arrow::Status st = SyncDir(dir);
@@ -187,11 +196,14 @@ class DiskStorage final : public StorageEngine {
   arrow::Status Init() {
     std::error_code ec;
     std::filesystem::create_directories(root_, ec);
-    if (ec) return arrow::Status::IOError("create storage root ", root_, ": ", ec.message());
-    if (!IsDirectory(root_)) return arrow::Status::IOError("storage root ", root_, " is not a directory");
+    if (ec)
+      return arrow::Status::IOError("create storage root ", root_, ": ", ec.message());
+    if (!IsDirectory(root_))
+      return arrow::Status::IOError("storage root ", root_, " is not a directory");
     ARROW_RETURN_NOT_OK(MakeDir(root_, internal_).status());
     ARROW_RETURN_NOT_OK(LoadOrCreateInstanceId());
-    return LoadFloors().status();  // compacts the log and drops a torn tail before appends
+    return LoadFloors()
+        .status();  // compacts the log and drops a torn tail before appends
   }
 
   std::string Describe() const override { return "disk:" + root_; }
@@ -200,7 +212,8 @@ class DiskStorage final : public StorageEngine {
 
   arrow::Status Scan(const std::function<void(StoredObjectInfo)>& visit) override;
   arrow::Result<Object::Ptr> Read(const ObjectKey& key) override;
-  arrow::Result<std::shared_ptr<arrow::Schema>> ReadNativeSchema(const ObjectKey& key) override;
+  arrow::Result<std::shared_ptr<arrow::Schema>> ReadNativeSchema(
+      const ObjectKey& key) override;
   arrow::Status Put(const ObjectKey& key, const Object& object) override;
   arrow::Status Append(const ObjectKey& key, const Object& object) override;
   arrow::Status Remove(const ObjectKey& key) override;
@@ -235,7 +248,8 @@ class DiskStorage final : public StorageEngine {
     p.app_dir = root_ + "/" + std::string(key.app());
     p.session_dir = p.app_dir + "/" + std::string(key.session());
     p.base = p.session_dir + "/" + std::string(key.object()) + std::string(kBaseSuffix);
-    p.deltas = p.session_dir + "/" + std::string(key.object()) + std::string(kDeltasSuffix);
+    p.deltas =
+        p.session_dir + "/" + std::string(key.object()) + std::string(kDeltasSuffix);
     return p;
   }
 
@@ -256,13 +270,16 @@ class DiskStorage final : public StorageEngine {
     return out;
   }
 
-  // Capacity: charges `new_bytes` for `key` (replacing its current charge when `replace`).
-  arrow::Status Charge(const std::string& key, int64_t new_bytes, bool replace, bool check) {
+  // Capacity: charges `new_bytes` for `key` (replacing its current charge when
+  // `replace`).
+  arrow::Status Charge(const std::string& key, int64_t new_bytes, bool replace,
+                       bool check) {
     std::lock_guard<std::mutex> lock(usage_mu_);
     auto it = sizes_.find(key);
     const int64_t old = it == sizes_.end() ? 0 : it->second;
     const int64_t next = replace ? new_bytes : old + new_bytes;
-    if (check && options_.capacity_bytes > 0 && stored_ - old + next > options_.capacity_bytes) {
+    if (check && options_.capacity_bytes > 0 &&
+        stored_ - old + next > options_.capacity_bytes) {
       return StorageFullError(StorageFullKind::kLimit, "disk capacity reached: storing ",
                               next - (replace ? 0 : old), " bytes for ", key,
                               " would exceed the capacity of ", options_.capacity_bytes,
@@ -289,19 +306,22 @@ class DiskStorage final : public StorageEngine {
 
   // Writes a new synced temporary file in `dir` (created by `ensure_dir`, retried when a
   // concurrent DELETE removed the directory in between). Returns the file size.
-  arrow::Result<int64_t> WriteTemp(WriteOp* op, const std::string& dir, std::string_view stem,
-                                   const std::function<arrow::Status()>& ensure_dir,
-                                   const std::function<arrow::Status(arrow::io::OutputStream*)>& write) {
+  arrow::Result<int64_t> WriteTemp(
+      WriteOp* op, const std::string& dir, std::string_view stem,
+      const std::function<arrow::Status()>& ensure_dir,
+      const std::function<arrow::Status(arrow::io::OutputStream*)>& write) {
     for (int attempt = 0;; ++attempt) {
       if (arrow::Status st = ensure_dir(); !st.ok()) {
         // A concurrent DELETE may remove an empty app directory between our mkdirs.
         if (IsNotFound(st) && attempt + 1 < kMkdirAttempts) continue;
         return st;
       }
-      op->temp = dir + "/." + std::string(stem) + "." + RandomHex(12) + std::string(kTmpSuffix);
+      op->temp =
+          dir + "/." + std::string(stem) + "." + RandomHex(12) + std::string(kTmpSuffix);
       auto size = WriteFileSynced(op->temp, write);
       if (size.ok()) return size;
-      if (IsNotFound(size.status()) && !PathExists(op->temp) && attempt + 1 < kMkdirAttempts) {
+      if (IsNotFound(size.status()) && !PathExists(op->temp) &&
+          attempt + 1 < kMkdirAttempts) {
         op->temp.clear();  // never created: the directory vanished; create it again
         continue;
       }
@@ -309,13 +329,15 @@ class DiskStorage final : public StorageEngine {
     }
   }
 
-  arrow::Status RemoveDeltaFiles(WriteOp* op, const std::string& dir, std::string_view step);
+  arrow::Status RemoveDeltaFiles(WriteOp* op, const std::string& dir,
+                                 std::string_view step);
   arrow::Status RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& p);
   arrow::Status LoadOrCreateInstanceId();
   arrow::Status WriteInternalFile(const std::string& name, const std::string& content);
 
   // Scan helpers.
-  void ScanApp(const std::string& app, const std::function<void(StoredObjectInfo)>& visit);
+  void ScanApp(const std::string& app,
+               const std::function<void(StoredObjectInfo)>& visit);
   void ScanSession(const std::string& app, const std::string& session,
                    const std::function<void(StoredObjectInfo)>& visit);
   void ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
@@ -338,11 +360,14 @@ class DiskStorage final : public StorageEngine {
 // ---------------------------------------------------------------------------------------
 // Internal files
 
-arrow::Status DiskStorage::WriteInternalFile(const std::string& name, const std::string& content) {
+arrow::Status DiskStorage::WriteInternalFile(const std::string& name,
+                                             const std::string& content) {
   WriteOp op;
   auto size = WriteTemp(
       &op, internal_, name, [] { return arrow::Status::OK(); },
-      [&](arrow::io::OutputStream* out) { return out->Write(content.data(), content.size()); });
+      [&](arrow::io::OutputStream* out) {
+        return out->Write(content.data(), content.size());
+      });
   ARROW_RETURN_NOT_OK(size.status());
   ARROW_RETURN_NOT_OK(RenameFile(op.temp, internal_ + "/" + name));
   op.temp.clear();
@@ -378,8 +403,10 @@ arrow::Status DiskStorage::RecordFloor(const VersionFloor& floor) {
   while (st.ok() && done < line.size()) {
     ssize_t n = ::write(fd, line.data() + done, line.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) st = FileError(errno, "append", path);
-    else done += static_cast<size_t>(n);
+    if (n < 0)
+      st = FileError(errno, "append", path);
+    else
+      done += static_cast<size_t>(n);
   }
   if (st.ok() && ::fsync(fd) != 0) st = FileError(errno, "fsync", path);
   ::close(fd);
@@ -414,11 +441,14 @@ arrow::Result<std::vector<VersionFloor>> DiskStorage::LoadFloors() {
       continue;
     }
     auto [it, inserted] = index.emplace(floor->pattern, floors.size());
-    if (inserted) floors.push_back(std::move(*floor));
-    else floors[it->second].version = std::max(floors[it->second].version, floor->version);
+    if (inserted)
+      floors.push_back(std::move(*floor));
+    else
+      floors[it->second].version = std::max(floors[it->second].version, floor->version);
   }
   if (damaged) spdlog::warn("version-floor log {}: dropped damaged lines", path);
-  if (damaged || lines > floors.size()) {  // compact: one line per pattern, written atomically
+  if (damaged ||
+      lines > floors.size()) {  // compact: one line per pattern, written atomically
     std::string content;
     for (const auto& f : floors) content += FloorLine(f);
     ARROW_RETURN_NOT_OK(WriteInternalFile(kFloorsFile, content));
@@ -433,7 +463,8 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
   const ObjectPaths p = PathsOf(key);
   auto mapped = arrow::io::MemoryMappedFile::Open(p.base, arrow::io::FileMode::READ);
   if (!mapped.ok()) {
-    if (!PathExists(p.base)) return arrow::Status::KeyError("object ", key.str(), " not found");
+    if (!PathExists(p.base))
+      return arrow::Status::KeyError("object ", key.str(), " not found");
     return arrow::Status::IOError("open ", p.base, ": ", mapped.status().message());
   }
   auto base = ReadBaseFile(*mapped);
@@ -465,15 +496,18 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
   return object;
 }
 
-arrow::Result<std::shared_ptr<arrow::Schema>> DiskStorage::ReadNativeSchema(const ObjectKey& key) {
+arrow::Result<std::shared_ptr<arrow::Schema>> DiskStorage::ReadNativeSchema(
+    const ObjectKey& key) {
   const ObjectPaths p = PathsOf(key);
   auto file = arrow::io::ReadableFile::Open(p.base);
   if (!file.ok()) {
-    if (!PathExists(p.base)) return arrow::Status::KeyError("object ", key.str(), " not found");
+    if (!PathExists(p.base))
+      return arrow::Status::KeyError("object ", key.str(), " not found");
     return arrow::Status::IOError("open ", p.base, ": ", file.status().message());
   }
   auto schema = ReadFileSchema(*file);
-  if (!schema.ok()) return schema.status().WithMessage(p.base, ": ", schema.status().message());
+  if (!schema.ok())
+    return schema.status().WithMessage(p.base, ": ", schema.status().message());
   if (!IsNativeTableSchema(**schema)) return std::shared_ptr<arrow::Schema>();
   return schema;
 }
@@ -488,14 +522,16 @@ arrow::Status DiskStorage::RemoveDeltaFiles(WriteOp* op, const std::string& dir,
     ARROW_RETURN_NOT_OK(RemoveTree(dir + "/" + e.name));
     ARROW_RETURN_NOT_OK(Step(op, step));
   }
-  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return FileError(errno, "remove", dir);
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT)
+    return FileError(errno, "remove", dir);
   return arrow::Status::OK();
 }
 
 arrow::Status DiskStorage::RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& p) {
   ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
   if (files.empty()) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto first_file, arrow::io::ReadableFile::Open(files.front().path));
+  ARROW_ASSIGN_OR_RAISE(auto first_file,
+                        arrow::io::ReadableFile::Open(files.front().path));
   auto first = ReadFileHeader(first_file);
   if (!first.ok() || first->version != 0) return arrow::Status::OK();  // nothing legacy
   ARROW_ASSIGN_OR_RAISE(auto base_file, arrow::io::ReadableFile::Open(p.base));
@@ -508,8 +544,11 @@ arrow::Status DiskStorage::RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& 
     if (delta.version != 0) continue;
     const uint64_t version = base.version + i + 1;
     ARROW_RETURN_NOT_OK(WriteTemp(
-        op, p.deltas, std::to_string(files[i].index), [] { return arrow::Status::OK(); },
-        [&](arrow::io::OutputStream* out) { return WriteOpaqueFile(out, version, delta.data); })
+                            op, p.deltas, std::to_string(files[i].index),
+                            [] { return arrow::Status::OK(); },
+                            [&](arrow::io::OutputStream* out) {
+                              return WriteOpaqueFile(out, version, delta.data);
+                            })
                             .status());
     ARROW_RETURN_NOT_OK(RenameFile(op->temp, files[i].path));
     op->temp.clear();
@@ -522,7 +561,8 @@ arrow::Status DiskStorage::RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& 
 
 arrow::Status DiskStorage::Put(const ObjectKey& key, const Object& object) {
   const ObjectPaths p = PathsOf(key);
-  ARROW_RETURN_NOT_OK(Charge(key.str(), object.payload_bytes() + kFileOverhead, true, true));
+  ARROW_RETURN_NOT_OK(
+      Charge(key.str(), object.payload_bytes() + kFileOverhead, true, true));
   WriteOp op;
   const bool had_deltas = IsDirectory(p.deltas);
   if (had_deltas) {
@@ -539,8 +579,9 @@ arrow::Status DiskStorage::Put(const ObjectKey& key, const Object& object) {
       WriteTemp(
           &op, p.session_dir, key.object(), [&] { return EnsureSessionDir(p); },
           [&](arrow::io::OutputStream* out) {
-            return object.is_native() ? WriteNativeFile(out, *object.table())
-                                      : WriteOpaqueFile(out, object.base_version(), object.data());
+            return object.is_native()
+                       ? WriteNativeFile(out, *object.table())
+                       : WriteOpaqueFile(out, object.base_version(), object.data());
           }));
   ARROW_RETURN_NOT_OK(Step(&op, "put:tmp-written"));
   ARROW_RETURN_NOT_OK(Charge(key.str(), size, true, true));
@@ -551,29 +592,33 @@ arrow::Status DiskStorage::Put(const ObjectKey& key, const Object& object) {
   ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
   ARROW_RETURN_NOT_OK(Step(&op, "put:dir-synced"));
   if (had_deltas && IsDirectory(p.deltas)) {
-    // Committed: the old deltas are stale from here on. A failure to remove them is logged,
-    // not returned (reads ignore them; recovery removes them).
+    // Committed: the old deltas are stale from here on. A failure to remove them is
+    // logged, not returned (reads ignore them; recovery removes them).
     arrow::Status st = RemoveDeltaFiles(&op, p.deltas, "put:stale-delta-removed");
     if (op.crashed) return st;
     if (st.ok()) st = SyncDir(p.session_dir);
-    if (!st.ok()) spdlog::warn("put {}: stale deltas left behind: {}", key.str(), st.ToString());
+    if (!st.ok())
+      spdlog::warn("put {}: stale deltas left behind: {}", key.str(), st.ToString());
     ARROW_RETURN_NOT_OK(Step(&op, "put:deltas-removed"));
   }
   return arrow::Status::OK();
 }
 
 arrow::Status DiskStorage::Append(const ObjectKey& key, const Object& object) {
-  if (object.deltas().empty()) return arrow::Status::Invalid("append: the object has no delta");
+  if (object.deltas().empty())
+    return arrow::Status::Invalid("append: the object has no delta");
   const Delta& delta = object.deltas().back();
   const ObjectPaths p = PathsOf(key);
-  if (!PathExists(p.base)) return arrow::Status::KeyError("object ", key.str(), " not found");
+  if (!PathExists(p.base))
+    return arrow::Status::KeyError("object ", key.str(), " not found");
   const int64_t payload = delta.data ? delta.data->size() : 0;
   ARROW_RETURN_NOT_OK(Charge(key.str(), payload + kFileOverhead, false, true));
   WriteOp op;
   ARROW_RETURN_NOT_OK(MakeDir(p.session_dir, p.deltas).status());
   ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
   const uint64_t index = files.empty() ? 0 : files.back().index + 1;
-  const std::string final_path = p.deltas + "/" + std::to_string(index) + std::string(kBaseSuffix);
+  const std::string final_path =
+      p.deltas + "/" + std::to_string(index) + std::string(kBaseSuffix);
   ARROW_ASSIGN_OR_RAISE(
       const int64_t size,
       WriteTemp(
@@ -624,8 +669,8 @@ void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
   if (quarantine_stamp_.empty()) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
     quarantine_stamp_ =
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count()) + "-" +
-        RandomHex(6);
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count()) +
+        "-" + RandomHex(6);
   }
   const std::string dest_root =
       internal_ + "/" + kQuarantineDir + "/" + quarantine_stamp_;
@@ -751,11 +796,13 @@ void DiskStorage::ScanSession(const std::string& app, const std::string& session
   }
 }
 
-void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
+void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base,
+                             bool has_deltas,
                              const std::function<void(StoredObjectInfo)>& visit) {
   const ObjectPaths p = PathsOf(key);
   const std::string rel_deltas =
-      rel_base.substr(0, rel_base.size() - kBaseSuffix.size()) + std::string(kDeltasSuffix);
+      rel_base.substr(0, rel_base.size() - kBaseSuffix.size()) +
+      std::string(kDeltasSuffix);
   auto quarantine = [&](const std::string& why) {
     std::vector<std::string> rels{rel_base};
     if (has_deltas) rels.push_back(rel_deltas);
@@ -764,9 +811,9 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
   auto header_of = [](const std::string& path) -> arrow::Result<ObjectFileHeader> {
     ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(path));
     // A small file is read whole with one pread and parsed from memory: the IPC reader's
-    // projected read otherwise issues asynchronous reads that hop through Arrow's I/O thread
-    // pool, and those wake-ups cost several times the read itself. Large files keep the
-    // projected read, which never touches their data column.
+    // projected read otherwise issues asynchronous reads that hop through Arrow's I/O
+    // thread pool, and those wake-ups cost several times the read itself. Large files
+    // keep the projected read, which never touches their data column.
     ARROW_ASSIGN_OR_RAISE(const int64_t size, file->GetSize());
     if (size <= kWholeReadBytes) {
       ARROW_ASSIGN_OR_RAISE(auto bytes, file->ReadAt(0, size));
@@ -800,7 +847,8 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
     if (!files.empty()) {
       auto last = header_of(files.back().path);
       if (!last.ok()) {
-        quarantine("unreadable delta " + files.back().path + ": " + last.status().ToString());
+        quarantine("unreadable delta " + files.back().path + ": " +
+                   last.status().ToString());
         return;
       }
       uint64_t version = last->version;
@@ -848,8 +896,10 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base, 
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(DiskStorageOptions options) {
-  if (options.root.empty()) return arrow::Status::Invalid("disk storage: empty root path");
+arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(
+    DiskStorageOptions options) {
+  if (options.root.empty())
+    return arrow::Status::Invalid("disk storage: empty root path");
   while (options.root.size() > 1 && options.root.back() == '/') options.root.pop_back();
   auto engine = std::make_unique<DiskStorage>(std::move(options));
   ARROW_RETURN_NOT_OK(engine->Init());

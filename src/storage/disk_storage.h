@@ -1,4 +1,5 @@
-// The disk storage engine: upstream's layout and Arrow IPC file format, crash-safe writes.
+// The disk storage engine: upstream's layout and Arrow IPC file format, crash-safe
+// writes.
 #pragma once
 
 #include <cstdint>

@@ -26,14 +26,18 @@ using testing::ForeignFileShape;
 using testing::TempDir;
 
 ObjectKey Key(std::string_view k) { return ObjectKey::Parse(k).ValueOrDie(); }
-std::shared_ptr<arrow::Buffer> Buf(const std::string& s) { return arrow::Buffer::FromString(s); }
+std::shared_ptr<arrow::Buffer> Buf(const std::string& s) {
+  return arrow::Buffer::FromString(s);
+}
 
-// A readable summary of an object: version, base and deltas, for "wholly old or new" checks.
+// A readable summary of an object: version, base and deltas, for "wholly old or new"
+// checks.
 std::string Describe(const Object& o) {
   std::string s = "v" + std::to_string(o.version()) + " base@" +
                   std::to_string(o.base_version()) + "=";
   s += o.is_native() ? "<native>" : o.data()->ToString();
-  for (const auto& d : o.deltas()) s += " +" + std::to_string(d.version) + "=" + d.data->ToString();
+  for (const auto& d : o.deltas())
+    s += " +" + std::to_string(d.version) + "=" + d.data->ToString();
   return s;
 }
 
@@ -42,17 +46,20 @@ std::string Recovered(const std::string& root, const ObjectKey& key) {
   auto engine = OpenDiskStorage({root, 0, {}});
   if (!engine.ok()) return "open failed: " + engine.status().ToString();
   std::map<std::string, StoredObjectInfo> seen;
-  auto st = (*engine)->Scan([&](StoredObjectInfo info) { seen.insert_or_assign(info.key.str(), info); });
+  auto st = (*engine)->Scan(
+      [&](StoredObjectInfo info) { seen.insert_or_assign(info.key.str(), info); });
   if (!st.ok()) return "scan failed: " + st.ToString();
   auto object = (*engine)->Read(key);
   if (!object.ok()) {
-    if (!object.status().IsKeyError()) return "read failed: " + object.status().ToString();
+    if (!object.status().IsKeyError())
+      return "read failed: " + object.status().ToString();
     return seen.count(key.str()) ? "scan lists a missing object" : "absent";
   }
   auto it = seen.find(key.str());
   if (it == seen.end()) return "scan missed " + key.str();
   if (it->second.version != (*object)->version()) {
-    return "scan version " + std::to_string(it->second.version) + " != read " + Describe(**object);
+    return "scan version " + std::to_string(it->second.version) + " != read " +
+           Describe(**object);
   }
   if (it->second.delta_count != static_cast<int32_t>((*object)->deltas().size())) {
     return "scan delta count differs: " + Describe(**object);
@@ -64,8 +71,8 @@ std::string Recovered(const std::string& root, const ObjectKey& key) {
 // .flame-cache).
 std::vector<std::string> Leftovers(const std::string& root) {
   std::vector<std::string> out;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
+  for (auto it = fs::recursive_directory_iterator(root);
+       it != fs::recursive_directory_iterator(); ++it) {
     const std::string name = it->path().filename().string();
     if (name == ".flame-cache") {
       it.disable_recursion_pending();
@@ -85,7 +92,8 @@ class DiskStorageTest : public ::testing::Test {
   }
   std::map<std::string, StoredObjectInfo> ScanAll(StorageEngine* engine) {
     std::map<std::string, StoredObjectInfo> seen;
-    EXPECT_OK(engine->Scan([&](StoredObjectInfo info) { seen.insert_or_assign(info.key.str(), info); }));
+    EXPECT_OK(engine->Scan(
+        [&](StoredObjectInfo info) { seen.insert_or_assign(info.key.str(), info); }));
     return seen;
   }
   std::string Path(const std::string& rel) { return dir_.path() + "/" + rel; }
@@ -155,7 +163,8 @@ TEST_F(DiskStorageTest, NativeRoundTrip) {
   ASSERT_OK_AND_ASSIGN(auto schema, engine->ReadNativeSchema(key));
   ASSERT_NE(schema, nullptr);
   EXPECT_EQ(NativeSchemaVersion(*schema), 5u);
-  EXPECT_EQ(schema->metadata()->Get("flame.cache.logical_type").ValueOr(""), "pyarrow.table");
+  EXPECT_EQ(schema->metadata()->Get("flame.cache.logical_type").ValueOr(""),
+            "pyarrow.table");
 }
 
 TEST_F(DiskStorageTest, ReadsAreZeroCopyFromTheMapping) {
@@ -178,16 +187,18 @@ TEST_F(DiskStorageTest, ReadsAnUpstreamStoreWithVersionZeroDeltas) {
   MakeDirs("app/ssn/legacy.deltas");
   const ForeignFileShape upstream{true, false, false, 1 << 30};
   const ForeignFileShape pyarrow{false, true, true, 1};
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/ssn/legacy.arrow"), {{1, "base"}}, upstream));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/ssn/legacy.deltas/0.arrow"), {{0, "p0"}},
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/ssn/legacy.arrow"), {{1, "base"}},
                                             upstream));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/ssn/legacy.deltas/1.arrow"), {{0, "p1"}},
-                                            pyarrow));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/ssn/rows.arrow"),
-                                            {{7, "ab"}, {7, std::nullopt}, {7, "cd"}}, pyarrow));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/ssn/legacy.deltas/0.arrow"),
+                                            {{0, "p0"}}, upstream));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/ssn/legacy.deltas/1.arrow"),
+                                            {{0, "p1"}}, pyarrow));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(
+      Path("app/ssn/rows.arrow"), {{7, "ab"}, {7, std::nullopt}, {7, "cd"}}, pyarrow));
   MakeDirs("app/other");
   ASSERT_OK(testing::WriteForeignNativeFile(Path("app/other/t.arrow"), 3, true));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/other/zero.arrow"), {{0, "local"}}, pyarrow));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("app/other/zero.arrow"), {{0, "local"}},
+                                            pyarrow));
 
   auto engine = Open();
   auto seen = ScanAll(engine.get());
@@ -209,7 +220,8 @@ TEST_F(DiskStorageTest, ReadsAnUpstreamStoreWithVersionZeroDeltas) {
   ASSERT_OK_AND_ASSIGN(auto v4, legacy->WithDelta({4, Buf("p2")}));
   ASSERT_OK(engine->Append(Key("app/ssn/legacy"), *v4));
   EXPECT_TRUE(fs::exists(Path("app/ssn/legacy.deltas/2.arrow")));
-  EXPECT_EQ(Recovered(dir_.path(), Key("app/ssn/legacy")), "v4 base@1=base +2=p0 +3=p1 +4=p2");
+  EXPECT_EQ(Recovered(dir_.path(), Key("app/ssn/legacy")),
+            "v4 base@1=base +2=p0 +3=p1 +4=p2");
   // Replacing a legacy object: the new base wins.
   ASSERT_OK(engine->Put(Key("app/ssn/legacy"), *Object::MakeOpaque(5, Buf("fresh"))));
   EXPECT_EQ(Recovered(dir_.path(), Key("app/ssn/legacy")), "v5 base@5=fresh");
@@ -220,15 +232,24 @@ TEST_F(DiskStorageTest, RecoveryRemovesTemporariesStaleAndOrphanDeltas) {
   MakeDirs("a/s/partial.deltas");
   MakeDirs("a/s/orphan.deltas");
   const ForeignFileShape shape{};
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/stale.arrow"), {{5, "new"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/stale.deltas/0.arrow"), {{2, "x"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/stale.deltas/1.arrow"), {{3, "y"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/partial.arrow"), {{5, "b"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/partial.deltas/3.arrow"), {{4, "x"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/partial.deltas/4.arrow"), {{6, "y"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/orphan.deltas/0.arrow"), {{2, "x"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/.stale.0123abcd.tmp"), {{9, "t"}}, shape));
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/partial.deltas/.5.ab.tmp"), {{7, "t"}}, shape));
+  ASSERT_OK(
+      testing::WriteForeignOpaqueFile(Path("a/s/stale.arrow"), {{5, "new"}}, shape));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/stale.deltas/0.arrow"), {{2, "x"}},
+                                            shape));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/stale.deltas/1.arrow"), {{3, "y"}},
+                                            shape));
+  ASSERT_OK(
+      testing::WriteForeignOpaqueFile(Path("a/s/partial.arrow"), {{5, "b"}}, shape));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/partial.deltas/3.arrow"),
+                                            {{4, "x"}}, shape));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/partial.deltas/4.arrow"),
+                                            {{6, "y"}}, shape));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/orphan.deltas/0.arrow"), {{2, "x"}},
+                                            shape));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/.stale.0123abcd.tmp"), {{9, "t"}},
+                                            shape));
+  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/partial.deltas/.5.ab.tmp"),
+                                            {{7, "t"}}, shape));
 
   // Before recovery, reads already ignore stale deltas.
   auto engine = Open();
@@ -260,7 +281,8 @@ TEST_F(DiskStorageTest, QuarantinesCorruptAndForeignFilesAndServesTheRest) {
   std::FILE* f = std::fopen(Path("a/s/bad.arrow").c_str(), "w");
   std::fputs("ARROW1 but then nothing sensible", f);
   std::fclose(f);
-  ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/bad.deltas/0.arrow"), {{2, "x"}}, {}));
+  ASSERT_OK(
+      testing::WriteForeignOpaqueFile(Path("a/s/bad.deltas/0.arrow"), {{2, "x"}}, {}));
   f = std::fopen(Path("a/s/notes.txt").c_str(), "w");
   std::fputs("an operator's file", f);
   std::fclose(f);
@@ -285,11 +307,12 @@ TEST_F(DiskStorageTest, QuarantinesCorruptAndForeignFilesAndServesTheRest) {
   EXPECT_FALSE(fs::exists(Path("a/s/notes.txt")));
   EXPECT_FALSE(fs::exists(Path("README")));
   std::set<std::string> quarantined;
-  for (const auto& e : fs::recursive_directory_iterator(Path(".flame-cache/quarantine"))) {
+  for (const auto& e :
+       fs::recursive_directory_iterator(Path(".flame-cache/quarantine"))) {
     if (e.is_regular_file()) quarantined.insert(e.path().filename().string());
   }
-  EXPECT_EQ(quarantined, (std::set<std::string>{"bad.arrow", "0.arrow", "notes.txt", "README",
-                                                "torn.arrow"}));
+  EXPECT_EQ(quarantined, (std::set<std::string>{"bad.arrow", "0.arrow", "notes.txt",
+                                                "README", "torn.arrow"}));
   // Nothing left to quarantine on the next start.
   engine = Open();
   EXPECT_EQ(ScanAll(engine.get()).size(), 1u);
@@ -324,13 +347,14 @@ TEST_F(DiskStorageTest, FloorsAndInstanceIdSurviveReopen) {
 }
 
 TEST_F(DiskStorageTest, ScanDoesNotReadPayloads) {
-  // A 64 MiB ZSTD-compressed object (upstream's format): scanning it must not decompress it.
+  // A 64 MiB ZSTD-compressed object (upstream's format): scanning it must not decompress
+  // it.
   MakeDirs("a/s");
   ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/big.arrow"),
                                             {{3, std::string(64 << 20, 'q')}}, {true}));
   for (int i = 0; i < 100; ++i) {
-    ASSERT_OK(testing::WriteForeignOpaqueFile(Path("a/s/small" + std::to_string(i) + ".arrow"),
-                                              {{1, "s"}}, {true}));
+    ASSERT_OK(testing::WriteForeignOpaqueFile(
+        Path("a/s/small" + std::to_string(i) + ".arrow"), {{1, "s"}}, {true}));
   }
   auto engine = Open();
   auto* pool = arrow::default_memory_pool();
@@ -342,9 +366,10 @@ TEST_F(DiskStorageTest, ScanDoesNotReadPayloads) {
   EXPECT_EQ(seen.size(), 101u);
   EXPECT_EQ(seen.at("a/s/big").version, 3u);
   EXPECT_LT(allocated, 4 << 20) << "scan allocated " << allocated << " bytes";
-  std::printf("scan of 101 objects (one of 64 MiB) took %.2f ms and allocated %lld bytes\n",
-              std::chrono::duration<double, std::milli>(elapsed).count(),
-              static_cast<long long>(allocated));
+  std::printf(
+      "scan of 101 objects (one of 64 MiB) took %.2f ms and allocated %lld bytes\n",
+      std::chrono::duration<double, std::milli>(elapsed).count(),
+      static_cast<long long>(allocated));
 }
 
 TEST_F(DiskStorageTest, CapacityLimitRefusesAndKeepsTheOldObject) {
@@ -372,8 +397,8 @@ TEST_F(DiskStorageTest, DeviceFullFailsCleanlyAndRecovers) {
   const std::string mnt = Path("small-fs");
   fs::create_directories(mnt);
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m") != 0) {
-    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs at " << mnt << ": " << std::strerror(errno)
-                 << " (needs root or CAP_SYS_ADMIN)";
+    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs at " << mnt << ": "
+                 << std::strerror(errno) << " (needs root or CAP_SYS_ADMIN)";
   }
   struct Unmount {
     std::string path;
@@ -382,27 +407,32 @@ TEST_F(DiskStorageTest, DeviceFullFailsCleanlyAndRecovers) {
   {
     ASSERT_OK_AND_ASSIGN(auto engine, OpenDiskStorage({mnt + "/store", 0, {}}));
     const auto key = Key("a/s/k");
-    ASSERT_OK(engine->Put(key, *Object::MakeOpaque(1, Buf(std::string(1200 << 10, 'o')))));
+    ASSERT_OK(
+        engine->Put(key, *Object::MakeOpaque(1, Buf(std::string(1200 << 10, 'o')))));
     auto st = engine->Put(key, *Object::MakeOpaque(2, Buf(std::string(1200 << 10, 'n'))));
     EXPECT_TRUE(IsDeviceFull(st)) << st.ToString();
     EXPECT_NE(st.message().find("full"), std::string::npos) << st.ToString();
-    st = engine->Put(Key("a/s/other"), *Object::MakeOpaque(1, Buf(std::string(1200 << 10, 'x'))));
+    st = engine->Put(Key("a/s/other"),
+                     *Object::MakeOpaque(1, Buf(std::string(1200 << 10, 'x'))));
     EXPECT_TRUE(IsDeviceFull(st)) << st.ToString();
     ASSERT_OK_AND_ASSIGN(auto old, engine->Read(key));
-    ASSERT_OK_AND_ASSIGN(auto big, old->WithDelta({2, Buf(std::string(1200 << 10, 'd'))}));
+    ASSERT_OK_AND_ASSIGN(auto big,
+                         old->WithDelta({2, Buf(std::string(1200 << 10, 'd'))}));
     EXPECT_TRUE(IsDeviceFull(engine->Append(key, *big)));
     EXPECT_TRUE(Leftovers(mnt + "/store").empty());
-    EXPECT_EQ(Recovered(mnt + "/store", key), "v1 base@1=" + std::string(1200 << 10, 'o'));
+    EXPECT_EQ(Recovered(mnt + "/store", key),
+              "v1 base@1=" + std::string(1200 << 10, 'o'));
     // Space returns: writes work again. (A mapped reader keeps a removed file's blocks
     // allocated until it lets go, so drop ours first.)
     old.reset();
     big.reset();
     ASSERT_OK(engine->Remove(key));
-    // Arrow's I/O thread pool may still be dropping the closure of an asynchronous read that
-    // holds the removed file's mapping for a moment; space returns when it does.
+    // Arrow's I/O thread pool may still be dropping the closure of an asynchronous read
+    // that holds the removed file's mapping for a moment; space returns when it does.
     arrow::Status again;
     for (int i = 0; i < 100; ++i) {
-      again = engine->Put(Key("a/s/other"), *Object::MakeOpaque(3, Buf(std::string(1200 << 10, 'x'))));
+      again = engine->Put(Key("a/s/other"),
+                          *Object::MakeOpaque(3, Buf(std::string(1200 << 10, 'x'))));
       if (!IsDeviceFull(again)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -433,8 +463,8 @@ TEST_F(DiskStorageTest, ConcurrentPutAndRemoveInOneSession) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Fault injection: stop a write between any two of its steps, as a crash would, then check
-// that a freshly opened engine sees each object wholly old or wholly new.
+// Fault injection: stop a write between any two of its steps, as a crash would, then
+// check that a freshly opened engine sees each object wholly old or wholly new.
 
 struct Scenario {
   const char* name;
@@ -449,7 +479,9 @@ const ObjectKey kKey = Key("app/ssn/obj");
 
 std::vector<Scenario> Scenarios() {
   auto put = [](uint64_t v, const char* data) {
-    return [v, data](StorageEngine* e) { return e->Put(kKey, *Object::MakeOpaque(v, Buf(data))); };
+    return [v, data](StorageEngine* e) {
+      return e->Put(kKey, *Object::MakeOpaque(v, Buf(data)));
+    };
   };
   auto with_deltas = [](StorageEngine* e, const std::string&) {
     auto o = Object::MakeOpaque(1, Buf("A"));
@@ -464,8 +496,10 @@ std::vector<Scenario> Scenarios() {
     fs::create_directories(dir + "/obj.deltas");
     const ForeignFileShape upstream{true};
     ASSERT_OK(testing::WriteForeignOpaqueFile(dir + "/obj.arrow", {{1, "A"}}, upstream));
-    ASSERT_OK(testing::WriteForeignOpaqueFile(dir + "/obj.deltas/0.arrow", {{0, "B"}}, upstream));
-    ASSERT_OK(testing::WriteForeignOpaqueFile(dir + "/obj.deltas/1.arrow", {{0, "C"}}, upstream));
+    ASSERT_OK(testing::WriteForeignOpaqueFile(dir + "/obj.deltas/0.arrow", {{0, "B"}},
+                                              upstream));
+    ASSERT_OK(testing::WriteForeignOpaqueFile(dir + "/obj.deltas/1.arrow", {{0, "C"}},
+                                              upstream));
   };
   auto patch = [](StorageEngine* e) -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto o, e->Read(kKey));
@@ -474,23 +508,31 @@ std::vector<Scenario> Scenarios() {
   };
   const std::string three = "v3 base@1=A +2=B +3=C";
   return {
-      {"put-new", [](StorageEngine*, const std::string&) {}, put(1, "N"), "absent", "v1 base@1=N"},
-      {"put-replace-plain", [](StorageEngine* e, const std::string&) {
+      {"put-new", [](StorageEngine*, const std::string&) {}, put(1, "N"), "absent",
+       "v1 base@1=N"},
+      {"put-replace-plain",
+       [](StorageEngine* e, const std::string&) {
          ASSERT_OK(e->Put(kKey, *Object::MakeOpaque(1, Buf("A"))));
-       }, put(2, "N"), "v1 base@1=A", "v2 base@2=N"},
+       },
+       put(2, "N"), "v1 base@1=A", "v2 base@2=N"},
       {"put-replace-with-deltas", with_deltas, put(4, "N"), three, "v4 base@4=N"},
       {"put-replace-legacy-deltas", legacy, put(4, "N"), three, "v4 base@4=N"},
       {"patch", with_deltas, patch, three, "v4 base@1=A +2=B +3=C +4=D"},
-      {"patch-first", [](StorageEngine* e, const std::string&) {
+      {"patch-first",
+       [](StorageEngine* e, const std::string&) {
          ASSERT_OK(e->Put(kKey, *Object::MakeOpaque(3, Buf("A"))));
-       }, [](StorageEngine* e) -> arrow::Status {
+       },
+       [](StorageEngine* e) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto o, e->Read(kKey));
          ARROW_ASSIGN_OR_RAISE(o, o->WithDelta({4, Buf("D")}));
          return e->Append(kKey, *o);
-       }, "v3 base@3=A", "v4 base@3=A +4=D"},
+       },
+       "v3 base@3=A", "v4 base@3=A +4=D"},
       {"patch-legacy", legacy, patch, three, "v4 base@1=A +2=B +3=C +4=D"},
-      {"remove", with_deltas, [](StorageEngine* e) { return e->Remove(kKey); }, three, "absent"},
-      {"remove-legacy", legacy, [](StorageEngine* e) { return e->Remove(kKey); }, three, "absent"},
+      {"remove", with_deltas, [](StorageEngine* e) { return e->Remove(kKey); }, three,
+       "absent"},
+      {"remove-legacy", legacy, [](StorageEngine* e) { return e->Remove(kKey); }, three,
+       "absent"},
   };
 }
 
@@ -545,18 +587,21 @@ TEST(DiskStorageFaultTest, EveryStepOfEveryWriteLeavesOldOrNew) {
         ASSERT_OK(engine->Scan([](StoredObjectInfo) {}));
         state->armed = true;
         auto st = scenario.operation(engine.get());
-        EXPECT_TRUE(st.IsCancelled()) << scenario.name << " at " << steps[k] << ": " << st.ToString();
+        EXPECT_TRUE(st.IsCancelled())
+            << scenario.name << " at " << steps[k] << ": " << st.ToString();
       }
       const std::string got = Recovered(dir.path(), kKey);
       EXPECT_TRUE(got == scenario.old_state || got == scenario.new_state)
-          << scenario.name << ", crash after step " << k << " (" << steps[k] << "): got '" << got
-          << "', expected '" << scenario.old_state << "' or '" << scenario.new_state << "'";
+          << scenario.name << ", crash after step " << k << " (" << steps[k] << "): got '"
+          << got << "', expected '" << scenario.old_state << "' or '"
+          << scenario.new_state << "'";
       EXPECT_TRUE(Leftovers(dir.path()).empty()) << scenario.name << " at " << steps[k];
       // After recovery the object is writable again and its history consistent.
       ASSERT_OK_AND_ASSIGN(auto engine, OpenDiskStorage({dir.path(), 0, {}}));
       ASSERT_OK(engine->Scan([](StoredObjectInfo) {}));
       ASSERT_OK(engine->Put(kKey, *Object::MakeOpaque(10, Buf("Z"))));
-      EXPECT_EQ(Recovered(dir.path(), kKey), "v10 base@10=Z") << scenario.name << " at " << steps[k];
+      EXPECT_EQ(Recovered(dir.path(), kKey), "v10 base@10=Z")
+          << scenario.name << " at " << steps[k];
       ++checked;
     }
   }

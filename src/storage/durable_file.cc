@@ -45,7 +45,8 @@ class FdOutputStream final : public arrow::io::OutputStream {
     const auto* p = static_cast<const uint8_t*>(data);
     while (nbytes > 0) {
       // Linux writes at most ~2 GiB per call.
-      const size_t chunk = static_cast<size_t>(std::min<int64_t>(nbytes, int64_t{1} << 30));
+      const size_t chunk =
+          static_cast<size_t>(std::min<int64_t>(nbytes, int64_t{1} << 30));
       const ssize_t n = ::write(fd_, p, chunk);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -89,9 +90,9 @@ class Fd {
 
 arrow::Status FileError(int err, std::string_view op, const std::string& path) {
   if (err == ENOSPC || err == EDQUOT) {
-    return StorageFullError(StorageFullKind::kDevice, "storage device full (",
-                            std::strerror(err), "): ", op, " ", path,
-                            " failed; the write was abandoned and the stored data is intact");
+    return StorageFullError(
+        StorageFullKind::kDevice, "storage device full (", std::strerror(err), "): ", op,
+        " ", path, " failed; the write was abandoned and the stored data is intact");
   }
   return arrow::Status::IOError(op, " ", path, ": ", std::strerror(err))
       .WithDetail(std::make_shared<ErrnoDetail>(err));
@@ -124,7 +125,8 @@ arrow::Status SyncDir(const std::string& dir) {
 }
 
 arrow::Status RenameFile(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return FileError(errno, "rename to " + to, from);
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return FileError(errno, "rename to " + to, from);
   return arrow::Status::OK();
 }
 
@@ -155,7 +157,8 @@ arrow::Status RemoveTree(const std::string& path) {
   if (!S_ISDIR(st.st_mode)) return RemoveFile(path);
   ARROW_ASSIGN_OR_RAISE(auto entries, ListDir(path));
   for (const auto& e : entries) ARROW_RETURN_NOT_OK(RemoveTree(path + "/" + e.name));
-  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return FileError(errno, "remove", path);
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
+    return FileError(errno, "remove", path);
   return arrow::Status::OK();
 }
 

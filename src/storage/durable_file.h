@@ -1,8 +1,8 @@
 // POSIX file operations with the durability and error mapping the disk engine needs.
 //
 // Every failure names the path and the operation. ENOSPC and EDQUOT become
-// CapacityError(StorageFullKind::kDevice) (see storage_full.h); ENOENT becomes IOError with
-// errno detail so callers can test IsNotFound(); anything else is IOError.
+// CapacityError(StorageFullKind::kDevice) (see storage_full.h); ENOENT becomes IOError
+// with errno detail so callers can test IsNotFound(); anything else is IOError.
 #pragma once
 
 #include <cstdint>
@@ -23,9 +23,9 @@ arrow::Status FileError(int err, std::string_view op, const std::string& path);
 /// True when `st` came from FileError(ENOENT, ...).
 bool IsNotFound(const arrow::Status& st);
 
-/// Creates `path` exclusively (O_CREAT|O_EXCL, mode 0644), lets `write` fill it through an
-/// unbuffered OutputStream, fsyncs and closes it. Returns the file's size. On failure the
-/// partial file is left in place (the caller owns the name and removes it).
+/// Creates `path` exclusively (O_CREAT|O_EXCL, mode 0644), lets `write` fill it through
+/// an unbuffered OutputStream, fsyncs and closes it. Returns the file's size. On failure
+/// the partial file is left in place (the caller owns the name and removes it).
 arrow::Result<int64_t> WriteFileSynced(
     const std::string& path,
     const std::function<arrow::Status(arrow::io::OutputStream*)>& write);
@@ -65,7 +65,8 @@ struct DirEntry {
   bool is_file = false;  ///< regular file
 };
 
-/// The entries of `dir` (without `.` and `..`), unsorted. IOError (IsNotFound) when missing.
+/// The entries of `dir` (without `.` and `..`), unsorted. IOError (IsNotFound) when
+/// missing.
 arrow::Result<std::vector<DirEntry>> ListDir(const std::string& dir);
 
 /// Random lowercase hex of `n` characters, for temporary names.

@@ -57,7 +57,8 @@ TEST(DurableFileTest, DirectoriesListAndTrees) {
   ASSERT_OK(WriteFileSynced(a + "/g", [](arrow::io::OutputStream*) {
               return arrow::Status::OK();
             }).status());
-  EXPECT_TRUE(IsNotFound(MakeDir(dir.path() + "/missing", dir.path() + "/missing/x").status()));
+  EXPECT_TRUE(
+      IsNotFound(MakeDir(dir.path() + "/missing", dir.path() + "/missing/x").status()));
   ASSERT_OK_AND_ASSIGN(auto entries, ListDir(a));
   std::set<std::string> names;
   for (const auto& e : entries) {

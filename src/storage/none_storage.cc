@@ -14,11 +14,16 @@ class NoneStorage final : public StorageEngine {
   arrow::Result<Object::Ptr> Read(const ObjectKey& key) override {
     return arrow::Status::KeyError("object ", key.str(), " not found");
   }
-  arrow::Result<std::shared_ptr<arrow::Schema>> ReadNativeSchema(const ObjectKey& key) override {
+  arrow::Result<std::shared_ptr<arrow::Schema>> ReadNativeSchema(
+      const ObjectKey& key) override {
     return arrow::Status::KeyError("object ", key.str(), " not found");
   }
-  arrow::Status Put(const ObjectKey&, const Object&) override { return arrow::Status::OK(); }
-  arrow::Status Append(const ObjectKey&, const Object&) override { return arrow::Status::OK(); }
+  arrow::Status Put(const ObjectKey&, const Object&) override {
+    return arrow::Status::OK();
+  }
+  arrow::Status Append(const ObjectKey&, const Object&) override {
+    return arrow::Status::OK();
+  }
   arrow::Status Remove(const ObjectKey&) override { return arrow::Status::OK(); }
   arrow::Status RecordFloor(const VersionFloor&) override { return arrow::Status::OK(); }
   arrow::Result<std::vector<VersionFloor>> LoadFloors() override {
@@ -29,6 +34,8 @@ class NoneStorage final : public StorageEngine {
 
 }  // namespace
 
-std::unique_ptr<StorageEngine> MakeNoneStorage() { return std::make_unique<NoneStorage>(); }
+std::unique_ptr<StorageEngine> MakeNoneStorage() {
+  return std::make_unique<NoneStorage>();
+}
 
 }  // namespace foc

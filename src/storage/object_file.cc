@@ -15,11 +15,13 @@
 namespace foc {
 namespace {
 
-arrow::Result<arrow::ipc::IpcWriteOptions> WriteOptions(const ObjectFileWriteOptions& options) {
+arrow::Result<arrow::ipc::IpcWriteOptions> WriteOptions(
+    const ObjectFileWriteOptions& options) {
   auto ipc = arrow::ipc::IpcWriteOptions::Defaults();
   ipc.use_threads = false;
   if (options.compress) {
-    ARROW_ASSIGN_OR_RAISE(ipc.codec, arrow::util::Codec::Create(arrow::Compression::ZSTD));
+    ARROW_ASSIGN_OR_RAISE(ipc.codec,
+                          arrow::util::Codec::Create(arrow::Compression::ZSTD));
   }
   return ipc;
 }
@@ -46,8 +48,9 @@ bool IsBinaryLike(const arrow::DataType& type) {
 // integer, column 1 binary-like. Extra columns are ignored.
 arrow::Status CheckOpaqueSchema(const arrow::Schema& schema) {
   if (schema.num_fields() < 2) {
-    return arrow::Status::Invalid("not an object file: expected columns (version, data), found ",
-                                  schema.num_fields(), " column(s)");
+    return arrow::Status::Invalid(
+        "not an object file: expected columns (version, data), found ",
+        schema.num_fields(), " column(s)");
   }
   const auto id = schema.field(0)->type()->id();
   if (id != arrow::Type::UINT64 && id != arrow::Type::INT64) {
@@ -138,7 +141,8 @@ arrow::Result<OpaqueRow> ReadOpaque(arrow::ipc::RecordBatchFileReader* reader) {
     if (piece->size() > 0) pieces.push_back(std::move(piece));
   }
   if (!have_version) {
-    return arrow::Status::Invalid("object file has no rows (expected one row: version, data)");
+    return arrow::Status::Invalid(
+        "object file has no rows (expected one row: version, data)");
   }
   if (pieces.empty()) {
     row.data = std::make_shared<arrow::Buffer>(nullptr, 0);
@@ -170,9 +174,10 @@ arrow::Status AsInvalid(const arrow::Status& st) {
 }  // namespace
 
 std::shared_ptr<arrow::Schema> OpaqueFileSchema(bool large) {
-  return arrow::schema({arrow::field("version", arrow::uint64(), /*nullable=*/false),
-                        arrow::field("data", large ? arrow::large_binary() : arrow::binary(),
-                                     /*nullable=*/false)});
+  return arrow::schema(
+      {arrow::field("version", arrow::uint64(), /*nullable=*/false),
+       arrow::field("data", large ? arrow::large_binary() : arrow::binary(),
+                    /*nullable=*/false)});
 }
 
 arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
@@ -194,12 +199,13 @@ arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
   ARROW_ASSIGN_OR_RAISE(auto version_buf, arrow::AllocateBuffer(sizeof(uint64_t)));
   std::memcpy(version_buf->mutable_data(), &version, sizeof(version));
   auto schema = OpaqueFileSchema(large);
-  auto version_data = arrow::ArrayData::Make(arrow::uint64(), 1,
-                                             {nullptr, std::move(version_buf)}, 0);
-  auto data_data = arrow::ArrayData::Make(
-      schema->field(1)->type(), 1,
-      {nullptr, std::move(offsets), data ? data : std::make_shared<arrow::Buffer>(nullptr, 0)},
-      0);
+  auto version_data =
+      arrow::ArrayData::Make(arrow::uint64(), 1, {nullptr, std::move(version_buf)}, 0);
+  auto data_data =
+      arrow::ArrayData::Make(schema->field(1)->type(), 1,
+                             {nullptr, std::move(offsets),
+                              data ? data : std::make_shared<arrow::Buffer>(nullptr, 0)},
+                             0);
   auto batch = arrow::RecordBatch::Make(schema, 1, {version_data, data_data});
   ARROW_ASSIGN_OR_RAISE(auto ipc, WriteOptions(options));
   ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, schema, ipc));
@@ -212,13 +218,15 @@ arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& t
   ARROW_ASSIGN_OR_RAISE(auto ipc, WriteOptions(options));
   ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, table.schema, ipc));
   for (const auto& batch : table.batches) {
-    // Batches carry the upload's schema; the file's schema (with the version) is authoritative.
+    // Batches carry the upload's schema; the file's schema (with the version) is
+    // authoritative.
     ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
   }
   return writer->Close();
 }
 
-arrow::Result<Object::Ptr> ReadBaseFile(std::shared_ptr<arrow::io::RandomAccessFile> file) {
+arrow::Result<Object::Ptr> ReadBaseFile(
+    std::shared_ptr<arrow::io::RandomAccessFile> file) {
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, ReadOptions()));
   const auto& schema = reader->schema();
   if (IsNativeTableSchema(*schema)) {
@@ -249,8 +257,9 @@ arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> 
 
 arrow::Result<ObjectFileHeader> ReadFileHeader(
     std::shared_ptr<arrow::io::RandomAccessFile> file) {
-  // One footer read; only the version column is ever loaded: the data column is neither read
-  // nor decompressed. (The reader's schema is the projection, with the schema's metadata.)
+  // One footer read; only the version column is ever loaded: the data column is neither
+  // read nor decompressed. (The reader's schema is the projection, with the schema's
+  // metadata.)
   auto options = ReadOptions();
   options.included_fields = {0};
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, options));
@@ -258,7 +267,8 @@ arrow::Result<ObjectFileHeader> ReadFileHeader(
   if (IsNativeTableSchema(*schema)) {
     return ObjectFileHeader{NativeSchemaVersion(*schema), true};
   }
-  if (schema->num_fields() < 1) return arrow::Status::Invalid("not an object file: no columns");
+  if (schema->num_fields() < 1)
+    return arrow::Status::Invalid("not an object file: no columns");
   const auto id = schema->field(0)->type()->id();
   if (id != arrow::Type::UINT64 && id != arrow::Type::INT64) {
     return arrow::Status::Invalid("not an object file: column 0 (version) has type ",
@@ -271,7 +281,8 @@ arrow::Result<ObjectFileHeader> ReadFileHeader(
       return ObjectFileHeader{VersionAt(*(*batch)->column(0), 0), false};
     }
   }
-  return arrow::Status::Invalid("object file has no rows (expected one row: version, data)");
+  return arrow::Status::Invalid(
+      "object file has no rows (expected one row: version, data)");
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(

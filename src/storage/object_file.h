@@ -1,17 +1,19 @@
 // The Arrow IPC *file* format of stored bases and deltas (upstream-server.md §6.3.2).
 //
-// Opaque base and delta files: schema `version: uint64, data: binary`, one batch of one row
-// (version, payload). Native base files: the object's own schema (carrying
-// `flame.cache.format=arrow-table-v1` and `flame.cache.version=<base version>`) and its batches.
+// Opaque base and delta files: schema `version: uint64, data: binary`, one batch of one
+// row (version, payload). Native base files: the object's own schema (carrying
+// `flame.cache.format=arrow-table-v1` and `flame.cache.version=<base version>`) and its
+// batches.
 //
-// Readers are lenient, so that stores written by upstream (ZSTD bodies, non-nullable fields)
-// and by pyarrow (uncompressed, nullable fields, large_binary, several rows or batches) all
-// load: the columns are taken by position, the version comes from the first row, the payload
-// is the concatenation of every row's data (a null cell contributes nothing).
+// Readers are lenient, so that stores written by upstream (ZSTD bodies, non-nullable
+// fields) and by pyarrow (uncompressed, nullable fields, large_binary, several rows or
+// batches) all load: the columns are taken by position, the version comes from the first
+// row, the payload is the concatenation of every row's data (a null cell contributes
+// nothing).
 //
-// Zero copy: read from a memory-mapped file, an uncompressed file's payload is a slice of the
-// mapping (several rows of one batch included); only compressed bodies and payloads spread
-// over several batches are copied.
+// Zero copy: read from a memory-mapped file, an uncompressed file's payload is a slice of
+// the mapping (several rows of one batch included); only compressed bodies and payloads
+// spread over several batches are copied.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +50,8 @@ arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& t
 
 /// Reads a base file: a native table (schema metadata marks it) or an opaque row.
 /// Invalid for anything else.
-arrow::Result<Object::Ptr> ReadBaseFile(std::shared_ptr<arrow::io::RandomAccessFile> file);
+arrow::Result<Object::Ptr> ReadBaseFile(
+    std::shared_ptr<arrow::io::RandomAccessFile> file);
 
 /// Reads a delta file (opaque row). Invalid for anything else.
 arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> file);
@@ -59,9 +62,11 @@ struct ObjectFileHeader {
   bool native = false;
 };
 
-/// Reads the footer and, for opaque files, only the `version` column of the first batch (the
-/// data column is neither read nor decompressed). Native files: the schema metadata only.
-arrow::Result<ObjectFileHeader> ReadFileHeader(std::shared_ptr<arrow::io::RandomAccessFile> file);
+/// Reads the footer and, for opaque files, only the `version` column of the first batch
+/// (the data column is neither read nor decompressed). Native files: the schema metadata
+/// only.
+arrow::Result<ObjectFileHeader> ReadFileHeader(
+    std::shared_ptr<arrow::io::RandomAccessFile> file);
 
 /// The schema in the file's footer.
 arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(

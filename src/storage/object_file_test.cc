@@ -15,17 +15,21 @@ namespace {
 using testing::ForeignFileShape;
 using testing::TempDir;
 
-std::string ToString(const std::shared_ptr<arrow::Buffer>& b) { return b ? b->ToString() : ""; }
+std::string ToString(const std::shared_ptr<arrow::Buffer>& b) {
+  return b ? b->ToString() : "";
+}
 
 arrow::Result<std::shared_ptr<arrow::io::MemoryMappedFile>> Map(const std::string& path) {
   return arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ);
 }
 
-arrow::Status WriteOpaque(const std::string& path, uint64_t version, const std::string& data,
-                          bool compress) {
-  return WriteFileSynced(path, [&](arrow::io::OutputStream* out) {
-           return WriteOpaqueFile(out, version, arrow::Buffer::FromString(data), {compress});
-         })
+arrow::Status WriteOpaque(const std::string& path, uint64_t version,
+                          const std::string& data, bool compress) {
+  return WriteFileSynced(path,
+                         [&](arrow::io::OutputStream* out) {
+                           return WriteOpaqueFile(
+                               out, version, arrow::Buffer::FromString(data), {compress});
+                         })
       .status();
 }
 
@@ -42,7 +46,8 @@ TEST(ObjectFileTest, OpaqueRoundTripUncompressedIsZeroCopy) {
   ASSERT_EQ(ToString(object->data()), payload);
   // The payload is a slice of the mapping, not a copy.
   EXPECT_GE(object->data()->data(), whole->data());
-  EXPECT_LE(object->data()->data() + object->data()->size(), whole->data() + whole->size());
+  EXPECT_LE(object->data()->data() + object->data()->size(),
+            whole->data() + whole->size());
   ASSERT_OK_AND_ASSIGN(auto header, ReadFileHeader(file));
   EXPECT_EQ(header.version, 7u);
   EXPECT_FALSE(header.native);
@@ -78,7 +83,8 @@ TEST(ObjectFileTest, ReadsUpstreamAndPyarrowShapes) {
   for (const auto& c : cases) {
     const std::string path = dir.path() + "/" + c.name + ".arrow";
     ASSERT_OK(testing::WriteForeignOpaqueFile(
-        path, {{5, std::string("ab")}, {0, std::nullopt}, {0, std::string("cd")}, {0, "e"}},
+        path,
+        {{5, std::string("ab")}, {0, std::nullopt}, {0, std::string("cd")}, {0, "e"}},
         c.shape));
     ASSERT_OK_AND_ASSIGN(auto file, Map(path));
     ASSERT_OK_AND_ASSIGN(auto object, ReadBaseFile(file));
@@ -127,7 +133,8 @@ TEST(ObjectFileTest, HeaderDoesNotDecompressTheData) {
   ASSERT_OK_AND_ASSIGN(auto header, ReadFileHeader(file));
   const int64_t header_bytes = pool->total_bytes_allocated() - before;
   EXPECT_EQ(header.version, 4u);
-  EXPECT_LT(header_bytes, 1 << 20) << "reading a header allocated " << header_bytes << " bytes";
+  EXPECT_LT(header_bytes, 1 << 20)
+      << "reading a header allocated " << header_bytes << " bytes";
   ASSERT_OK_AND_ASSIGN(auto object, ReadBaseFile(file));  // this one decompresses
   EXPECT_GE(pool->total_bytes_allocated() - before, 32 << 20);
   EXPECT_EQ(object->data()->size(), 32 << 20);
@@ -144,7 +151,8 @@ TEST(ObjectFileTest, RejectsForeignContent) {
   EXPECT_STATUS(Invalid, "not an Arrow IPC file", ReadFileHeader(file));
 
   // Wrong shape: a utf8 first column.
-  auto schema = arrow::schema({arrow::field("a", arrow::utf8()), arrow::field("b", arrow::utf8())});
+  auto schema =
+      arrow::schema({arrow::field("a", arrow::utf8()), arrow::field("b", arrow::utf8())});
   const std::string shaped = dir.path() + "/shape.arrow";
   {
     ASSERT_OK_AND_ASSIGN(auto out, arrow::io::FileOutputStream::Open(shaped));

@@ -1,14 +1,17 @@
 // The storage engine interface: where objects live beyond memory.
 //
-// The object store (src/store/) is the only caller. It serialises calls per key: at most one
-// writer (Put/Append/Remove) or several readers (Read/ReadNativeSchema) of one key at a time,
-// so an engine needs no per-key locking of its own; calls for different keys run in parallel.
+// The object store (src/store/) is the only caller. It serialises calls per key: at most
+// one writer (Put/Append/Remove) or several readers (Read/ReadNativeSchema) of one key at
+// a time, so an engine needs no per-key locking of its own; calls for different keys run
+// in parallel.
 //
 // Durability contract (engines with persistent() == true):
-//   * Put, Append, Remove and RecordFloor return OK only once the change is durable (data and
-//     directory entries fsync'ed); after a crash at any instant each object is either wholly
-//     old or wholly new, never torn, never a new base with stale deltas.
-//   * Full disk: RESOURCE_EXHAUSTED (arrow::Status::CapacityError / IOError tagged ENOSPC is
+//   * Put, Append, Remove and RecordFloor return OK only once the change is durable (data
+//   and
+//     directory entries fsync'ed); after a crash at any instant each object is either
+//     wholly old or wholly new, never torn, never a new base with stale deltas.
+//   * Full disk: RESOURCE_EXHAUSTED (arrow::Status::CapacityError / IOError tagged ENOSPC
+//   is
 //     mapped by the engine to arrow::Status::CapacityError), nothing stored is damaged.
 #pragma once
 
@@ -30,14 +33,14 @@ namespace foc {
 /// What a scan learns about one stored object without reading its payload.
 struct StoredObjectInfo {
   ObjectKey key;
-  uint64_t version = 0;         ///< current version (max of base and delta versions)
-  int64_t payload_bytes = 0;    ///< stored payload bytes, an estimate for native tables
+  uint64_t version = 0;       ///< current version (max of base and delta versions)
+  int64_t payload_bytes = 0;  ///< stored payload bytes, an estimate for native tables
   int32_t delta_count = 0;
   bool native = false;
 };
 
-/// A version floor: every key matching `pattern` (KeyPattern text) once had versions up to
-/// `version`, then was deleted. Re-created keys continue above the floor.
+/// A version floor: every key matching `pattern` (KeyPattern text) once had versions up
+/// to `version`, then was deleted. Re-created keys continue above the floor.
 struct VersionFloor {
   std::string pattern;
   uint64_t version = 0;
@@ -45,8 +48,8 @@ struct VersionFloor {
 
 /// Disk usage as the engine sees it.
 struct StorageUsage {
-  int64_t stored_bytes = 0;     ///< bytes of object files (bases + deltas)
-  int64_t capacity_bytes = 0;   ///< configured limit; 0 = unlimited
+  int64_t stored_bytes = 0;    ///< bytes of object files (bases + deltas)
+  int64_t capacity_bytes = 0;  ///< configured limit; 0 = unlimited
 };
 
 class StorageEngine {
@@ -58,13 +61,13 @@ class StorageEngine {
   /// False for the memory-only engine: nothing survives a restart.
   virtual bool persistent() const = 0;
 
-  /// An identifier of the stored data set, stable across restarts of a persistent store and
-  /// new for each start of a non-persistent one ("" = let the caller generate one).
+  /// An identifier of the stored data set, stable across restarts of a persistent store
+  /// and new for each start of a non-persistent one ("" = let the caller generate one).
   virtual arrow::Result<std::string> InstanceId() = 0;
 
   /// Builds the startup index: calls `visit` once per stored object, reading only file
-  /// footers/metadata, never payloads. Unreadable or foreign files are quarantined and logged,
-  /// never fatal. Leftovers of interrupted writes are cleaned up first.
+  /// footers/metadata, never payloads. Unreadable or foreign files are quarantined and
+  /// logged, never fatal. Leftovers of interrupted writes are cleaned up first.
   virtual arrow::Status Scan(const std::function<void(StoredObjectInfo)>& visit) = 0;
 
   /// Reads the whole object. NotFound (arrow::Status::KeyError) when absent.

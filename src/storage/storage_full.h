@@ -1,10 +1,12 @@
 // Telling the two kinds of "storage full" apart.
 //
-// Both are arrow::Status::CapacityError (RESOURCE_EXHAUSTED on the wire); a StatusDetail says
-// which one it is, because the store reacts differently:
-//   * kLimit  — the write would exceed the configured capacity (`cache.capacity`): the store
+// Both are arrow::Status::CapacityError (RESOURCE_EXHAUSTED on the wire); a StatusDetail
+// says which one it is, because the store reacts differently:
+//   * kLimit  — the write would exceed the configured capacity (`cache.capacity`): the
+//   store
 //               may evict least-recently-used objects from disk and retry;
-//   * kDevice — the file system itself is full (ENOSPC/EDQUOT): nothing to evict that would
+//   * kDevice — the file system itself is full (ENOSPC/EDQUOT): nothing to evict that
+//   would
 //               help reliably, the write fails and the old object stays intact.
 #pragma once
 
@@ -40,19 +42,21 @@ arrow::Status StorageFullError(StorageFullKind kind, Args&&... args) {
       .WithDetail(std::make_shared<StorageFullDetail>(kind));
 }
 
-/// True when `st` is a CapacityError because the configured capacity would be exceeded (the
-/// caller may free space by evicting and retry).
+/// True when `st` is a CapacityError because the configured capacity would be exceeded
+/// (the caller may free space by evicting and retry).
 inline bool IsCapacityLimit(const arrow::Status& st) {
   if (!st.IsCapacityError() || !st.detail()) return false;
   if (std::string(st.detail()->type_id()) != StorageFullDetail::kTypeId) return false;
-  return static_cast<const StorageFullDetail&>(*st.detail()).kind() == StorageFullKind::kLimit;
+  return static_cast<const StorageFullDetail&>(*st.detail()).kind() ==
+         StorageFullKind::kLimit;
 }
 
 /// True when `st` says the device is full (ENOSPC/EDQUOT).
 inline bool IsDeviceFull(const arrow::Status& st) {
   if (!st.IsCapacityError() || !st.detail()) return false;
   if (std::string(st.detail()->type_id()) != StorageFullDetail::kTypeId) return false;
-  return static_cast<const StorageFullDetail&>(*st.detail()).kind() == StorageFullKind::kDevice;
+  return static_cast<const StorageFullDetail&>(*st.detail()).kind() ==
+         StorageFullKind::kDevice;
 }
 
 }  // namespace foc

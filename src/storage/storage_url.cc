@@ -20,9 +20,10 @@ arrow::Result<StorageLocation> ParseStorageUrl(std::string_view url,
     }
   }
   if (url.find("://") != std::string_view::npos) {
-    return arrow::Status::Invalid("Invalid storage URL '", url,
-                                  "': supported forms are none, fs://<path>, file://<path> "
-                                  "or a plain path");
+    return arrow::Status::Invalid(
+        "Invalid storage URL '", url,
+        "': supported forms are none, fs://<path>, file://<path> "
+        "or a plain path");
   }
   return StorageLocation{false, std::string(url)};
 }

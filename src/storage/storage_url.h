@@ -1,6 +1,6 @@
 // Storage selection as upstream (upstream-server.md §6.1): `none`/empty → memory only;
-// `fs://<p>` and `file://<p>` → disk at <p> if absolute, else $FLAME_HOME/<p>; anything else
-// → disk at that path verbatim (relative to the working directory).
+// `fs://<p>` and `file://<p>` → disk at <p> if absolute, else $FLAME_HOME/<p>; anything
+// else → disk at that path verbatim (relative to the working directory).
 #pragma once
 
 #include <cstdint>
@@ -20,9 +20,11 @@ struct StorageLocation {
 };
 
 /// Resolves a storage URL. `flame_home` is $FLAME_HOME (default /var/lib/flame).
-arrow::Result<StorageLocation> ParseStorageUrl(std::string_view url, std::string_view flame_home);
+arrow::Result<StorageLocation> ParseStorageUrl(std::string_view url,
+                                               std::string_view flame_home);
 
-/// Opens the engine a storage URL names. `capacity_bytes` (0 = unlimited) limits the disk store.
+/// Opens the engine a storage URL names. `capacity_bytes` (0 = unlimited) limits the disk
+/// store.
 arrow::Result<std::unique_ptr<StorageEngine>> OpenStorage(std::string_view url,
                                                           std::string_view flame_home,
                                                           int64_t capacity_bytes);

@@ -1,6 +1,7 @@
-// Test helper: writes Arrow IPC files the way other writers do (upstream's Rust server: ZSTD,
-// non-nullable fields; pyarrow: uncompressed, nullable, maybe large_binary or several rows),
-// with Arrow's own builders and writer, independent of object_file.cc. Test code only.
+// Test helper: writes Arrow IPC files the way other writers do (upstream's Rust server:
+// ZSTD, non-nullable fields; pyarrow: uncompressed, nullable, maybe large_binary or
+// several rows), with Arrow's own builders and writer, independent of object_file.cc.
+// Test code only.
 #pragma once
 
 #include <stdlib.h>
@@ -24,7 +25,8 @@ namespace foc::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "foc-storage-XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "foc-storage-XXXXXX").string();
     path_ = ::mkdtemp(tmpl.data()) ? tmpl : std::string();
   }
   ~TempDir() {
@@ -46,7 +48,8 @@ struct ForeignFileShape {
   int rows_per_batch = 1 << 30;  ///< split rows into batches of this many
 };
 
-/// Writes an opaque-shaped IPC file with one row per (version, data); a nullopt data is null.
+/// Writes an opaque-shaped IPC file with one row per (version, data); a nullopt data is
+/// null.
 inline arrow::Status WriteForeignOpaqueFile(
     const std::string& path,
     const std::vector<std::pair<uint64_t, std::optional<std::string>>>& rows,
@@ -57,7 +60,8 @@ inline arrow::Status WriteForeignOpaqueFile(
                     shape.nullable)});
   auto options = arrow::ipc::IpcWriteOptions::Defaults();
   if (shape.zstd) {
-    ARROW_ASSIGN_OR_RAISE(options.codec, arrow::util::Codec::Create(arrow::Compression::ZSTD));
+    ARROW_ASSIGN_OR_RAISE(options.codec,
+                          arrow::util::Codec::Create(arrow::Compression::ZSTD));
   }
   ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(path));
   ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, schema, options));
@@ -79,19 +83,21 @@ inline arrow::Status WriteForeignOpaqueFile(
     std::shared_ptr<arrow::Array> v, d;
     ARROW_RETURN_NOT_OK(versions.Finish(&v));
     ARROW_RETURN_NOT_OK(shape.large_binary ? large.Finish(&d) : small.Finish(&d));
-    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*arrow::RecordBatch::Make(schema, n, {v, d})));
+    ARROW_RETURN_NOT_OK(
+        writer->WriteRecordBatch(*arrow::RecordBatch::Make(schema, n, {v, d})));
   } while (i < rows.size());
   ARROW_RETURN_NOT_OK(writer->Close());
   return out->Close();
 }
 
 /// A small native table (pyarrow.table-like) with the flame metadata at `version`.
-inline arrow::Result<std::shared_ptr<arrow::RecordBatch>> MakeNativeBatch(uint64_t version) {
-  auto md = arrow::key_value_metadata({"flame.cache.format", "flame.cache.version",
-                                       "flame.cache.logical_type"},
-                                      {"arrow-table-v1", std::to_string(version), "pyarrow.table"});
-  auto schema = arrow::schema({arrow::field("x", arrow::int64()), arrow::field("s", arrow::utf8())},
-                              md);
+inline arrow::Result<std::shared_ptr<arrow::RecordBatch>> MakeNativeBatch(
+    uint64_t version) {
+  auto md = arrow::key_value_metadata(
+      {"flame.cache.format", "flame.cache.version", "flame.cache.logical_type"},
+      {"arrow-table-v1", std::to_string(version), "pyarrow.table"});
+  auto schema = arrow::schema(
+      {arrow::field("x", arrow::int64()), arrow::field("s", arrow::utf8())}, md);
   arrow::Int64Builder xb;
   arrow::StringBuilder sb;
   ARROW_RETURN_NOT_OK(xb.AppendValues({1, 2, 3}));
@@ -103,14 +109,17 @@ inline arrow::Result<std::shared_ptr<arrow::RecordBatch>> MakeNativeBatch(uint64
 }
 
 /// Writes a native table file (upstream shape: ZSTD when `zstd`).
-inline arrow::Status WriteForeignNativeFile(const std::string& path, uint64_t version, bool zstd) {
+inline arrow::Status WriteForeignNativeFile(const std::string& path, uint64_t version,
+                                            bool zstd) {
   ARROW_ASSIGN_OR_RAISE(auto batch, MakeNativeBatch(version));
   auto options = arrow::ipc::IpcWriteOptions::Defaults();
   if (zstd) {
-    ARROW_ASSIGN_OR_RAISE(options.codec, arrow::util::Codec::Create(arrow::Compression::ZSTD));
+    ARROW_ASSIGN_OR_RAISE(options.codec,
+                          arrow::util::Codec::Create(arrow::Compression::ZSTD));
   }
   ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(path));
-  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, batch->schema(), options));
+  ARROW_ASSIGN_OR_RAISE(auto writer,
+                        arrow::ipc::MakeFileWriter(out, batch->schema(), options));
   ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
   ARROW_RETURN_NOT_OK(writer->Close());
   return out->Close();

@@ -3,7 +3,10 @@
 namespace foc {
 
 KeyLocks::Guard::Guard(KeyLocks* table, std::string key, bool exclusive)
-    : table_(table), key_(std::move(key)), exclusive_(exclusive), mu_(table->Acquire(key_)) {
+    : table_(table),
+      key_(std::move(key)),
+      exclusive_(exclusive),
+      mu_(table->Acquire(key_)) {
   if (exclusive_) {
     mu_->lock();
   } else {

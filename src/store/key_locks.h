@@ -9,8 +9,9 @@
 
 namespace foc {
 
-/// Hands out per-key std::shared_mutex locks. A slot exists only while someone holds or waits
-/// for it, so the table never grows with the number of keys ever seen (upstream's does).
+/// Hands out per-key std::shared_mutex locks. A slot exists only while someone holds or
+/// waits for it, so the table never grows with the number of keys ever seen (upstream's
+/// does).
 class KeyLocks {
  public:
   /// Holds one key's lock (exclusive or shared) until destroyed.

@@ -30,7 +30,7 @@ TEST(KeyLocksTest, WritersExclusiveReadersSharedTableShrinks) {
 
   auto r1 = std::make_unique<KeyLocks::Guard>(&locks, "k", false);
   auto r2 = std::make_unique<KeyLocks::Guard>(&locks, "k", false);  // shared: no deadlock
-  auto other = locks.Exclusive("other");                           // other keys proceed
+  auto other = locks.Exclusive("other");                            // other keys proceed
   EXPECT_EQ(locks.size(), 2u);
 }
 

@@ -19,11 +19,11 @@ namespace {
 
 // What the index knows of a key.
 struct IndexEntry {
-  uint64_t version = 0;        // current version: the next write gets version + 1
+  uint64_t version = 0;  // current version: the next write gets version + 1
   int64_t payload_bytes = 0;
   int32_t delta_count = 0;
-  bool evicted = false;        // memory-only storage: dropped for space, payload gone
-  bool disk_evicted = false;   // disk storage: removed to stay within the capacity
+  bool evicted = false;       // memory-only storage: dropped for space, payload gone
+  bool disk_evicted = false;  // disk storage: removed to stay within the capacity
 };
 
 // Recency of the objects on disk (resident or not), for evicting from a capacity-limited
@@ -79,10 +79,10 @@ Object::Ptr Pin(Cache::Handle handle) {
 
 arrow::Status EvictedError(const ObjectKey& key, bool from_disk = false) {
   if (from_disk) {
-    return arrow::Status::KeyError(
-        "object ", key.str(),
-        " was evicted from disk storage to stay within the storage capacity (cache.capacity); "
-        "write it again, or configure a larger capacity");
+    return arrow::Status::KeyError("object ", key.str(),
+                                   " was evicted from disk storage to stay within the "
+                                   "storage capacity (cache.capacity); "
+                                   "write it again, or configure a larger capacity");
   }
   return arrow::Status::KeyError(
       "object ", key.str(),
@@ -150,7 +150,8 @@ class ObjectStore::Impl {
     }
   }
 
-  arrow::Result<WriteResult> Patch(const ObjectKey& key, std::shared_ptr<arrow::Buffer> delta) {
+  arrow::Result<WriteResult> Patch(const ObjectKey& key,
+                                   std::shared_ptr<arrow::Buffer> delta) {
     while (true) {
       arrow::Status st;
       {
@@ -169,8 +170,8 @@ class ObjectStore::Impl {
                                          arrow::Status* store_status) {
     auto loaded = Load(key);
     if (!loaded.ok()) {
-      // An evicted object keeps its index entry (marked evicted by Load or by eviction): say
-      // so; any other missing object is "not found for patch".
+      // An evicted object keeps its index entry (marked evicted by Load or by eviction):
+      // say so; any other missing object is "not found for patch".
       if (loaded.status().IsKeyError() && !IsEvicted(key)) {
         return arrow::Status::KeyError("object ", key.str(), " not found for patch");
       }
@@ -185,7 +186,8 @@ class ObjectStore::Impl {
     }
     if (options_.max_deltas > 0 &&
         static_cast<int64_t>(object->deltas().size()) >= options_.max_deltas) {
-      return arrow::Status::Invalid("object ", key.str(), " has reached maximum delta count (",
+      return arrow::Status::Invalid("object ", key.str(),
+                                    " has reached maximum delta count (",
                                     options_.max_deltas, ")");
     }
     const int64_t delta_bytes = delta ? delta->size() : 0;
@@ -237,16 +239,17 @@ class ObjectStore::Impl {
   }
 
   arrow::Result<int64_t> Delete(const KeyPattern& pattern) {
-    // Enumerate under the index lock, then take each key's writer lock in turn: a write to a
-    // key either completes before its removal or starts after it (then it survives, as a
-    // write issued after the DELETE would).
+    // Enumerate under the index lock, then take each key's writer lock in turn: a write
+    // to a key either completes before its removal or starts after it (then it survives,
+    // as a write issued after the DELETE would).
     std::vector<std::string> keys;
     uint64_t floor = 0;
     {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
       for (auto it = index_.lower_bound(pattern.key_prefix());
            it != index_.end() && it->first.starts_with(pattern.key_prefix()); ++it) {
-        if (pattern.kind() == KeyPattern::Kind::kObject && it->first != pattern.key_prefix()) {
+        if (pattern.kind() == KeyPattern::Kind::kObject &&
+            it->first != pattern.key_prefix()) {
           continue;
         }
         keys.push_back(it->first);
@@ -254,7 +257,8 @@ class ObjectStore::Impl {
       }
     }
     if (pattern.kind() == KeyPattern::Kind::kObject && keys.empty() && !memory_only_) {
-      // An object written into the storage directory behind our back (flamepy local mode).
+      // An object written into the storage directory behind our back (flamepy local
+      // mode).
       ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(pattern.key_prefix()));
       auto guard = locks_.Exclusive(key.str());
       if (auto adopted = Adopt(key); adopted.ok()) {
@@ -274,7 +278,8 @@ class ObjectStore::Impl {
         if (it == index_.end()) continue;  // deleted concurrently
         version = it->second.version;
       }
-      if (version > floor) ARROW_RETURN_NOT_OK(RecordFloor(k, version));  // patched meanwhile
+      if (version > floor)
+        ARROW_RETURN_NOT_OK(RecordFloor(k, version));  // patched meanwhile
       ARROW_RETURN_NOT_OK(storage_->Remove(key));
       cache_.Erase(k);
       if (disk_limited_) disk_lru_.Remove(k);
@@ -292,7 +297,8 @@ class ObjectStore::Impl {
     for (const auto& [k, e] : index_) {
       if (e.evicted) continue;
       auto key = ObjectKey::Parse(k);
-      if (key.ok()) out.push_back(ObjectListing{*std::move(key), e.version, e.payload_bytes});
+      if (key.ok())
+        out.push_back(ObjectListing{*std::move(key), e.version, e.payload_bytes});
     }
     return out;
   }
@@ -324,9 +330,9 @@ class ObjectStore::Impl {
 
  private:
   // The version a write continues from: the highest of the key's current version and the
-  // version floors covering it (a key deleted and re-created continues above its old versions,
-  // also when the new object was placed in the storage directory behind our back and adopted
-  // with its file's version).
+  // version floors covering it (a key deleted and re-created continues above its old
+  // versions, also when the new object was placed in the storage directory behind our
+  // back and adopted with its file's version).
   arrow::Result<uint64_t> CurrentVersionForWrite(const ObjectKey& key) {
     const uint64_t floor = FloorFor(key);
     {
@@ -381,8 +387,8 @@ class ObjectStore::Impl {
     return it != index_.end() && it->second.evicted;
   }
 
-  // Reads an object that exists in storage but not in the index, and indexes it. Caller holds
-  // the key's lock (shared or exclusive).
+  // Reads an object that exists in storage but not in the index, and indexes it. Caller
+  // holds the key's lock (shared or exclusive).
   arrow::Result<Object::Ptr> Adopt(const ObjectKey& key) {
     ARROW_ASSIGN_OR_RAISE(auto object, storage_->Read(key));
     std::unique_lock<std::shared_mutex> lock(index_mu_);
@@ -429,8 +435,8 @@ class ObjectStore::Impl {
     return object;  // larger than the whole memory limit: served from storage, not cached
   }
 
-  // Makes `object` the key's new state: durable first, then memory, then the index. Caller
-  // holds the key's writer lock.
+  // Makes `object` the key's new state: durable first, then memory, then the index.
+  // Caller holds the key's writer lock.
   arrow::Status Store(const ObjectKey& key, const Object::Ptr& object, bool append) {
     const int64_t charge = object->memory_charge();
     const IndexEntry entry{object->version(), object->payload_bytes(),
@@ -471,7 +477,8 @@ class ObjectStore::Impl {
       }
       return arrow::Status::OK();
     }
-    arrow::Status written = append ? storage_->Append(key, *object) : storage_->Put(key, *object);
+    arrow::Status written =
+        append ? storage_->Append(key, *object) : storage_->Put(key, *object);
     if (!written.ok()) {
       if (!written.IsCapacityError()) {
         // The write may have landed on disk although it failed (e.g. the directory fsync
@@ -494,16 +501,17 @@ class ObjectStore::Impl {
     return arrow::Status::OK();
   }
 
-  // After a write of `write_bytes` to `key` (a replacing PUT, or an appended delta) failed
-  // with `failure`: when the disk store's capacity limit was the reason, removes
-  // least-recently-used other objects from disk until the write fits (at least one), reporting
-  // them as evicted, and returns OK to retry. Returns `failure` itself when retrying cannot
-  // help: another error, a full device (ENOSPC), an object larger than the whole capacity, or
-  // nothing left to evict. Holds no key lock when called.
+  // After a write of `write_bytes` to `key` (a replacing PUT, or an appended delta)
+  // failed with `failure`: when the disk store's capacity limit was the reason, removes
+  // least-recently-used other objects from disk until the write fits (at least one),
+  // reporting them as evicted, and returns OK to retry. Returns `failure` itself when
+  // retrying cannot help: another error, a full device (ENOSPC), an object larger than
+  // the whole capacity, or nothing left to evict. Holds no key lock when called.
   arrow::Status MakeRoomOnDisk(const ObjectKey& key, const arrow::Status& failure,
                                int64_t write_bytes, bool replace) {
     if (!disk_limited_ || !IsCapacityLimit(failure)) return failure;
-    constexpr int64_t kFileOverhead = 1024;  // IPC framing of one file, as the engine estimates
+    constexpr int64_t kFileOverhead =
+        1024;  // IPC framing of one file, as the engine estimates
     int64_t own = 0;
     {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
@@ -515,7 +523,8 @@ class ObjectStore::Impl {
     if (object_after > usage.capacity_bytes) return failure;
     const int64_t needed = write_bytes + kFileOverhead - (replace ? own : 0);
     bool evicted_any = false;
-    while (!evicted_any || storage_->Usage().stored_bytes + needed > usage.capacity_bytes) {
+    while (!evicted_any ||
+           storage_->Usage().stored_bytes + needed > usage.capacity_bytes) {
       const std::string victim = disk_lru_.Oldest(key.str());
       if (victim.empty()) return failure;
       ARROW_ASSIGN_OR_RAISE(bool evicted, EvictFromDisk(victim));
@@ -524,8 +533,9 @@ class ObjectStore::Impl {
     return arrow::Status::OK();
   }
 
-  // Removes `victim` from disk and memory, keeping its index entry (and version, also as a
-  // persisted floor) so that a GET says it was evicted and a new PUT continues its versions.
+  // Removes `victim` from disk and memory, keeping its index entry (and version, also as
+  // a persisted floor) so that a GET says it was evicted and a new PUT continues its
+  // versions.
   arrow::Result<bool> EvictFromDisk(const std::string& victim) {
     ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(victim));
     auto guard = locks_.Exclusive(victim);
@@ -551,9 +561,10 @@ class ObjectStore::Impl {
       }
     }
     lost_objects_++;
-    spdlog::warn("store: evicted {} (version {}, {} bytes) from disk to stay within the "
-                 "storage capacity of {} bytes",
-                 victim, version, bytes, storage_->Usage().capacity_bytes);
+    spdlog::warn(
+        "store: evicted {} (version {}, {} bytes) from disk to stay within the "
+        "storage capacity of {} bytes",
+        victim, version, bytes, storage_->Usage().capacity_bytes);
     return true;
   }
 
@@ -567,7 +578,8 @@ class ObjectStore::Impl {
     }
     lost_objects_++;
     spdlog::warn(
-        "store: evicted {} (version {}, {} bytes) under memory pressure; with storage: none "
+        "store: evicted {} (version {}, {} bytes) under memory pressure; with storage: "
+        "none "
         "it is gone",
         key, object->version(), object->payload_bytes());
   }
@@ -575,7 +587,8 @@ class ObjectStore::Impl {
   const StoreOptions options_;
   const std::unique_ptr<StorageEngine> storage_;
   const bool memory_only_;
-  const bool disk_limited_;  // disk storage with a capacity limit: evict from disk for space
+  const bool
+      disk_limited_;  // disk storage with a capacity limit: evict from disk for space
   std::string epoch_;
   DiskLru disk_lru_;
 
@@ -616,10 +629,12 @@ arrow::Result<WriteResult> ObjectStore::Patch(const ObjectKey& key,
                                               std::shared_ptr<arrow::Buffer> delta) {
   return impl_->Patch(key, std::move(delta));
 }
-arrow::Result<ReadResult> ObjectStore::Get(const ObjectKey& key, uint64_t client_version) {
+arrow::Result<ReadResult> ObjectStore::Get(const ObjectKey& key,
+                                           uint64_t client_version) {
   return impl_->Get(key, client_version);
 }
-arrow::Result<std::shared_ptr<arrow::Schema>> ObjectStore::NativeSchema(const ObjectKey& key) {
+arrow::Result<std::shared_ptr<arrow::Schema>> ObjectStore::NativeSchema(
+    const ObjectKey& key) {
   return impl_->NativeSchema(key);
 }
 arrow::Result<int64_t> ObjectStore::Delete(const KeyPattern& pattern) {

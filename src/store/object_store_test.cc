@@ -18,13 +18,16 @@
 namespace foc {
 namespace {
 
-std::shared_ptr<arrow::Buffer> Bytes(const std::string& s) { return arrow::Buffer::FromString(s); }
+std::shared_ptr<arrow::Buffer> Bytes(const std::string& s) {
+  return arrow::Buffer::FromString(s);
+}
 
 std::unique_ptr<ObjectStore> MemoryStore(StoreOptions options = {}) {
   return ObjectStore::Open(options, MakeNoneStorage()).ValueOrDie();
 }
 
-PutTarget Target(const std::string& app, const std::string& session, const std::string& id = "") {
+PutTarget Target(const std::string& app, const std::string& session,
+                 const std::string& id = "") {
   return PutTarget{app, session, id};
 }
 
@@ -81,7 +84,8 @@ TEST(ObjectStoreTest, VersionsContinueAfterDeleteAndRecreate) {
     ASSERT_OK_AND_ASSIGN(auto removed, store->Delete(p));
     EXPECT_EQ(removed, 1) << pattern;
     EXPECT_STATUS(KeyError, "not found", store->Get(w1.key, 0));
-    ASSERT_OK_AND_ASSIGN(auto again, store->Put(Target("a", "s", "o"), {Bytes("new"), {}}));
+    ASSERT_OK_AND_ASSIGN(auto again,
+                         store->Put(Target("a", "s", "o"), {Bytes("new"), {}}));
     EXPECT_GT(again.version, old_version) << pattern;
   }
 }
@@ -107,7 +111,8 @@ TEST(ObjectStoreTest, MemoryOnlyEvictionIsReportedNotSilent) {
   StoreOptions options;
   options.max_memory_bytes = 4096;
   auto store = MemoryStore(options);
-  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"), {Bytes(std::string(1500, 'x')), {}}));
+  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"),
+                                              {Bytes(std::string(1500, 'x')), {}}));
   ASSERT_OK(store->Put(Target("a", "s", "second"), {Bytes(std::string(1500, 'y')), {}}));
   ASSERT_OK(store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
   EXPECT_STATUS(KeyError, "evicted under memory pressure", store->Get(first.key, 0));
@@ -117,7 +122,8 @@ TEST(ObjectStoreTest, MemoryOnlyEvictionIsReportedNotSilent) {
   EXPECT_EQ(stats.objects, 2);
   for (const auto& l : store->List()) EXPECT_NE(l.key.str(), first.key.str());
   // Writing it again works and continues its versions.
-  ASSERT_OK_AND_ASSIGN(auto again, store->Put(Target("a", "s", "first"), {Bytes("small"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto again,
+                       store->Put(Target("a", "s", "first"), {Bytes("small"), {}}));
   EXPECT_EQ(again.version, 2u);
 }
 
@@ -126,9 +132,12 @@ TEST(ObjectStoreTest, MemoryOnlyRefuseModeRefusesInsteadOfEvicting) {
   options.max_memory_bytes = 4096;
   options.memory_full = MemoryFullPolicy::kRefuse;
   auto store = MemoryStore(options);
-  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"), {Bytes(std::string(1500, 'x')), {}}));
+  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"),
+                                              {Bytes(std::string(1500, 'x')), {}}));
   ASSERT_OK(store->Put(Target("a", "s", "second"), {Bytes(std::string(1500, 'y')), {}}));
-  EXPECT_STATUS(CapacityError, "memory", store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
+  EXPECT_STATUS(
+      CapacityError, "memory",
+      store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
   ASSERT_OK(store->Get(first.key, 0));
   EXPECT_EQ(store->stats().refused_writes, 1);
   ASSERT_OK_AND_ASSIGN(auto third, ObjectKey::Parse("a/s/third"));
@@ -139,14 +148,16 @@ TEST(ObjectStoreTest, MemoryOnlyObjectLargerThanLimitIsRefused) {
   StoreOptions options;
   options.max_memory_bytes = 1000;
   auto store = MemoryStore(options);
-  EXPECT_STATUS(CapacityError, "max_memory", store->Put(Target("a", "s", "big"), {Bytes(std::string(2000, 'x')), {}}));
+  EXPECT_STATUS(CapacityError, "max_memory",
+                store->Put(Target("a", "s", "big"), {Bytes(std::string(2000, 'x')), {}}));
 }
 
 TEST(ObjectStoreTest, ReadersPinTheirObjectAgainstEviction) {
   StoreOptions options;
   options.max_memory_bytes = 4096;
   auto store = MemoryStore(options);
-  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"), {Bytes(std::string(1500, 'x')), {}}));
+  ASSERT_OK_AND_ASSIGN(auto first, store->Put(Target("a", "s", "first"),
+                                              {Bytes(std::string(1500, 'x')), {}}));
   ASSERT_OK_AND_ASSIGN(auto reading, store->Get(first.key, 0));  // pinned
   ASSERT_OK(store->Put(Target("a", "s", "second"), {Bytes(std::string(1500, 'y')), {}}));
   ASSERT_OK(store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
@@ -156,8 +167,9 @@ TEST(ObjectStoreTest, ReadersPinTheirObjectAgainstEviction) {
 
 TEST(ObjectStoreTest, NativeTablesCannotBePatched) {
   auto store = MemoryStore();
-  auto schema = arrow::schema({arrow::field("x", arrow::int32())},
-                              arrow::key_value_metadata({kFormatMetadataKey}, {kNativeTableFormat}));
+  auto schema = arrow::schema(
+      {arrow::field("x", arrow::int32())},
+      arrow::key_value_metadata({kFormatMetadataKey}, {kNativeTableFormat}));
   Payload payload;
   payload.table = NativeTable{schema, {}};
   ASSERT_OK_AND_ASSIGN(auto w, store->Put(Target("a", "s", "t"), std::move(payload)));
@@ -216,7 +228,8 @@ namespace {
 TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersions) {
   testing::TempDir dir;
   auto open = [&] {
-    return ObjectStore::Open({}, OpenDiskStorage({dir.path(), 350 << 10, {}}).ValueOrDie())
+    return ObjectStore::Open({},
+                             OpenDiskStorage({dir.path(), 350 << 10, {}}).ValueOrDie())
         .ValueOrDie();
   };
   auto store = open();
@@ -237,13 +250,15 @@ TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersion
   EXPECT_EQ(store->stats().lost_objects, 1);
   EXPECT_LE(store->stats().storage.stored_bytes, 350 << 10);
   // An object larger than the whole capacity evicts nothing.
-  auto st = store->Put(Target("app", "s", "huge"), {Bytes(std::string(400 << 10, 'h')), {}});
+  auto st =
+      store->Put(Target("app", "s", "huge"), {Bytes(std::string(400 << 10, 'h')), {}});
   EXPECT_TRUE(st.status().IsCapacityError()) << st.status().ToString();
   EXPECT_EQ(store->List().size(), 3u);
   // Versions survive the eviction, also across a restart.
   store.reset();
   store = open();
-  ASSERT_OK_AND_ASSIGN(auto b3, store->Put(Target("app", "s", "b"), {Bytes("again"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto b3,
+                       store->Put(Target("app", "s", "b"), {Bytes("again"), {}}));
   EXPECT_EQ(b3.version, b2.version + 1);
 }
 
@@ -258,19 +273,22 @@ TEST(ObjectStoreDiskFailureTest, AWriteThatFailedAfterItsRenameNeverHasItsVersio
   auto fail_at = std::make_shared<std::string>();
   DiskStorageOptions options{dir.path(), 0, [fail_at](std::string_view step) {
                                if (step == *fail_at) {
-                                 return arrow::Status::IOError("injected failure at ", step);
+                                 return arrow::Status::IOError("injected failure at ",
+                                                               step);
                                }
                                return arrow::Status::OK();
                              }};
   auto store = ObjectStore::Open({}, OpenDiskStorage(options).ValueOrDie()).ValueOrDie();
   ASSERT_OK_AND_ASSIGN(auto v1, store->Put(Target("a", "s", "o"), {Bytes("one"), {}}));
   *fail_at = "put:dir-synced";  // after the rename: the new base is on disk
-  EXPECT_STATUS(IOError, "injected", store->Put(Target("a", "s", "o"), {Bytes("two"), {}}));
+  EXPECT_STATUS(IOError, "injected",
+                store->Put(Target("a", "s", "o"), {Bytes("two"), {}}));
   fail_at->clear();
   ASSERT_OK_AND_ASSIGN(auto patched, store->Patch(v1.key, Bytes("+p")));
   EXPECT_EQ(patched.version, 3u);  // above the failed PUT's version 2
   store.reset();
-  store = ObjectStore::Open({}, OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie()).ValueOrDie();
+  store = ObjectStore::Open({}, OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie())
+              .ValueOrDie();
   ASSERT_OK_AND_ASSIGN(auto r, store->Get(v1.key, 0));
   EXPECT_EQ(r.object->version(), 3u);
   ASSERT_EQ(r.object->deltas().size(), 1u);  // the acknowledged patch survived
@@ -288,17 +306,21 @@ TEST(ObjectStoreDiskCapacityTest, DeviceFullIsResourceExhaustedWithoutEvicting) 
   const std::string mnt = dir.path() + "/small-fs";
   std::filesystem::create_directories(mnt);
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m") != 0) {
-    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs at " << mnt << ": " << std::strerror(errno);
+    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs at " << mnt << ": "
+                 << std::strerror(errno);
   }
   struct Unmount {
     std::string path;
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
   } unmount{mnt};
   // A capacity far above the device's size: the device fills first.
-  auto store = ObjectStore::Open({}, OpenDiskStorage({mnt + "/store", 100 << 20, {}}).ValueOrDie())
-                   .ValueOrDie();
-  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("app", "s", "a"), {Bytes(std::string(1200 << 10, 'a')), {}}));
-  auto st = store->Put(Target("app", "s", "b"), {Bytes(std::string(1200 << 10, 'b')), {}});
+  auto store =
+      ObjectStore::Open({}, OpenDiskStorage({mnt + "/store", 100 << 20, {}}).ValueOrDie())
+          .ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("app", "s", "a"),
+                                          {Bytes(std::string(1200 << 10, 'a')), {}}));
+  auto st =
+      store->Put(Target("app", "s", "b"), {Bytes(std::string(1200 << 10, 'b')), {}});
   EXPECT_TRUE(st.status().IsCapacityError()) << st.status().ToString();
   EXPECT_NE(st.status().message().find("device full"), std::string::npos);
   ASSERT_OK(store->Get(a.key, 0));  // not evicted

@@ -1,5 +1,5 @@
-// GoogleTest helpers for arrow::Status / arrow::Result (test code only). All of them accept
-// a streamed message: `EXPECT_OK(Parse(k)) << k;`.
+// GoogleTest helpers for arrow::Status / arrow::Result (test code only). All of them
+// accept a streamed message: `EXPECT_OK(Parse(k)) << k;`.
 #pragma once
 
 #include <string>
@@ -49,9 +49,9 @@ template <typename T>
 
 #define FOC_CONCAT_INNER(a, b) a##b
 #define FOC_CONCAT(a, b) FOC_CONCAT_INNER(a, b)
-#define FOC_ASSIGN_OR_FAIL_IMPL(tmp, lhs, expr)                        \
-  auto tmp = (expr);                                                  \
-  ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status().ToString();  \
+#define FOC_ASSIGN_OR_FAIL_IMPL(tmp, lhs, expr)                      \
+  auto tmp = (expr);                                                 \
+  ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status().ToString(); \
   lhs = std::move(tmp).ValueUnsafe()
 
 /// `ASSERT_OK_AND_ASSIGN(auto x, MakeX());` unwraps a Result or fails the test.

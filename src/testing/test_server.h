@@ -1,5 +1,5 @@
-// An in-process flame-object-cache server for tests (test code only; link foc_flight): the
-// Flight service over a memory-only store on 127.0.0.1, port 0 = any free port.
+// An in-process flame-object-cache server for tests (test code only; link foc_flight):
+// the Flight service over a memory-only store on 127.0.0.1, port 0 = any free port.
 #pragma once
 
 #include <chrono>
@@ -22,25 +22,30 @@ struct TestServer {
   bool tls = false;
 
   arrow::Status Start(int port = 0, std::string advertised = {}) {
-    ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp("127.0.0.1", port));
+    ARROW_ASSIGN_OR_RAISE(auto location,
+                          arrow::flight::Location::ForGrpcTcp("127.0.0.1", port));
     return Serve(arrow::flight::FlightServerOptions(location), std::move(advertised));
   }
-  /// TLS with the PEM `cert` and `key`, set up as src/server/main.cc sets up the binary: a
-  /// non-empty `client_ca` requires client certificates signed by it (mutual TLS). No advertised
-  /// endpoint: the service's default must be the TLS address it listens on.
+  /// TLS with the PEM `cert` and `key`, set up as src/server/main.cc sets up the binary:
+  /// a non-empty `client_ca` requires client certificates signed by it (mutual TLS). No
+  /// advertised endpoint: the service's default must be the TLS address it listens on.
   arrow::Status StartTls(const std::string& cert, const std::string& key,
                          const std::string& client_ca) {
-    ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTls("127.0.0.1", 0));
+    ARROW_ASSIGN_OR_RAISE(auto location,
+                          arrow::flight::Location::ForGrpcTls("127.0.0.1", 0));
     arrow::flight::FlightServerOptions options(location);
     options.tls_certificates.push_back({cert, key});
     options.verify_client = !client_ca.empty();
     options.root_certificates = client_ca;
     return Serve(options, {});
   }
-  arrow::Status Serve(const arrow::flight::FlightServerOptions& options, std::string advertised) {
-    ARROW_ASSIGN_OR_RAISE(auto opened, ObjectStore::Open(store_options, MakeNoneStorage()));
+  arrow::Status Serve(const arrow::flight::FlightServerOptions& options,
+                      std::string advertised) {
+    ARROW_ASSIGN_OR_RAISE(auto opened,
+                          ObjectStore::Open(store_options, MakeNoneStorage()));
     store = std::move(opened);
-    service = std::make_unique<FlightService>(store, FlightServiceOptions{std::move(advertised)});
+    service = std::make_unique<FlightService>(
+        store, FlightServiceOptions{std::move(advertised)});
     tls = options.location.scheme() == "grpc+tls";
     return service->Init(options);
   }

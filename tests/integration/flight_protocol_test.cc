@@ -1,5 +1,6 @@
-// The flame-object-cache protocol through a real in-process Flight server on port 0 and the
-// Arrow Flight C++ client: every RPC, the get-decision table on the wire, error codes.
+// The flame-object-cache protocol through a real in-process Flight server on port 0 and
+// the Arrow Flight C++ client: every RPC, the get-decision table on the wire, error
+// codes.
 #include <thread>
 
 #include <arrow/array.h>
@@ -25,7 +26,8 @@ class FlightProtocolTest : public ::testing::Test {
   void Start(StoreOptions options) {
     server_.store_options = options;
     ASSERT_OK(server_.Start());
-    auto client_location = fl::Location::ForGrpcTcp("127.0.0.1", server_.port()).ValueOrDie();
+    auto client_location =
+        fl::Location::ForGrpcTcp("127.0.0.1", server_.port()).ValueOrDie();
     client_ = fl::FlightClient::Connect(client_location).ValueOrDie();
   }
   void Stop() {
@@ -45,9 +47,10 @@ class FlightProtocolTest : public ::testing::Test {
                                     {v.Finish().ValueOrDie(), d.Finish().ValueOrDie()});
   }
 
-  arrow::Result<PutResultDoc> Put(const fl::FlightDescriptor& descriptor,
-                                  const std::shared_ptr<arrow::Schema>& schema,
-                                  const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  arrow::Result<PutResultDoc> Put(
+      const fl::FlightDescriptor& descriptor,
+      const std::shared_ptr<arrow::Schema>& schema,
+      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
     ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(descriptor, schema));
     for (const auto& b : batches) ARROW_RETURN_NOT_OK(put.writer->WriteRecordBatch(*b));
     ARROW_RETURN_NOT_OK(put.writer->DoneWriting());
@@ -63,8 +66,10 @@ class FlightProtocolTest : public ::testing::Test {
   arrow::Result<PutResultDoc> PutBytes(const std::string& path, const std::string& data) {
     return Put(fl::FlightDescriptor::Path({path}), UploadSchema(), {Row(data)});
   }
-  arrow::Result<PutResultDoc> PatchBytes(const std::string& key, const std::string& data) {
-    return Put(fl::FlightDescriptor::Command("PATCH:" + key), UploadSchema(), {Row(data)});
+  arrow::Result<PutResultDoc> PatchBytes(const std::string& key,
+                                         const std::string& data) {
+    return Put(fl::FlightDescriptor::Command("PATCH:" + key), UploadSchema(),
+               {Row(data)});
   }
 
   struct Reply {
@@ -76,7 +81,8 @@ class FlightProtocolTest : public ::testing::Test {
   arrow::Result<Reply> Get(const std::string& ticket) {
     fl::FlightCallOptions options;
     // Replies arrive zero-copy; have offsets realigned before reading them.
-    options.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
+    options.read_options.ensure_alignment =
+        arrow::ipc::Alignment::kDataTypeSpecificAlignment;
     ARROW_ASSIGN_OR_RAISE(auto stream, client_->DoGet(options, fl::Ticket{ticket}));
     Reply reply;
     ARROW_ASSIGN_OR_RAISE(reply.schema, stream->GetSchema());
@@ -113,15 +119,17 @@ TEST_F(FlightProtocolTest, PutGetPatchWalkTheDecisionTable) {
   EXPECT_EQ(p3.version, 3);
 
   ASSERT_OK_AND_ASSIGN(auto full, Get(put.key + ":0"));
-  EXPECT_EQ(full.rows, (std::vector<RowT>{{1, "base", "base"}, {2, "patch", "patch-1"},
-                                         {3, "patch", "patch-2"}}));
+  EXPECT_EQ(full.rows,
+            (std::vector<RowT>{
+                {1, "base", "base"}, {2, "patch", "patch-1"}, {3, "patch", "patch-2"}}));
   EXPECT_EQ(full.batches.size(), 3u);  // one row per batch
   EXPECT_TRUE(full.schema->Equals(*ResponseSchema(put.epoch), /*check_metadata=*/true));
 
   ASSERT_OK_AND_ASSIGN(auto bare, Get(put.key));
   EXPECT_EQ(bare.rows.size(), 3u);
   ASSERT_OK_AND_ASSIGN(auto patches, Get(put.key + ":1"));
-  EXPECT_EQ(patches.rows, (std::vector<RowT>{{2, "patch", "patch-1"}, {3, "patch", "patch-2"}}));
+  EXPECT_EQ(patches.rows,
+            (std::vector<RowT>{{2, "patch", "patch-1"}, {3, "patch", "patch-2"}}));
   ASSERT_OK_AND_ASSIGN(auto last, Get(put.key + ":2"));
   EXPECT_EQ(last.rows, (std::vector<RowT>{{3, "patch", "patch-2"}}));
   ASSERT_OK_AND_ASSIGN(auto not_modified, Get(put.key + ":3"));
@@ -138,7 +146,8 @@ TEST_F(FlightProtocolTest, PutGetPatchWalkTheDecisionTable) {
 }
 
 TEST_F(FlightProtocolTest, ChunkedUploadsAreConcatenatedInOrder) {
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches{Row("abc"), Row("def"), Row("ghi")};
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches{Row("abc"), Row("def"),
+                                                           Row("ghi")};
   ASSERT_OK_AND_ASSIGN(auto put, Put(fl::FlightDescriptor::Path({"app/pkg/file.tar.gz"}),
                                      UploadSchema(), batches));
   EXPECT_EQ(put.key, "app/pkg/file.tar.gz");
@@ -153,41 +162,50 @@ TEST_F(FlightProtocolTest, LargeBinaryUploadsAndEmptyUploadsAreAccepted) {
   arrow::LargeBinaryBuilder d;
   ASSERT_OK(v.Append(0));
   ASSERT_OK(d.Append("large"));
-  auto batch = arrow::RecordBatch::Make(schema, 1, {v.Finish().ValueOrDie(), d.Finish().ValueOrDie()});
-  ASSERT_OK_AND_ASSIGN(auto put, Put(fl::FlightDescriptor::Path({"a/s/lb"}), schema, {batch}));
+  auto batch = arrow::RecordBatch::Make(
+      schema, 1, {v.Finish().ValueOrDie(), d.Finish().ValueOrDie()});
+  ASSERT_OK_AND_ASSIGN(auto put,
+                       Put(fl::FlightDescriptor::Path({"a/s/lb"}), schema, {batch}));
   ASSERT_OK_AND_ASSIGN(auto got, Get("a/s/lb:0"));
   EXPECT_EQ(std::get<2>(got.rows.at(0)), "large");
-  ASSERT_OK_AND_ASSIGN(auto empty, Put(fl::FlightDescriptor::Path({"a/s/empty"}), UploadSchema(), {}));
+  ASSERT_OK_AND_ASSIGN(
+      auto empty, Put(fl::FlightDescriptor::Path({"a/s/empty"}), UploadSchema(), {}));
   ASSERT_OK_AND_ASSIGN(auto got_empty, Get("a/s/empty:0"));
   EXPECT_EQ(got_empty.rows, (std::vector<RowT>{{1, "base", ""}}));
 }
 
 TEST_F(FlightProtocolTest, NativeTablesKeepSchemaMetadataAndBatches) {
-  auto md = arrow::key_value_metadata({"flame.cache.format", "flame.cache.version",
-                                       "flame.cache.logical_type", "pandas"},
-                                      {"arrow-table-v1", "0", "pandas.dataframe", "{}"});
-  auto schema = arrow::schema({arrow::field("id", arrow::int32()), arrow::field("label", arrow::utf8())}, md);
+  auto md = arrow::key_value_metadata(
+      {"flame.cache.format", "flame.cache.version", "flame.cache.logical_type", "pandas"},
+      {"arrow-table-v1", "0", "pandas.dataframe", "{}"});
+  auto schema = arrow::schema(
+      {arrow::field("id", arrow::int32()), arrow::field("label", arrow::utf8())}, md);
   arrow::Int32Builder ids;
   arrow::StringBuilder labels;
   ASSERT_OK(ids.AppendValues({1, 2, 3}));
   ASSERT_OK(labels.AppendValues({"a", "b", "c"}));
-  auto b1 = arrow::RecordBatch::Make(schema, 3, {ids.Finish().ValueOrDie(), labels.Finish().ValueOrDie()});
+  auto b1 = arrow::RecordBatch::Make(
+      schema, 3, {ids.Finish().ValueOrDie(), labels.Finish().ValueOrDie()});
   auto b2 = b1->Slice(1, 2);
-  ASSERT_OK_AND_ASSIGN(auto put, Put(fl::FlightDescriptor::Path({"app/s"}), schema, {b1, b2}));
+  ASSERT_OK_AND_ASSIGN(auto put,
+                       Put(fl::FlightDescriptor::Path({"app/s"}), schema, {b1, b2}));
   ASSERT_OK_AND_ASSIGN(auto got, Get(put.key + ":0"));
   ASSERT_EQ(got.batches.size(), 2u);
   EXPECT_EQ(got.batches[0]->num_rows(), 3);
   EXPECT_EQ(got.batches[1]->num_rows(), 2);
   EXPECT_EQ(got.schema->metadata()->Get("flame.cache.version").ValueOrDie(), "1");
-  EXPECT_EQ(got.schema->metadata()->Get("flame.cache.logical_type").ValueOrDie(), "pandas.dataframe");
+  EXPECT_EQ(got.schema->metadata()->Get("flame.cache.logical_type").ValueOrDie(),
+            "pandas.dataframe");
   EXPECT_EQ(got.schema->metadata()->Get("pandas").ValueOrDie(), "{}");
   EXPECT_TRUE(got.batches[1]->column(1)->Equals(*b2->column(1)));
   ASSERT_OK_AND_ASSIGN(auto nm, Get(put.key + ":1"));
   EXPECT_TRUE(nm.batches.empty());
-  // A PATCH of a native table is refused clearly (upstream accepts it and never shows it).
+  // A PATCH of a native table is refused clearly (upstream accepts it and never shows
+  // it).
   EXPECT_STATUS(Invalid, "native Arrow table", PatchBytes(put.key, "delta"));
   // GetFlightInfo and GetSchema carry the table's schema.
-  ASSERT_OK_AND_ASSIGN(auto info, client_->GetFlightInfo(fl::FlightDescriptor::Path({put.key})));
+  ASSERT_OK_AND_ASSIGN(auto info,
+                       client_->GetFlightInfo(fl::FlightDescriptor::Path({put.key})));
   arrow::ipc::DictionaryMemo memo;
   ASSERT_OK_AND_ASSIGN(auto info_schema, info->GetSchema(&memo));
   EXPECT_EQ(info_schema->field(0)->name(), "id");
@@ -199,8 +217,8 @@ TEST_F(FlightProtocolTest, DeleteByKeySessionAndApp) {
   }
   auto del = [&](const std::string& body,
                  const std::string& type = "DELETE") -> arrow::Result<std::string> {
-    ARROW_ASSIGN_OR_RAISE(auto results,
-                          client_->DoAction(fl::Action{type, arrow::Buffer::FromString(body)}));
+    ARROW_ASSIGN_OR_RAISE(auto results, client_->DoAction(fl::Action{
+                                            type, arrow::Buffer::FromString(body)}));
     ARROW_ASSIGN_OR_RAISE(auto r, results->Next());
     ARROW_ASSIGN_OR_RAISE(auto none, results->Next());
     if (none) return arrow::Status::Invalid("more than one result");
@@ -232,39 +250,47 @@ TEST_F(FlightProtocolTest, ClientMistakesAreInvalidArgumentOrNotFound) {
   EXPECT_STATUS(Invalid, "'*'", PutBytes("app/*", "x"));
   EXPECT_STATUS(KeyError, "not found for patch", PatchBytes("a/s/missing", "x"));
   EXPECT_STATUS(Invalid, "PATCH", PatchBytes("a/s", "x"));
-  auto wrong = arrow::schema({arrow::field("version", arrow::int32()), arrow::field("data", arrow::binary())});
+  auto wrong = arrow::schema(
+      {arrow::field("version", arrow::int32()), arrow::field("data", arrow::binary())});
   arrow::Int32Builder v;
   arrow::BinaryBuilder d;
   ASSERT_OK(v.Append(0));
   ASSERT_OK(d.Append("x"));
-  auto batch = arrow::RecordBatch::Make(wrong, 1, {v.Finish().ValueOrDie(), d.Finish().ValueOrDie()});
-  EXPECT_STATUS(Invalid, "must be uint64", Put(fl::FlightDescriptor::Path({"a/s"}), wrong, {batch}));
-  EXPECT_STATUS(Invalid, "Unknown DoPut command", Put(fl::FlightDescriptor::Command("DROP:a/s/o"), UploadSchema(), {Row("x")}));
+  auto batch = arrow::RecordBatch::Make(
+      wrong, 1, {v.Finish().ValueOrDie(), d.Finish().ValueOrDie()});
+  EXPECT_STATUS(Invalid, "must be uint64",
+                Put(fl::FlightDescriptor::Path({"a/s"}), wrong, {batch}));
+  EXPECT_STATUS(
+      Invalid, "Unknown DoPut command",
+      Put(fl::FlightDescriptor::Command("DROP:a/s/o"), UploadSchema(), {Row("x")}));
 }
 
-// A client controls every buffer of an upload: offsets pointing outside the data buffer must
-// be refused, never sliced into an object (an out-of-bounds read of server memory).
+// A client controls every buffer of an upload: offsets pointing outside the data buffer
+// must be refused, never sliced into an object (an out-of-bounds read of server memory).
 TEST_F(FlightProtocolTest, UploadsWithOutOfRangeOffsetsAreRefused) {
   arrow::UInt64Builder v;
   ASSERT_OK(v.Append(0));
   const int32_t offsets[2] = {0, 1 << 20};  // 1 MiB cell in a 4-byte data buffer
   auto offsets_buf = arrow::Buffer::FromString(
       std::string(reinterpret_cast<const char*>(offsets), sizeof(offsets)));
-  auto data = arrow::ArrayData::Make(arrow::binary(), 1,
-                                     {nullptr, offsets_buf, arrow::Buffer::FromString("abcd")}, 0);
+  auto data = arrow::ArrayData::Make(
+      arrow::binary(), 1, {nullptr, offsets_buf, arrow::Buffer::FromString("abcd")}, 0);
   auto bad = arrow::RecordBatch::Make(UploadSchema(), 1,
                                       {v.Finish().ValueOrDie(), arrow::MakeArray(data)});
-  EXPECT_STATUS(Invalid, "", Put(fl::FlightDescriptor::Path({"a/s/bad"}), UploadSchema(), {bad}));
-  EXPECT_STATUS(Invalid, "", Put(fl::FlightDescriptor::Path({"a/s"}), UploadSchema(), {bad}));
+  EXPECT_STATUS(Invalid, "",
+                Put(fl::FlightDescriptor::Path({"a/s/bad"}), UploadSchema(), {bad}));
+  EXPECT_STATUS(Invalid, "",
+                Put(fl::FlightDescriptor::Path({"a/s"}), UploadSchema(), {bad}));
   ASSERT_OK(PutBytes("a/s/o", "x").status());
   EXPECT_STATUS(Invalid, "",
                 Put(fl::FlightDescriptor::Command("PATCH:a/s/o"), UploadSchema(), {bad}));
   // A native table is stored as sent: its batches must be valid too.
   auto native_schema = arrow::schema({arrow::field("s", arrow::binary())})
-                           ->WithMetadata(arrow::key_value_metadata({"flame.cache.format"},
-                                                                    {"arrow-table-v1"}));
+                           ->WithMetadata(arrow::key_value_metadata(
+                               {"flame.cache.format"}, {"arrow-table-v1"}));
   auto native = arrow::RecordBatch::Make(native_schema, 1, {arrow::MakeArray(data)});
-  EXPECT_STATUS(Invalid, "", Put(fl::FlightDescriptor::Path({"a/s/t"}), native_schema, {native}));
+  EXPECT_STATUS(Invalid, "",
+                Put(fl::FlightDescriptor::Path({"a/s/t"}), native_schema, {native}));
   EXPECT_STATUS(KeyError, "", Get("a/s/bad:0"));
 }
 
@@ -276,7 +302,8 @@ TEST_F(FlightProtocolTest, KeysWithColonsAreReadable) {
 
 TEST_F(FlightProtocolTest, FlightInfoListingAndSchema) {
   ASSERT_OK_AND_ASSIGN(auto put, PutBytes("app/s/o", "12345"));
-  ASSERT_OK_AND_ASSIGN(auto info, client_->GetFlightInfo(fl::FlightDescriptor::Path({"app/s/o"})));
+  ASSERT_OK_AND_ASSIGN(auto info,
+                       client_->GetFlightInfo(fl::FlightDescriptor::Path({"app/s/o"})));
   ASSERT_EQ(info->endpoints().size(), 1u);
   EXPECT_EQ(info->endpoints()[0].ticket.ticket, "app/s/o:0");
   EXPECT_EQ(info->endpoints()[0].locations.at(0).ToString(), put.endpoint);
@@ -286,11 +313,13 @@ TEST_F(FlightProtocolTest, FlightInfoListingAndSchema) {
   EXPECT_EQ(first->total_bytes(), 5);
   ASSERT_OK_AND_ASSIGN(auto none, listing->Next());
   EXPECT_EQ(none, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto schema_result, client_->GetSchema(fl::FlightDescriptor::Path({"app/s/o"})));
+  ASSERT_OK_AND_ASSIGN(auto schema_result,
+                       client_->GetSchema(fl::FlightDescriptor::Path({"app/s/o"})));
   arrow::ipc::DictionaryMemo memo;
   ASSERT_OK_AND_ASSIGN(auto schema, schema_result->GetSchema(&memo));
   EXPECT_EQ(schema->field(1)->name(), "kind");
-  EXPECT_STATUS(Invalid, "Empty descriptor path", client_->GetFlightInfo(fl::FlightDescriptor::Command("x")));
+  EXPECT_STATUS(Invalid, "Empty descriptor path",
+                client_->GetFlightInfo(fl::FlightDescriptor::Command("x")));
 }
 
 TEST_F(FlightProtocolTest, ConcurrentPatchersOnOneKeyGetDistinctVersions) {
@@ -304,7 +333,10 @@ TEST_F(FlightProtocolTest, ConcurrentPatchersOnOneKeyGetDistinctVersions) {
       auto loc = fl::Location::ForGrpcTcp("127.0.0.1", port).ValueOrDie();
       auto client = fl::FlightClient::Connect(loc).ValueOrDie();
       for (int i = 0; i < kEach; ++i) {
-        auto w = client->DoPut(fl::FlightDescriptor::Command("PATCH:app/s/hot"), UploadSchema()).ValueOrDie();
+        auto w =
+            client
+                ->DoPut(fl::FlightDescriptor::Command("PATCH:app/s/hot"), UploadSchema())
+                .ValueOrDie();
         EXPECT_OK(w.writer->WriteRecordBatch(*Row(std::to_string(t))));
         EXPECT_OK(w.writer->DoneWriting());
         std::shared_ptr<arrow::Buffer> meta;

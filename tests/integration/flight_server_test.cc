@@ -1,4 +1,5 @@
-// Starts the Flight service in-process on port 0 and calls it with the Arrow Flight C++ client.
+// Starts the Flight service in-process on port 0 and calls it with the Arrow Flight C++
+// client.
 #include <thread>
 
 #include <arrow/flight/client.h>
@@ -16,7 +17,8 @@ TEST(FlightServerTest, ListActionsOverRealGrpc) {
 
   ASSERT_OK_AND_ASSIGN(auto client_location,
                        arrow::flight::Location::ForGrpcTcp("127.0.0.1", server.port()));
-  ASSERT_OK_AND_ASSIGN(auto client, arrow::flight::FlightClient::Connect(client_location));
+  ASSERT_OK_AND_ASSIGN(auto client,
+                       arrow::flight::FlightClient::Connect(client_location));
   ASSERT_OK_AND_ASSIGN(auto actions, client->ListActions());
   ASSERT_EQ(actions.size(), 1u);
   EXPECT_EQ(actions[0].type, "DELETE");
