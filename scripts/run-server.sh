@@ -5,6 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/bootstrap.sh
+export CCACHE_BASEDIR="$root"
 [ -f build/release/build.ninja ] || cmake --preset release >/dev/null
 cmake --build --preset release --target flame-object-cache
 exec build/release/src/server/flame-object-cache "$@"

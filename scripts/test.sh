@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds, and runs every test:
+#   0. style: clang-format of every C++ file (scripts/check-format.sh);
 #   1. the C++ unit and integration tests under AddressSanitizer + UBSan (ctest, asan preset);
 #   2. the Python tests (pytest) against the release build of the real server binary.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/bootstrap.sh
+export CCACHE_BASEDIR="$root"
 jobs="${FOC_JOBS:-$(nproc)}"
 
 for preset in asan release; do
@@ -14,6 +16,9 @@ for preset in asan release; do
 done
 
 status=0
+echo "=== style ==="
+scripts/check-format.sh || status=1
+
 echo "=== ctest (asan preset) ==="
 ctest --preset asan -j "$jobs" || status=1
 
