@@ -273,11 +273,18 @@ class HttpWatch final : public EtcdWatch {
 }  // namespace
 
 Compare Compare::Missing(std::string key) {
-  return Compare{std::move(key), Target::kCreateRevision, Result::kEqual, 0, {}};
+  return Compare{std::move(key), Target::kCreateRevision, Result::kEqual, 0, {}, {}};
 }
 
 Compare Compare::ModRevisionIs(std::string key, int64_t revision) {
-  return Compare{std::move(key), Target::kModRevision, Result::kEqual, revision, {}};
+  return Compare{std::move(key), Target::kModRevision, Result::kEqual, revision, {}, {}};
+}
+
+Compare Compare::RangeUnchangedSince(std::string key, std::string range_end,
+                                     int64_t revision) {
+  return Compare{
+      std::move(key),      Target::kModRevision, Result::kLess, revision + 1, {},
+      std::move(range_end)};
 }
 
 TxnOp TxnOp::Put(std::string key, std::string value, int64_t lease) {

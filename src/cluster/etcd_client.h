@@ -70,11 +70,16 @@ struct Compare {
   Result result = Result::kEqual;
   int64_t number = 0;  ///< for kVersion, kCreateRevision, kModRevision
   std::string value;   ///< for kValue
+  /// When set, the comparison must hold for every existing key in [key, range_end).
+  std::string range_end;
 
   /// The key does not exist (its create revision is 0).
   static Compare Missing(std::string key);
   /// The key's last modification was at `revision` (0 = the key does not exist).
   static Compare ModRevisionIs(std::string key, int64_t revision);
+  /// No key in [key, range_end) was created or changed after `revision`.
+  static Compare RangeUnchangedSince(std::string key, std::string range_end,
+                                     int64_t revision);
 };
 
 /// One operation of a transaction branch.
