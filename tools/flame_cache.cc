@@ -14,7 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "client/atomic_file.h"
-#include "client/cache_client.h"
+#include "flame_object_cache/cache_client.h"
 
 namespace {
 

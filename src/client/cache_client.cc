@@ -1,4 +1,4 @@
-#include "client/cache_client.h"
+#include "flame_object_cache/cache_client.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -41,7 +41,7 @@
 #include <arrow/status.h>
 #include <arrow/table.h>
 
-#include "client/client_cache.h"
+#include "flame_object_cache/client_cache.h"
 
 namespace arrow::flight {
 class FlightClient;
