@@ -98,6 +98,7 @@ struct ObjectRef {
 struct ListedObject {
   std::string key;       ///< full key
   int64_t bytes = 0;     ///< payload bytes as the server reports them
+  uint64_t version = 0;  ///< current version (0: the server did not say; upstream)
   std::string endpoint;  ///< location of its ticket
 };
 

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -785,6 +786,11 @@ arrow::Result<std::vector<ListedObject>> CacheClient::List() {
     ListedObject obj;
     obj.key = JoinDescriptorPath(info->descriptor().path);
     obj.bytes = info->total_bytes();
+    // Our server puts `version=<N>` in app_metadata (docs/protocol.md); upstream sends
+    // none.
+    if (std::string_view md = info->app_metadata(); md.starts_with("version=")) {
+      obj.version = std::strtoull(std::string(md.substr(8)).c_str(), nullptr, 10);
+    }
     if (!info->endpoints().empty() && !info->endpoints()[0].locations.empty()) {
       obj.endpoint = info->endpoints()[0].locations[0].ToString();
     }
