@@ -439,7 +439,9 @@ TEST_F(CacheClientTest, ListAndStat) {
   EXPECT_EQ(listed[0].key, "app/s/a");
   EXPECT_EQ(listed[0].bytes, 8);
   EXPECT_EQ(listed[0].endpoint, server_.endpoint());
+  EXPECT_EQ(listed[0].version, 2u);  // ListFlights app_metadata `version=<N>`
   EXPECT_EQ(listed[1].key, "app/s/b");
+  EXPECT_EQ(listed[1].version, 1u);
 
   ASSERT_OK_AND_ASSIGN(auto st, client_->Stat(ref));
   EXPECT_EQ(st.version, 2u);
