@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -49,6 +50,85 @@ struct Globals {
   std::string override_hostname;
   double timeout = 0;
   bool json = false;
+  bool no_progress = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Progress bars (upload, download) on stderr: only when stderr is a terminal, the
+// transfer is at least kProgressThreshold bytes, and --no-progress is not given.
+
+constexpr int64_t kProgressThreshold = int64_t{4} << 20;
+
+std::string HumanBytes(int64_t n);
+
+class ProgressBar {
+ public:
+  /// `total` < 0: unknown (no percentage or ETA).
+  ProgressBar(const Globals& g, std::string label, int64_t total)
+      : label_(std::move(label)),
+        total_(total),
+        enabled_(!g.no_progress && isatty(STDERR_FILENO) == 1 &&
+                 (total < 0 || total >= kProgressThreshold)),
+        start_(std::chrono::steady_clock::now()) {}
+  ~ProgressBar() { Finish(); }
+
+  void Update(int64_t done) {
+    if (!enabled_) return;
+    done_ = done;
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done != total_) return;
+    last_ = now;
+    Draw(now);
+  }
+  void Finish() {
+    if (!enabled_ || finished_) return;
+    finished_ = true;
+    if (drawn_) {
+      Draw(std::chrono::steady_clock::now());
+      std::fputc('\n', stderr);
+    }
+  }
+
+ private:
+  void Draw(std::chrono::steady_clock::time_point now) {
+    drawn_ = true;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done_) / seconds : 0;
+    std::string line = label_ + " ";
+    if (total_ > 0) {
+      const double fraction =
+          std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
+      const int width = 24;
+      const int full = static_cast<int>(fraction * width);
+      line += "[" + std::string(static_cast<size_t>(full), '#') +
+              std::string(static_cast<size_t>(width - full), '.') + "] ";
+      char pct[16];
+      std::snprintf(pct, sizeof(pct), "%3d%% ", static_cast<int>(fraction * 100));
+      line += pct;
+      line += HumanBytes(done_) + " / " + HumanBytes(total_);
+    } else {
+      line += HumanBytes(done_);
+    }
+    line += "  " + HumanBytes(static_cast<int64_t>(rate)) + "/s";
+    if (total_ > 0 && rate > 0) {
+      const auto eta = static_cast<int64_t>(static_cast<double>(total_ - done_) / rate);
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "  ETA %lld:%02lld",
+                    static_cast<long long>(eta / 60), static_cast<long long>(eta % 60));
+      line += buf;
+    }
+    std::fprintf(stderr, "\r%s\033[K", line.c_str());
+    std::fflush(stderr);
+  }
+
+  const std::string label_;
+  const int64_t total_;
+  const bool enabled_;
+  const std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+  int64_t done_ = 0;
+  bool drawn_ = false;
+  bool finished_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -147,6 +227,9 @@ class Context {
   // The client, connected on first use; null after reporting the failure.
   foc::CacheClient* Client(std::string_view operation, std::string_view subject);
 
+  // Where the client's transfer_progress goes (set around Upload/Download).
+  ProgressBar* progress = nullptr;
+
  private:
   std::unique_ptr<foc::CacheClient> client_;
 };
@@ -171,8 +254,11 @@ foc::CacheClient* Context::Client(std::string_view operation, std::string_view s
   options.endpoint = g.endpoint;
   options.timeout = std::chrono::duration<double>(g.timeout);
   options.override_hostname = g.override_hostname;
-  options.cache_max_entries =
-      16;  // one-shot process: the cache only matters within a call
+  // One-shot process: the cache only matters within a call.
+  options.cache_max_entries = 16;
+  options.transfer_progress = [this](int64_t bytes) {
+    if (progress) progress->Update(bytes);
+  };
   auto read = [&](const std::string& path, const char* what, std::string* out) {
     if (path.empty()) return true;
     auto text = ReadSmallFile(path, what);
@@ -502,7 +588,14 @@ void AddUpload(CLI::App& app, Context& ctx) {
     }
     auto* client = ctx.Client("upload", *target);
     if (!client) return;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(*input, ec);
+    ProgressBar bar(ctx.globals, "upload " + *target,
+                    ec ? -1 : static_cast<int64_t>(size));
+    ctx.progress = &bar;
     auto r = client->Upload(*target, *input);
+    ctx.progress = nullptr;
+    bar.Finish();
     if (!r.ok()) return ctx.Fail("upload", *target, r.status());
     PrintRef(ctx, *r);
   });
@@ -519,9 +612,23 @@ void AddDownload(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, key, output] {
     auto* client = ctx.Client("download", *key);
     if (!client) return;
-    if (auto st = client->Download(client->RefFor(*key, 0), *output); !st.ok()) {
-      return ctx.Fail("download", *key, st);
+    // The size for the bar comes from the listing (one extra call, only for a terminal).
+    int64_t total = -1;
+    if (!ctx.globals.no_progress && isatty(STDERR_FILENO) == 1) {
+      if (auto listed = client->List(); listed.ok()) {
+        for (const auto& o : *listed) {
+          if (o.key == *key) total = o.bytes;
+        }
+      }
     }
+    auto st = [&] {
+      ProgressBar bar(ctx.globals, "download " + *key, total);
+      ctx.progress = &bar;
+      auto done = client->Download(client->RefFor(*key, 0), *output);
+      ctx.progress = nullptr;
+      return done;
+    }();
+    if (!st.ok()) return ctx.Fail("download", *key, st);
     if (ctx.globals.json) {
       std::error_code ec;
       const auto size = std::filesystem::file_size(*output, ec);
@@ -624,6 +731,9 @@ void AddGlobals(CLI::App& app, Globals& g) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", g.json,
                "machine-readable output: one JSON document per command");
+  app.add_flag(
+      "--no-progress", g.no_progress,
+      "no progress bars (they appear only on a terminal, for transfers >= 4 MiB)");
 }
 
 // Levenshtein distance, for "did you mean".

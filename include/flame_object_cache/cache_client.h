@@ -81,6 +81,10 @@ struct ClientOptions {
   /// round robin; more than one spreads large concurrent transfers over several TCP
   /// connections.
   int connections_per_endpoint = 1;
+  /// Called by Upload (after each row is sent) and Download (after each row is written)
+  /// with the payload bytes transferred so far in that call, on the calling thread.
+  /// Empty: not called. (The CLI draws its progress bars with it.)
+  std::function<void(int64_t bytes_so_far)> transfer_progress;
 };
 
 /// A reference to a stored object: where it lives, its key, and the version a write

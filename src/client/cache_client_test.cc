@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <barrier>
 #include <cstdlib>
 #include <fstream>
@@ -362,6 +363,28 @@ TEST_F(CacheClientTest, UploadAndDownloadAMultiMiBFile) {
   ASSERT_OK_AND_ASSIGN(auto eref, client_->Upload("app/files", empty));
   ASSERT_OK(client_->Download(eref, dir_ / "empty.out"));
   EXPECT_EQ(fs::file_size(dir_ / "empty.out"), 0u);
+}
+
+TEST_F(CacheClientTest, UploadAndDownloadReportProgress) {
+  const int64_t size = 2 * (1 << 20) + 100;
+  const auto src = dir_ / "progress.bin";
+  std::ofstream(src, std::ios::binary)
+      .write(std::string(static_cast<size_t>(size), 'p').data(), size);
+  std::vector<int64_t> calls;
+  ClientOptions options;
+  options.transfer_progress = [&](int64_t bytes) { calls.push_back(bytes); };
+  auto client = Connect(options);
+  ASSERT_OK_AND_ASSIGN(auto ref, client->Upload("app/files", src));
+  // One call per 1 MiB row sent, with the running total.
+  EXPECT_EQ(calls, (std::vector<int64_t>{1 << 20, 2 << 20, size}));
+  calls.clear();
+  ASSERT_OK(client->Download(ref, dir_ / "progress.out"));
+  ASSERT_FALSE(calls.empty());
+  EXPECT_TRUE(std::is_sorted(calls.begin(), calls.end()));
+  EXPECT_EQ(calls.back(), size);
+  calls.clear();
+  ASSERT_OK(client->Put("app/files", Buf("no progress for puts")).status());
+  EXPECT_TRUE(calls.empty());
 }
 
 TEST_F(CacheClientTest, AFailingDownloadLeavesNoFile) {

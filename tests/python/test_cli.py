@@ -344,3 +344,48 @@ def test_errors_have_the_documented_form_and_no_grpc_noise(
     err = r.stderr.decode()
     assert r.returncode == 1 and err.count("\n") == 1 and err.startswith("flame-cache: get app/s/o: "), err
     assert "absl" not in err and "ssl_transport_security" not in err
+
+
+def run_with_terminal_stderr(server: ServerProcess, *args: str) -> tuple[int, str]:
+    """Runs the CLI with stderr on a pseudo-terminal (stdout a pipe); returns (rc, terminal text)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAME_")}
+    proc = subprocess.Popen([str(CLI), "--endpoint", server.endpoint, *args], stdout=subprocess.PIPE,
+                            stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    proc.stdout.read()
+    # The terminal turns "\n" into "\r\n"; the bar redraws with "\r" and erases with ESC[K.
+    text = b"".join(chunks).decode().replace("\r\n", "\n").replace("\x1b[K", "")
+    return proc.wait(timeout=60), text
+
+
+def test_progress_bars_on_a_terminal_only(server: ServerProcess, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(6 << 20))
+    rc, shown = run_with_terminal_stderr(server, "upload", "p/s/big", str(src))
+    assert rc == 0
+    last = shown.split("\r")[-1]
+    assert last.startswith("upload p/s/big [########################] 100% 6.0 MiB / 6.0 MiB  "), repr(shown)
+    assert "/s  ETA 0:00" in last and last.endswith("\n")
+    rc, shown = run_with_terminal_stderr(server, "download", "p/s/big", str(tmp_path / "back.bin"))
+    assert rc == 0 and (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+    assert shown.split("\r")[-1].startswith("download p/s/big [########################] 100% 6.0 MiB / 6.0 MiB")
+    # Not a terminal, --no-progress, or below 4 MiB: nothing on stderr.
+    r = run(server, "upload", "p/s/big", str(src))
+    assert r.returncode == 0 and r.stderr == b""
+    assert run_with_terminal_stderr(server, "--no-progress", "upload", "p/s/big", str(src)) == (0, "")
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"s" * 1000)
+    assert run_with_terminal_stderr(server, "upload", "p/s/small", str(small)) == (0, "")
