@@ -1,20 +1,39 @@
 // flame-cache: a command-line tool for flame-object-cache on top of the C++ client
-// (src/client/cache_client.h). See docs/cli.md.
+// (include/flame_object_cache/cache_client.h). See docs/cli.md.
 //
-// Exit codes: 0 success, 1 error, 2 usage error, 3 object not found.
+// Structure: global options live in `Globals` (add a new one there and in AddGlobals);
+// each command is one Add<Command>() that declares its options and a callback run by
+// CLI11 after parsing. Every callback reports through Context::Fail, which gives the
+// documented error form `flame-cache: [not found: ]<operation> <key>: <reason>` and the
+// exit codes: 0 success, 1 error, 2 usage error (also: an input file that does not
+// exist), 3 object not found.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <arrow/io/file.h>
 #include <arrow/io/memory.h>
+#include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
+#include <arrow/pretty_print.h>
+#include <arrow/record_batch.h>
 #include <arrow/table.h>
 #include <CLI/CLI.hpp>
 
 #include "client/atomic_file.h"
-#include "client/cache_client.h"
+#include "flame_object_cache/cache_client.h"
 
 namespace {
 
@@ -23,16 +42,197 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNotFound = 3;
 
-int Fail(const arrow::Status& st) {
-  // Arrow appends gRPC's debug context to Flight errors; it repeats the message.
-  std::string message = st.message();
-  if (auto cut = message.find(". gRPC client debug context:"); cut != std::string::npos) {
-    message.resize(cut);
+struct Globals {
+  std::string endpoint;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string override_hostname;
+  double timeout = 0;
+  bool json = false;
+  bool no_progress = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Progress bars (upload, download) on stderr: only when stderr is a terminal, the
+// transfer is at least kProgressThreshold bytes, and --no-progress is not given.
+
+constexpr int64_t kProgressThreshold = int64_t{4} << 20;
+
+std::string HumanBytes(int64_t n);
+
+class ProgressBar {
+ public:
+  /// `total` < 0: unknown (no percentage or ETA).
+  ProgressBar(const Globals& g, std::string label, int64_t total)
+      : label_(std::move(label)),
+        total_(total),
+        enabled_(!g.no_progress && isatty(STDERR_FILENO) == 1 &&
+                 (total < 0 || total >= kProgressThreshold)),
+        start_(std::chrono::steady_clock::now()) {}
+  ~ProgressBar() { Finish(); }
+
+  void Update(int64_t done) {
+    if (!enabled_) return;
+    done_ = done;
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done != total_) return;
+    last_ = now;
+    Draw(now);
   }
-  std::fprintf(stderr, "flame-cache: %s%s\n",
-               foc::IsObjectNotFound(st) ? "not found: " : "", message.c_str());
-  return foc::IsObjectNotFound(st) ? kExitNotFound : kExitError;
+  void Finish() {
+    if (!enabled_ || finished_) return;
+    finished_ = true;
+    if (drawn_) {
+      Draw(std::chrono::steady_clock::now());
+      std::fputc('\n', stderr);
+    }
+  }
+
+ private:
+  void Draw(std::chrono::steady_clock::time_point now) {
+    drawn_ = true;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done_) / seconds : 0;
+    std::string line = label_ + " ";
+    if (total_ > 0) {
+      const double fraction =
+          std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
+      const int width = 24;
+      const int full = static_cast<int>(fraction * width);
+      line += "[" + std::string(static_cast<size_t>(full), '#') +
+              std::string(static_cast<size_t>(width - full), '.') + "] ";
+      char pct[16];
+      std::snprintf(pct, sizeof(pct), "%3d%% ", static_cast<int>(fraction * 100));
+      line += pct;
+      line += HumanBytes(done_) + " / " + HumanBytes(total_);
+    } else {
+      line += HumanBytes(done_);
+    }
+    line += "  " + HumanBytes(static_cast<int64_t>(rate)) + "/s";
+    if (total_ > 0 && rate > 0) {
+      const auto eta = static_cast<int64_t>(static_cast<double>(total_ - done_) / rate);
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "  ETA %lld:%02lld",
+                    static_cast<long long>(eta / 60), static_cast<long long>(eta % 60));
+      line += buf;
+    }
+    std::fprintf(stderr, "\r%s\033[K", line.c_str());
+    std::fflush(stderr);
+  }
+
+  const std::string label_;
+  const int64_t total_;
+  const bool enabled_;
+  const std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+  int64_t done_ = 0;
+  bool drawn_ = false;
+  bool finished_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Output helpers
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
 }
+
+// 1536 -> "1.5 KiB"; below 1 KiB exact bytes.
+std::string HumanBytes(int64_t n) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(n);
+  int unit = 0;
+  while (v >= 1024 && unit < 5) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof(buf), "%lld B", static_cast<long long>(n));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[unit]);
+  }
+  return buf;
+}
+
+std::string RefJson(const foc::ObjectRef& ref) {
+  return "{\"key\":" + JsonString(ref.key) +
+         ",\"version\":" + std::to_string(ref.version) + "}";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Context: the parsed globals, the exit code and the (lazily connected) client.
+
+class Context {
+ public:
+  Globals globals;
+  int exit_code = kExitOk;
+
+  // Reports `st` for `<operation> <subject>` and sets the exit code.
+  void Fail(std::string_view operation, std::string_view subject,
+            const arrow::Status& st) {
+    // Arrow appends gRPC's debug context to Flight errors; it repeats the message.
+    std::string message = st.message();
+    if (auto cut = message.find(". gRPC client debug context:");
+        cut != std::string::npos) {
+      message.resize(cut);
+    }
+    // The client's messages already start with "<operation> <key>: "; others get it here.
+    std::string head = std::string(operation);
+    if (!subject.empty()) head += " " + std::string(subject);
+    if (!message.starts_with(std::string(operation) + " "))
+      message = head + ": " + message;
+    const bool not_found = foc::IsObjectNotFound(st);
+    std::fprintf(stderr, "flame-cache: %s%s\n", not_found ? "not found: " : "",
+                 message.c_str());
+    exit_code = not_found ? kExitNotFound : kExitError;
+  }
+  void Usage(std::string_view operation, std::string_view subject, std::string_view why) {
+    std::fprintf(stderr, "flame-cache: %.*s %.*s: %.*s\n",
+                 static_cast<int>(operation.size()), operation.data(),
+                 static_cast<int>(subject.size()), subject.data(),
+                 static_cast<int>(why.size()), why.data());
+    exit_code = kExitUsage;
+  }
+
+  // The client, connected on first use; null after reporting the failure.
+  foc::CacheClient* Client(std::string_view operation, std::string_view subject);
+
+  // Where the client's transfer_progress goes (set around Upload/Download).
+  ProgressBar* progress = nullptr;
+
+ private:
+  std::unique_ptr<foc::CacheClient> client_;
+};
 
 arrow::Result<std::string> ReadSmallFile(const std::string& path, const char* what) {
   auto file = arrow::io::ReadableFile::Open(path);
@@ -41,6 +241,50 @@ arrow::Result<std::string> ReadSmallFile(const std::string& path, const char* wh
   ARROW_ASSIGN_OR_RAISE(auto buf, (*file)->Read(size));
   return buf->ToString();
 }
+
+foc::CacheClient* Context::Client(std::string_view operation, std::string_view subject) {
+  if (client_) return client_.get();
+  const Globals& g = globals;
+  if (g.cert_file.empty() != g.key_file.empty()) {
+    std::fprintf(stderr, "flame-cache: --cert and --key go together\n");
+    exit_code = kExitUsage;
+    return nullptr;
+  }
+  foc::ClientOptions options;
+  options.endpoint = g.endpoint;
+  options.timeout = std::chrono::duration<double>(g.timeout);
+  options.override_hostname = g.override_hostname;
+  // One-shot process: the cache only matters within a call.
+  options.cache_max_entries = 16;
+  options.transfer_progress = [this](int64_t bytes) {
+    if (progress) progress->Update(bytes);
+  };
+  auto read = [&](const std::string& path, const char* what, std::string* out) {
+    if (path.empty()) return true;
+    auto text = ReadSmallFile(path, what);
+    if (!text.ok()) {
+      Fail(operation, subject, text.status());
+      return false;
+    }
+    *out = *std::move(text);
+    return true;
+  };
+  if (!read(g.ca_file, "CA file", &options.tls_root_certs) ||
+      !read(g.cert_file, "certificate", &options.cert_chain) ||
+      !read(g.key_file, "private key", &options.private_key)) {
+    return nullptr;
+  }
+  auto connected = foc::CacheClient::Connect(options);
+  if (!connected.ok()) {
+    Fail(operation, subject, connected.status());
+    return nullptr;
+  }
+  client_ = *std::move(connected);
+  return client_.get();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input and output
 
 // The bytes of `path`, or of standard input for "-". A file is memory-mapped, so a put
 // sends it without reading it into a buffer first.
@@ -60,6 +304,17 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadInput(const std::string& path)
   ARROW_ASSIGN_OR_RAISE(auto size, (*file)->GetSize());
   if (size == 0) return std::make_shared<arrow::Buffer>(nullptr, 0);
   return (*file)->ReadAt(0, size);
+}
+
+// An input file named on the command line must exist (exit 2, like a usage error); "-" is
+// standard input.
+bool CheckInputFile(Context& ctx, std::string_view operation, const std::string& target,
+                    const std::string& path) {
+  if (path == "-") return true;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) return true;
+  ctx.Usage(operation, target, "no such file: " + path);
+  return false;
 }
 
 // Writes `parts` in order to `path` (atomically: temp file + rename) or to standard
@@ -91,164 +346,361 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> TableToIpcStream(
   return sink->Finish();
 }
 
-void PrintRef(const foc::ObjectRef& ref) {
-  std::printf("%s\t%llu\n", ref.key.c_str(),
-              static_cast<unsigned long long>(ref.version));
+void PrintRef(const Context& ctx, const foc::ObjectRef& ref) {
+  if (ctx.globals.json) {
+    std::printf("%s\n", RefJson(ref).c_str());
+  } else {
+    std::printf("%s\t%llu\n", ref.key.c_str(),
+                static_cast<unsigned long long>(ref.version));
+  }
 }
 
-}  // namespace
+// ---------------------------------------------------------------------------------------------
+// get --decode: the Python SDK's payload tags
+// (python/flame_object_cache/serialization.py).
 
-int main(int argc, char** argv) {
-  CLI::App app{
-      "flame-cache: store, read and manage objects in a flame-object-cache server"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string(FOC_VERSION));
+arrow::Result<std::string> PrettyTable(const arrow::Table& table) {
+  std::string out = table.schema()->ToString(/*show_metadata=*/false) + "\n";
+  out += std::to_string(table.num_rows()) + " rows\n";
+  std::stringstream s;
+  arrow::PrettyPrintOptions opts;
+  opts.window = 20;
+  for (int i = 0; i < table.num_columns(); ++i) {
+    s << table.field(i)->name() << ": ";
+    ARROW_RETURN_NOT_OK(arrow::PrettyPrint(*table.column(i), opts, &s));
+    s << "\n";
+  }
+  return out + s.str();
+}
 
-  const char* env_endpoint = std::getenv("FLAME_CACHE_ENDPOINT");
-  const char* env_ca = std::getenv("FLAME_CA_FILE");
-  std::string endpoint =
-      env_endpoint && *env_endpoint ? env_endpoint : "grpc://127.0.0.1:9090";
-  std::string ca_file = env_ca ? env_ca : "";
-  std::string cert_file, key_file, override_hostname;
-  double timeout = 0;
-  app.add_option(
-         "--endpoint", endpoint,
-         "server endpoint: grpc://host:port, grpc+tls:// or grpcs:// (TLS); default "
-         "$FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
-      ->capture_default_str();
-  app.add_option("--ca-file", ca_file,
-                 "PEM root certificates for TLS (default $FLAME_CA_FILE)");
-  app.add_option("--cert", cert_file, "PEM client certificate for mutual TLS");
-  app.add_option("--key", key_file, "PEM private key of --cert");
-  app.add_option("--override-hostname", override_hostname,
-                 "host name to verify in the server certificate");
-  app.add_option("--timeout", timeout, "deadline of each call in seconds (0: none)")
-      ->check(CLI::NonNegativeNumber);
+arrow::Result<std::shared_ptr<arrow::Table>> ReadIpcStream(
+    const std::shared_ptr<arrow::Buffer>& data) {
+  auto input = std::make_shared<arrow::io::BufferReader>(data);
+  ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchStreamReader::Open(input));
+  return reader->ToTable();
+}
 
-  std::string target, input, output, pattern, prefix;
+// A human description of one opaque payload.
+arrow::Result<std::string> DecodePayload(const std::shared_ptr<arrow::Buffer>& data) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data->data()),
+                               static_cast<size_t>(data->size()));
+  if (bytes.size() < 4 || !bytes.starts_with(std::string_view("FLM", 3))) {
+    return "raw bytes (" + HumanBytes(data->size()) +
+           ", no SDK format tag; as written by `flame-cache put`):\n" +
+           std::string(bytes) + (bytes.ends_with('\n') ? "" : "\n");
+  }
+  const auto body = arrow::SliceBuffer(data, 4);
+  switch (bytes[3]) {
+    case '\0':
+      return "a Python object (cloudpickle, " + HumanBytes(data->size()) +
+             "): only Python can decode it; use the Python SDK "
+             "(flame_object_cache.get_object)\n";
+    case '\1':
+      // Arrow's tensor IPC reader is deprecated (Arrow 26); the SDK decodes these.
+      return "a numpy array (Arrow tensor message, " + HumanBytes(data->size()) +
+             "): decode it with the Python SDK (flame_object_cache.get_object)\n";
+    case '\2': {
+      ARROW_ASSIGN_OR_RAISE(auto table, ReadIpcStream(body));
+      ARROW_ASSIGN_OR_RAISE(auto text, PrettyTable(*table));
+      return "pyarrow.Table:\n" + text;
+    }
+    case '\3': {
+      ARROW_ASSIGN_OR_RAISE(auto table, ReadIpcStream(body));
+      ARROW_ASSIGN_OR_RAISE(auto text, PrettyTable(*table));
+      return "pyarrow.Array:\n" + text;
+    }
+    case '\4': {
+      ARROW_ASSIGN_OR_RAISE(auto table, ReadIpcStream(body));
+      ARROW_ASSIGN_OR_RAISE(auto text, PrettyTable(*table));
+      return "pyarrow.RecordBatch:\n" + text;
+    }
+    default:
+      return "unknown SDK format tag FLM\\x" +
+             std::to_string(static_cast<int>(bytes[3])) + " (" +
+             HumanBytes(data->size()) + ")\n";
+  }
+}
 
-  auto* put = app.add_subcommand(
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+void AddPut(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
       "put", "store a file (or - for stdin); prints <key>\\t<version>");
-  put->add_option("target", target,
+  auto target = std::make_shared<std::string>();
+  auto input = std::make_shared<std::string>();
+  cmd->add_option("target", *target,
                   "<app>/<session> (new object) or <app>/<session>/<object>")
       ->required();
-  put->add_option("file", input, "file to store, - for standard input")->required();
+  cmd->add_option("file", *input, "file to store, - for standard input")->required();
+  cmd->callback([&ctx, target, input] {
+    if (!CheckInputFile(ctx, "put", *target, *input)) return;
+    auto data = ReadInput(*input);
+    if (!data.ok()) return ctx.Fail("put", *target, data.status());
+    auto* client = ctx.Client("put", *target);
+    if (!client) return;
+    auto r = client->Put(*target, *data);
+    if (!r.ok()) return ctx.Fail("put", *target, r.status());
+    PrintRef(ctx, *r);
+  });
+}
 
-  auto* get = app.add_subcommand(
+void AddGet(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
       "get", "write an object (base, then its deltas; a table as an Arrow IPC stream)");
-  get->add_option("key", target, "<app>/<session>/<object>")->required();
-  get->add_option("-o,--output", output, "output file (default: standard output)");
-
-  auto* patch = app.add_subcommand("patch", "append a delta; prints <key>\\t<version>");
-  patch->add_option("key", target, "<app>/<session>/<object>")->required();
-  patch->add_option("file", input, "delta file, - for standard input")->required();
-
-  auto* del =
-      app.add_subcommand("delete", "delete objects: <app>/*, <app>/<session> or a key");
-  del->add_option("pattern", pattern, "what to delete")->required();
-
-  auto* upload = app.add_subcommand(
-      "upload",
-      "stream a file in 1 MiB rows (never held in memory); prints <key>\\t<version>");
-  upload->add_option("target", target, "<app>/<session> or <app>/<session>/<object>")
-      ->required();
-  upload->add_option("file", input, "file to upload")
-      ->required()
-      ->check(CLI::ExistingFile);
-
-  auto* download = app.add_subcommand(
-      "download",
-      "write an object's base to a file (atomically; nothing left on failure)");
-  download->add_option("key", target, "<app>/<session>/<object>")->required();
-  download->add_option("file", output, "destination file")->required();
-
-  auto* ls = app.add_subcommand("ls", "list objects: <key>\\t<bytes> per line");
-  ls->add_option("prefix", prefix, "only keys starting with this");
-
-  auto* stat = app.add_subcommand("stat", "show an object's version and sizes");
-  stat->add_option("key", target, "<app>/<session>/<object>")->required();
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
-  }
-
-  foc::ClientOptions options;
-  options.endpoint = endpoint;
-  options.timeout = std::chrono::duration<double>(timeout);
-  options.override_hostname = override_hostname;
-  options.cache_max_entries =
-      16;  // one-shot process: the cache only matters within a call
-  if (!ca_file.empty()) {
-    auto pem = ReadSmallFile(ca_file, "CA file");
-    if (!pem.ok()) return Fail(pem.status());
-    options.tls_root_certs = *pem;
-  }
-  if (cert_file.empty() != key_file.empty()) {
-    std::fprintf(stderr, "flame-cache: --cert and --key go together\n");
-    return kExitUsage;
-  }
-  if (!cert_file.empty()) {
-    auto cert = ReadSmallFile(cert_file, "certificate");
-    if (!cert.ok()) return Fail(cert.status());
-    auto key = ReadSmallFile(key_file, "private key");
-    if (!key.ok()) return Fail(key.status());
-    options.cert_chain = *cert;
-    options.private_key = *key;
-  }
-  auto connected = foc::CacheClient::Connect(options);
-  if (!connected.ok()) return Fail(connected.status());
-  auto& client = **connected;
-  // A key named on the command line lives at the configured endpoint; version 0 = read it
-  // whole.
-  const foc::ObjectRef ref = client.RefFor(target, 0);
-
-  arrow::Status st;
-  if (*put) {
-    auto data = ReadInput(input);
-    if (!data.ok()) return Fail(data.status());
-    auto r = client.Put(target, *data);
-    if (!r.ok()) return Fail(r.status());
-    PrintRef(*r);
-  } else if (*get) {
-    auto v = client.Get(ref);
-    if (!v.ok()) return Fail(v.status());
+  auto key = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  auto decode = std::make_shared<bool>(false);
+  cmd->add_option("key", *key, "<app>/<session>/<object>")->required();
+  cmd->add_option("-o,--output", *output, "output file (default: standard output)");
+  cmd->add_flag("--decode", *decode,
+                "describe the value: print tables, name the Python SDK's formats");
+  cmd->callback([&ctx, key, output, decode] {
+    if (ctx.globals.json && output->empty() && !*decode) {
+      return ctx.Usage("get", *key, "--json needs -o FILE (the bytes go to the file)");
+    }
+    auto* client = ctx.Client("get", *key);
+    if (!client) return;
+    auto v = client->Get(client->RefFor(*key, 0));
+    if (!v.ok()) return ctx.Fail("get", *key, v.status());
+    const auto& value = **v;
+    if (*decode) {
+      std::string text;
+      if (value.is_table()) {
+        auto t = PrettyTable(*value.table);
+        if (!t.ok()) return ctx.Fail("get", *key, t.status());
+        text = "native Arrow table:\n" + *t;
+      } else {
+        auto base = DecodePayload(value.base);
+        if (!base.ok()) return ctx.Fail("get", *key, base.status());
+        text = "base (version " + std::to_string(value.base_version) + "): " + *base;
+        for (const auto& d : value.deltas) {
+          auto part = DecodePayload(d.data);
+          if (!part.ok()) return ctx.Fail("get", *key, part.status());
+          text += "delta (version " + std::to_string(d.version) + "): " + *part;
+        }
+      }
+      if (ctx.globals.json) {
+        std::printf("{\"key\":%s,\"version\":%llu,\"description\":%s}\n",
+                    JsonString(*key).c_str(),
+                    static_cast<unsigned long long>(value.version),
+                    JsonString(text).c_str());
+      } else {
+        std::fputs(text.c_str(), stdout);
+      }
+      return;
+    }
     std::vector<std::shared_ptr<arrow::Buffer>> parts;
-    if ((*v)->is_table()) {
-      auto ipc = TableToIpcStream(*(*v)->table);
-      if (!ipc.ok()) return Fail(ipc.status());
+    if (value.is_table()) {
+      auto ipc = TableToIpcStream(*value.table);
+      if (!ipc.ok()) return ctx.Fail("get", *key, ipc.status());
       parts.push_back(*ipc);
     } else {
-      parts.push_back((*v)->base);
-      for (const auto& d : (*v)->deltas) parts.push_back(d.data);
+      parts.push_back(value.base);
+      for (const auto& d : value.deltas) parts.push_back(d.data);
     }
-    st = WriteOutput(output, parts);
-  } else if (*patch) {
-    auto data = ReadInput(input);
-    if (!data.ok()) return Fail(data.status());
-    auto r = client.Patch(ref, *data);
-    if (!r.ok()) return Fail(r.status());
-    PrintRef(*r);
-  } else if (*del) {
-    st = client.Delete(pattern);
-  } else if (*upload) {
-    auto r = client.Upload(target, input);
-    if (!r.ok()) return Fail(r.status());
-    PrintRef(*r);
-  } else if (*download) {
-    st = client.Download(ref, output);
-  } else if (*ls) {
-    auto listed = client.List();
-    if (!listed.ok()) return Fail(listed.status());
-    for (const auto& o : *listed) {
-      if (!o.key.starts_with(prefix)) continue;
-      std::printf("%s\t%lld\n", o.key.c_str(), static_cast<long long>(o.bytes));
+    if (auto st = WriteOutput(*output, parts); !st.ok()) return ctx.Fail("get", *key, st);
+    if (ctx.globals.json) {
+      int64_t bytes = 0;
+      for (const auto& p : parts) bytes += p->size();
+      std::printf("{\"key\":%s,\"version\":%llu,\"bytes\":%lld,\"file\":%s}\n",
+                  JsonString(*key).c_str(),
+                  static_cast<unsigned long long>(value.version),
+                  static_cast<long long>(bytes), JsonString(*output).c_str());
     }
-  } else if (*stat) {
-    auto s = client.Stat(ref);
-    if (!s.ok()) return Fail(s.status());
+  });
+}
+
+void AddPatch(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("patch", "append a delta; prints <key>\\t<version>");
+  auto key = std::make_shared<std::string>();
+  auto input = std::make_shared<std::string>();
+  cmd->add_option("key", *key, "<app>/<session>/<object>")->required();
+  cmd->add_option("file", *input, "delta file, - for standard input")->required();
+  cmd->callback([&ctx, key, input] {
+    if (!CheckInputFile(ctx, "patch", *key, *input)) return;
+    auto data = ReadInput(*input);
+    if (!data.ok()) return ctx.Fail("patch", *key, data.status());
+    auto* client = ctx.Client("patch", *key);
+    if (!client) return;
+    auto r = client->Patch(client->RefFor(*key, 0), *data);
+    if (!r.ok()) return ctx.Fail("patch", *key, r.status());
+    PrintRef(ctx, *r);
+  });
+}
+
+// Keys of `listed` under `prefix` by whole path components: "" = all, "a/s" = a/s and
+// a/s/..., never a/s1/...; a trailing '/' is ignored; "a/*" = a/....
+bool UnderPrefix(std::string_view key, std::string_view prefix) {
+  if (prefix.ends_with("/*")) prefix.remove_suffix(1);
+  while (prefix.ends_with('/')) prefix.remove_suffix(1);
+  if (prefix.empty()) return true;
+  return key == prefix || (key.starts_with(prefix) && key[prefix.size()] == '/');
+}
+
+void AddDelete(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "delete", "delete objects: <app>/*, <app>/<session> or a key; prints what went");
+  auto pattern = std::make_shared<std::string>();
+  cmd->add_option("pattern", *pattern, "what to delete")->required();
+  cmd->callback([&ctx, pattern] {
+    auto* client = ctx.Client("delete", *pattern);
+    if (!client) return;
+    // DELETE's reply carries no count (docs/protocol.md): list what matches first. An
+    // object written between the listing and the delete is deleted but not reported.
+    auto parsed = foc::KeyPattern::Parse(*pattern);
+    if (!parsed.ok()) return ctx.Fail("delete", *pattern, parsed.status());
+    std::vector<std::string> matched;
+    if (auto listed = client->List(); listed.ok()) {
+      for (const auto& o : *listed) {
+        auto key = foc::ObjectKey::Parse(o.key);
+        if (key.ok() && parsed->Matches(*key)) matched.push_back(o.key);
+      }
+    }
+    if (auto st = client->Delete(*pattern); !st.ok())
+      return ctx.Fail("delete", *pattern, st);
+    std::sort(matched.begin(), matched.end());
+    if (ctx.globals.json) {
+      std::string keys;
+      for (const auto& k : matched) keys += (keys.empty() ? "" : ",") + JsonString(k);
+      std::printf("{\"pattern\":%s,\"deleted\":%zu,\"keys\":[%s]}\n",
+                  JsonString(*pattern).c_str(), matched.size(), keys.c_str());
+      return;
+    }
+    for (const auto& k : matched) std::printf("deleted %s\n", k.c_str());
+    std::printf("%zu object%s deleted\n", matched.size(), matched.size() == 1 ? "" : "s");
+  });
+}
+
+void AddUpload(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "upload",
+      "stream a file in 1 MiB rows (never held in memory); prints <key>\\t<version>");
+  auto target = std::make_shared<std::string>();
+  auto input = std::make_shared<std::string>();
+  cmd->add_option("target", *target, "<app>/<session> or <app>/<session>/<object>")
+      ->required();
+  cmd->add_option("file", *input, "file to upload")->required();
+  cmd->callback([&ctx, target, input] {
+    if (*input == "-" || !CheckInputFile(ctx, "upload", *target, *input)) {
+      if (*input == "-") ctx.Usage("upload", *target, "needs a file (put reads stdin)");
+      return;
+    }
+    auto* client = ctx.Client("upload", *target);
+    if (!client) return;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(*input, ec);
+    ProgressBar bar(ctx.globals, "upload " + *target,
+                    ec ? -1 : static_cast<int64_t>(size));
+    ctx.progress = &bar;
+    auto r = client->Upload(*target, *input);
+    ctx.progress = nullptr;
+    bar.Finish();
+    if (!r.ok()) return ctx.Fail("upload", *target, r.status());
+    PrintRef(ctx, *r);
+  });
+}
+
+void AddDownload(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "download",
+      "write an object's base to a file (atomically; nothing left on failure)");
+  auto key = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  cmd->add_option("key", *key, "<app>/<session>/<object>")->required();
+  cmd->add_option("file", *output, "destination file")->required();
+  cmd->callback([&ctx, key, output] {
+    auto* client = ctx.Client("download", *key);
+    if (!client) return;
+    // The size for the bar comes from the listing (one extra call, only for a terminal).
+    int64_t total = -1;
+    if (!ctx.globals.no_progress && isatty(STDERR_FILENO) == 1) {
+      if (auto listed = client->List(); listed.ok()) {
+        for (const auto& o : *listed) {
+          if (o.key == *key) total = o.bytes;
+        }
+      }
+    }
+    auto st = [&] {
+      ProgressBar bar(ctx.globals, "download " + *key, total);
+      ctx.progress = &bar;
+      auto done = client->Download(client->RefFor(*key, 0), *output);
+      ctx.progress = nullptr;
+      return done;
+    }();
+    if (!st.ok()) return ctx.Fail("download", *key, st);
+    if (ctx.globals.json) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(*output, ec);
+      std::printf("{\"key\":%s,\"file\":%s,\"bytes\":%lld}\n", JsonString(*key).c_str(),
+                  JsonString(*output).c_str(), ec ? -1LL : static_cast<long long>(size));
+    }
+  });
+}
+
+void AddLs(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "ls", "list objects by whole path components: key, version, size; then totals");
+  auto prefix = std::make_shared<std::string>();
+  auto bytes = std::make_shared<bool>(false);
+  cmd->add_option("prefix", *prefix, "<app>, <app>/<session> or a key (default: all)");
+  cmd->add_flag("-b,--bytes", *bytes, "exact byte counts instead of KiB/MiB/GiB");
+  cmd->callback([&ctx, prefix, bytes] {
+    auto* client = ctx.Client("ls", *prefix);
+    if (!client) return;
+    auto listed = client->List();
+    if (!listed.ok()) return ctx.Fail("ls", *prefix, listed.status());
+    std::vector<foc::ListedObject> rows;
+    for (auto& o : *listed) {
+      if (UnderPrefix(o.key, *prefix)) rows.push_back(std::move(o));
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.key < b.key; });
+    int64_t total = 0;
+    for (const auto& o : rows) total += o.bytes;
+    if (ctx.globals.json) {
+      std::string items;
+      for (const auto& o : rows) {
+        items += (items.empty() ? "" : ",") + std::string("{\"key\":") +
+                 JsonString(o.key) + ",\"version\":" + std::to_string(o.version) +
+                 ",\"bytes\":" + std::to_string(o.bytes) + "}";
+      }
+      std::printf("{\"objects\":[%s],\"count\":%zu,\"total_bytes\":%lld}\n",
+                  items.c_str(), rows.size(), static_cast<long long>(total));
+      return;
+    }
+    size_t width = 3;
+    for (const auto& o : rows) width = std::max(width, o.key.size());
+    auto size_of = [&](int64_t n) { return *bytes ? std::to_string(n) : HumanBytes(n); };
+    std::printf("%-*s  %8s  %12s\n", static_cast<int>(width), "KEY", "VERSION", "SIZE");
+    for (const auto& o : rows) {
+      std::printf("%-*s  %8llu  %12s\n", static_cast<int>(width), o.key.c_str(),
+                  static_cast<unsigned long long>(o.version), size_of(o.bytes).c_str());
+    }
+    std::printf("%zu object%s, %s\n", rows.size(), rows.size() == 1 ? "" : "s",
+                size_of(total).c_str());
+  });
+}
+
+void AddStat(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("stat", "show an object's version and sizes");
+  auto key = std::make_shared<std::string>();
+  cmd->add_option("key", *key, "<app>/<session>/<object>")->required();
+  cmd->callback([&ctx, key] {
+    auto* client = ctx.Client("stat", *key);
+    if (!client) return;
+    auto s = client->Stat(client->RefFor(*key, 0));
+    if (!s.ok()) return ctx.Fail("stat", *key, s.status());
+    if (ctx.globals.json) {
+      std::printf(
+          "{\"key\":%s,\"version\":%llu,\"base_version\":%llu,\"format\":\"%s\","
+          "\"base_bytes\":%lld,\"deltas\":%lld,\"total_bytes\":%lld}\n",
+          JsonString(s->key).c_str(), static_cast<unsigned long long>(s->version),
+          static_cast<unsigned long long>(s->base_version),
+          s->is_table ? "arrow-table" : "bytes", static_cast<long long>(s->base_bytes),
+          static_cast<long long>(s->delta_count), static_cast<long long>(s->total_bytes));
+      return;
+    }
     std::printf(
         "key: %s\nversion: %llu\nbase_version: %llu\nformat: %s\nbase_bytes: %lld\n"
         "deltas: %lld\ntotal_bytes: %lld\n",
@@ -256,7 +708,131 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(s->base_version),
         s->is_table ? "arrow-table" : "bytes", static_cast<long long>(s->base_bytes),
         static_cast<long long>(s->delta_count), static_cast<long long>(s->total_bytes));
+  });
+}
+
+void AddGlobals(CLI::App& app, Globals& g) {
+  const char* env_endpoint = std::getenv("FLAME_CACHE_ENDPOINT");
+  const char* env_ca = std::getenv("FLAME_CA_FILE");
+  g.endpoint = env_endpoint && *env_endpoint ? env_endpoint : "grpc://127.0.0.1:9090";
+  g.ca_file = env_ca ? env_ca : "";
+  app.add_option(
+         "--endpoint", g.endpoint,
+         "server endpoint: grpc://host:port, grpc+tls:// or grpcs:// (TLS); default "
+         "$FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
+      ->capture_default_str();
+  app.add_option("--ca-file", g.ca_file,
+                 "PEM root certificates for TLS (default $FLAME_CA_FILE)");
+  app.add_option("--cert", g.cert_file, "PEM client certificate for mutual TLS");
+  app.add_option("--key", g.key_file, "PEM private key of --cert");
+  app.add_option("--override-hostname", g.override_hostname,
+                 "host name to verify in the server certificate");
+  app.add_option("--timeout", g.timeout, "deadline of each call in seconds (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--json", g.json,
+               "machine-readable output: one JSON document per command");
+  app.add_flag(
+      "--no-progress", g.no_progress,
+      "no progress bars (they appear only on a terminal, for transfers >= 4 MiB)");
+}
+
+// Levenshtein distance, for "did you mean".
+size_t Distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] =
+          std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
   }
-  if (!st.ok()) return Fail(st);
+  return row[b.size()];
+}
+
+// The command a mistyped or familiar word probably meant ("" if none).
+std::string Suggest(std::string_view word, const std::vector<std::string>& commands) {
+  static const std::pair<std::string_view, std::string_view> kAliases[] = {
+      {"list", "ls"},       {"dir", "ls"},        {"rm", "delete"},     {"del", "delete"},
+      {"remove", "delete"}, {"cat", "get"},       {"read", "get"},      {"write", "put"},
+      {"set", "put"},       {"append", "patch"},  {"info", "stat"},     {"cp", "upload"},
+      {"push", "upload"},   {"pull", "download"}, {"fetch", "download"}};
+  for (const auto& [alias, command] : kAliases) {
+    if (word == alias) return std::string(command);
+  }
+  std::string best;
+  size_t best_distance = 3;  // at most two edits
+  for (const auto& c : commands) {
+    const size_t d = Distance(word, c);
+    if (d < best_distance) best_distance = d, best = c;
+  }
+  return best;
+}
+
+// The first command word of argv, skipping global options (and their values).
+std::optional<std::string> FirstWord(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") return std::nullopt;
+    if (!arg.starts_with("-")) return std::string(arg);
+    if (arg.find('=') != std::string_view::npos) continue;
+    const std::string name(arg.substr(arg.starts_with("--") ? 2 : 1));
+    try {
+      const CLI::Option* opt =
+          app.get_option(arg.starts_with("--") ? "--" + name : "-" + name);
+      if (opt->get_items_expected_min() > 0) ++i;  // an option with a value
+    } catch (const CLI::OptionNotFound&) {
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // gRPC's own logging (absl's "All log messages before absl::InitializeLog()", TLS
+  // handshake lines from ssl_transport_security.cc) is not for CLI users: errors are
+  // reported here. Must be set before the first channel; a value set by the user wins.
+  setenv("GRPC_VERBOSITY", "NONE", /*overwrite=*/0);
+
+  CLI::App app{
+      "flame-cache: store, read and manage objects in a flame-object-cache server"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options (--json, --endpoint ...) also after the command
+  app.set_version_flag("--version", std::string(FOC_VERSION));
+
+  Context ctx;
+  AddGlobals(app, ctx.globals);
+  AddPut(app, ctx);
+  AddGet(app, ctx);
+  AddPatch(app, ctx);
+  AddDelete(app, ctx);
+  AddUpload(app, ctx);
+  AddDownload(app, ctx);
+  AddLs(app, ctx);
+  AddStat(app, ctx);
+
+  std::vector<std::string> commands;
+  for (const auto* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  if (auto word = FirstWord(app, argc, argv);
+      word && std::find(commands.begin(), commands.end(), *word) == commands.end()) {
+    const std::string suggestion = Suggest(*word, commands);
+    std::fprintf(
+        stderr, "flame-cache: unknown command '%s'%s\n", word->c_str(),
+        suggestion.empty() ? "" : ("; did you mean '" + suggestion + "'?").c_str());
+    std::fprintf(stderr, "Run with --help for the list of commands.\n");
+    return kExitUsage;
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (ctx.exit_code != kExitOk) return ctx.exit_code;
   return std::fflush(stdout) == 0 ? kExitOk : kExitError;
 }

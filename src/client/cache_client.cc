@@ -1,10 +1,11 @@
-#include "client/cache_client.h"
+#include "flame_object_cache/cache_client.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -657,6 +658,7 @@ arrow::Result<ObjectRef> CacheClient::Upload(std::string_view key_or_prefix,
                                   path.string(), ": ", std::strerror(errno));
   }
   const int64_t chunk = options_.upload_chunk_bytes;
+  int64_t sent = 0;
   auto ref = DoPutBatches(
       options_.endpoint, false, key_or_prefix, UploadSchema(),
       [&](const auto& write) -> arrow::Status {
@@ -682,6 +684,8 @@ arrow::Result<ObjectRef> CacheClient::Upload(std::string_view key_or_prefix,
           ARROW_RETURN_NOT_OK(buf->Resize(filled, /*shrink_to_fit=*/false));
           ARROW_ASSIGN_OR_RAISE(auto row, UploadRow(buf));
           ARROW_RETURN_NOT_OK(write(*row));
+          sent += filled;
+          if (options_.transfer_progress) options_.transfer_progress(sent);
           if (filled < chunk) return arrow::Status::OK();
         }
       });
@@ -705,6 +709,7 @@ arrow::Status CacheClient::Download(const ObjectRef& ref,
     // The file is created only once the server has answered: a missing object leaves
     // nothing.
     ARROW_ASSIGN_OR_RAISE(auto file, AtomicFileWriter::Open(path));
+    int64_t written = 0;
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
       if (!chunk.data) break;
@@ -715,6 +720,8 @@ arrow::Status CacheClient::Download(const ObjectRef& ref,
                                         "); a download writes a base only: use Get");
         }
         ARROW_RETURN_NOT_OK(file->Write(row.data->data(), row.data->size()));
+        written += row.data->size();
+        if (options_.transfer_progress) options_.transfer_progress(written);
       }
     }
     return file->Commit();
@@ -785,6 +792,11 @@ arrow::Result<std::vector<ListedObject>> CacheClient::List() {
     ListedObject obj;
     obj.key = JoinDescriptorPath(info->descriptor().path);
     obj.bytes = info->total_bytes();
+    // Our server puts `version=<N>` in app_metadata (docs/protocol.md); upstream sends
+    // none.
+    if (std::string_view md = info->app_metadata(); md.starts_with("version=")) {
+      obj.version = std::strtoull(std::string(md.substr(8)).c_str(), nullptr, 10);
+    }
     if (!info->endpoints().empty() && !info->endpoints()[0].locations.empty()) {
       obj.endpoint = info->endpoints()[0].locations[0].ToString();
     }

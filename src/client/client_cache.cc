@@ -1,4 +1,4 @@
-#include "client/client_cache.h"
+#include "flame_object_cache/client_cache.h"
 
 #include <arrow/util/byte_size.h>
 

@@ -1,7 +1,7 @@
 // ClientCache on its own: the LRU order, both bounds, the oversized entry, pattern and
 // epoch invalidation. (The cache's use by CacheClient is tested through a server in
 // cache_client_test.cc.)
-#include "client/client_cache.h"
+#include "flame_object_cache/client_cache.h"
 
 #include <gtest/gtest.h>
 

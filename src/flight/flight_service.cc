@@ -382,9 +382,11 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext&,
     fl::FlightEndpoint endpoint{
         fl::Ticket{FormatTicket(entry.key, 0)}, {location}, std::nullopt, ""};
     ARROW_ASSIGN_OR_RAISE(
-        auto info,
-        fl::FlightInfo::Make(*schema, fl::FlightDescriptor::Path({entry.key.str()}),
-                             {endpoint}, -1, entry.payload_bytes, false));
+        auto info, fl::FlightInfo::Make(
+                       *schema, fl::FlightDescriptor::Path({entry.key.str()}), {endpoint},
+                       -1, entry.payload_bytes, false,
+                       // The current version, so listings show it (docs/protocol.md).
+                       "version=" + std::to_string(entry.version)));
     infos.push_back(std::move(info));
   }
   *listings = std::make_unique<fl::SimpleFlightListing>(std::move(infos));

@@ -1,7 +1,13 @@
 #include "metrics/metrics.h"
 
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace foc {
 
@@ -19,8 +25,19 @@ void Header(std::string* out, const char* name, const char* type, const char* he
   *out += '\n';
 }
 
+// The shortest decimal that reads back as `v` (0.0005, not 0.00050000000000000001),
+// without an exponent when one is not needed (60, not 6e+01).
 std::string Number(double v) {
   char buf[64];
+  for (bool allow_exponent : {false, true}) {
+    for (int precision = 1; precision <= 17; ++precision) {
+      std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+      if (std::strtod(buf, nullptr) == v &&
+          (allow_exponent || std::string_view(buf).find('e') == std::string_view::npos)) {
+        return buf;
+      }
+    }
+  }
   std::snprintf(buf, sizeof(buf), "%.17g", v);
   return buf;
 }
@@ -144,6 +161,78 @@ void RenderProcessInfo(std::string_view version,
          "Start time of the process, Unix seconds.");
   double t = std::chrono::duration<double>(start.time_since_epoch()).count();
   *out += "foc_start_time_seconds " + Number(t) + "\n";
+}
+
+void RenderLimits(int64_t memory_limit_bytes, int64_t disk_capacity_bytes,
+                  std::string* out) {
+  Header(
+      out, "foc_memory_limit_bytes", "gauge",
+      "Configured memory limit (cache.eviction.max_memory); compare foc_resident_bytes.");
+  Sample(out, "foc_memory_limit_bytes", memory_limit_bytes);
+  Header(out, "foc_disk_capacity_bytes", "gauge",
+         "Configured disk capacity (cache.capacity); 0 means unlimited. Compare "
+         "foc_storage_bytes.");
+  Sample(out, "foc_disk_capacity_bytes", disk_capacity_bytes);
+}
+
+void RenderProcessMetrics(std::string* out) {
+  // The standard process collector's names (Prometheus client libraries), from /proc.
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)),
+                   std::istreambuf_iterator<char>());
+  // Fields after the command name (which is in parentheses and may contain spaces).
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return;
+  std::istringstream fields(stat.substr(close + 2));
+  std::vector<std::string> f;
+  for (std::string x; fields >> x;) f.push_back(x);
+  // f[0] is field 3 (state): field n is f[n - 3].
+  if (f.size() < 22) return;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const double cpu =
+      (std::strtod(f[11].c_str(), nullptr) + std::strtod(f[12].c_str(), nullptr)) /
+      ticks;  // utime + stime
+  const double start_ticks = std::strtod(f[19].c_str(), nullptr);
+  const double vsize = std::strtod(f[20].c_str(), nullptr);
+  const double rss = std::strtod(f[21].c_str(), nullptr) * page;
+  double boot_time = 0;
+  std::ifstream proc_stat("/proc/stat");
+  for (std::string line; std::getline(proc_stat, line);) {
+    if (line.starts_with("btime ")) boot_time = std::strtod(line.c_str() + 6, nullptr);
+  }
+  int64_t open_fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++open_fds;
+  }
+  int64_t max_fds = -1;
+  std::ifstream limits("/proc/self/limits");
+  for (std::string line; std::getline(limits, line);) {
+    if (line.starts_with("Max open files")) {
+      std::istringstream words(line.substr(14));
+      std::string soft;
+      words >> soft;
+      max_fds = soft == "unlimited" ? -1 : std::strtoll(soft.c_str(), nullptr, 10);
+    }
+  }
+  Header(out, "process_cpu_seconds_total", "counter",
+         "Total user and system CPU time spent in seconds.");
+  *out += "process_cpu_seconds_total " + Number(cpu) + "\n";
+  Header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  *out += "process_resident_memory_bytes " + Number(rss) + "\n";
+  Header(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  *out += "process_virtual_memory_bytes " + Number(vsize) + "\n";
+  Header(out, "process_start_time_seconds", "gauge",
+         "Start time of the process since unix epoch in seconds.");
+  *out += "process_start_time_seconds " + Number(boot_time + start_ticks / ticks) + "\n";
+  Header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+  Sample(out, "process_open_fds", open_fds);
+  if (max_fds >= 0) {
+    Header(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    Sample(out, "process_max_fds", max_fds);
+  }
 }
 
 }  // namespace foc

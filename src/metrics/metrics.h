@@ -51,6 +51,14 @@ void RenderStoreStats(const StoreStats& stats, std::string* out);
 void RenderProcessInfo(std::string_view version,
                        std::chrono::system_clock::time_point start, std::string* out);
 
+/// Appends `foc_memory_limit_bytes` and `foc_disk_capacity_bytes` (configured limits).
+void RenderLimits(int64_t memory_limit_bytes, int64_t disk_capacity_bytes,
+                  std::string* out);
+
+/// Appends the standard `process_*` metrics (CPU seconds, resident and virtual memory,
+/// start time, open and maximum file descriptors) of this process, read from /proc.
+void RenderProcessMetrics(std::string* out);
+
 /// Escapes a label value for the exposition format (backslash, quote, newline).
 std::string EscapeLabel(std::string_view value);
 

@@ -27,6 +27,8 @@ std::string Exposition() {
   stats.storage.stored_bytes = 4096;
   RenderStoreStats(stats, &out);
   RenderProcessInfo("0.1.0", std::chrono::system_clock::now(), &out);
+  RenderLimits(int64_t{1} << 30, 0, &out);
+  RenderProcessMetrics(&out);
   return out;
 }
 
@@ -36,13 +38,13 @@ TEST(MetricsTest, CountsAndHistograms) {
             std::string::npos);
   EXPECT_NE(out.find("foc_rpc_requests_total{rpc=\"DoGet\",code=\"NOT_FOUND\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0."
-                     "00050000000000000001\"} 1\n"),
+  // Bounds print as the shortest decimal that reads back exactly.
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0.0005\"} 1\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0."
-                     "025000000000000001\"} 2\n"),
+  EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"0.025\"} 2\n"),
             std::string::npos);
+  EXPECT_EQ(out.find("00000000"), std::string::npos) << out;
   EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"60\"} 2\n"),
             std::string::npos);
   EXPECT_NE(out.find("foc_rpc_duration_seconds_bucket{rpc=\"DoGet\",le=\"+Inf\"} 3\n"),
@@ -56,6 +58,28 @@ TEST(MetricsTest, CountsAndHistograms) {
             std::string::npos);
   EXPECT_NE(out.find("foc_storage_bytes 4096\n"), std::string::npos);
   EXPECT_NE(out.find("foc_build_info{version=\"0.1.0\"} 1\n"), std::string::npos);
+}
+
+TEST(MetricsTest, LimitsAndProcessMetrics) {
+  std::string out = Exposition();
+  EXPECT_NE(out.find("foc_memory_limit_bytes 1073741824\n"), std::string::npos);
+  EXPECT_NE(out.find("foc_disk_capacity_bytes 0\n"), std::string::npos);
+  for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
+                           "process_virtual_memory_bytes ", "process_start_time_seconds ",
+                           "process_open_fds ", "process_max_fds "}) {
+    EXPECT_NE(out.find(std::string("\n") + name), std::string::npos) << name;
+  }
+  // This process: resident memory above 1 MiB, at least stdin/stdout/stderr open, started
+  // after 2020 and not in the future.
+  auto value = [&](const std::string& name) {
+    auto at = out.find("\n" + name + " ");
+    return std::strtod(out.c_str() + at + name.size() + 2, nullptr);
+  };
+  EXPECT_GT(value("process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GE(value("process_open_fds"), 3);
+  const double now = static_cast<double>(time(nullptr));
+  EXPECT_GT(value("process_start_time_seconds"), 1.577e9);
+  EXPECT_LE(value("process_start_time_seconds"), now + 1);
 }
 
 TEST(MetricsTest, EscapesLabels) {

@@ -180,6 +180,8 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         foc::RenderProcessInfo(FOC_VERSION, start_time, &out);
         rpc_metrics->Render(&out);
         foc::RenderStoreStats(store->stats(), &out);
+        foc::RenderLimits(config.max_memory, config.capacity, &out);
+        foc::RenderProcessMetrics(&out);
         return out;
       },
       [&] { return !draining.load(); });

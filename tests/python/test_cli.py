@@ -3,6 +3,7 @@ plain and over TLS/mTLS (--ca-file, --cert, --key; certificates of the shared `p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -62,15 +63,16 @@ def test_put_get_patch_stat_delete(server: ServerProcess, tmp_path: Path) -> Non
     assert stat["version"] == "2" and stat["base_version"] == "1"
     assert stat["deltas"] == "1" and stat["total_bytes"] == str(len(b"hello \x00 world+delta"))
 
-    r = run(server, "ls")
+    r = run(server, "--json", "ls")
     size = len(b"hello \x00 world+delta")
-    assert r.stdout.decode().splitlines() == [f"{key}\t{size}"]
+    assert json.loads(r.stdout)["objects"] == [{"key": key, "version": 2, "bytes": size}]
 
-    assert run(server, "delete", "app/*").returncode == 0
+    r = run(server, "delete", "app/*")
+    assert r.returncode == 0 and r.stdout.decode().splitlines() == [f"deleted {key}", "1 object deleted"]
     r = run(server, "get", key)
     assert r.returncode == 3
     assert key in r.stderr.decode() and "not found" in r.stderr.decode()
-    assert run(server, "ls").stdout == b""
+    assert json.loads(run(server, "ls", "--json").stdout) == {"objects": [], "count": 0, "total_bytes": 0}
 
 
 def test_upload_download_multi_mib(server: ServerProcess, tmp_path: Path) -> None:
@@ -138,8 +140,11 @@ def test_errors_exit_1_and_name_the_key(server: ServerProcess, tmp_path: Path) -
     assert r.returncode == 1 and "app/*" in r.stderr.decode()
     r = run(server, "patch", "app/s/none", "-", stdin=b"x")
     assert r.returncode == 3 and "app/s/none" in r.stderr.decode()
-    r = run(server, "put", "app/s", str(tmp_path / "no-such-file"))
-    assert r.returncode == 1 and "no-such-file" in r.stderr.decode()
+    # A missing input file is a usage error (2) for put, patch and upload alike.
+    for cmd in ("put", "patch", "upload"):
+        r = run(server, cmd, "app/s", str(tmp_path / "no-such-file"))
+        assert r.returncode == 2, (cmd, r)
+        assert r.stderr.decode() == f"flame-cache: {cmd} app/s: no such file: {tmp_path / 'no-such-file'}\n"
     # Nothing listening there.
     r = subprocess.run([str(CLI), "--endpoint", "grpc://127.0.0.1:1", "--timeout", "5",
                         "get", "app/s/o"], capture_output=True, timeout=60)
@@ -206,7 +211,8 @@ def test_mtls_with_cert_and_key(start_tls_server: Callable[..., ServerProcess], 
     r = run(None, *tls, *mine, "get", "app/m/obj")
     assert r.returncode == 0 and r.stdout == b"mutual", r.stderr
     r = run(None, *tls, *mine, "ls")
-    assert r.returncode == 0 and r.stdout.decode().splitlines() == ["app/m/obj\t6"]
+    assert r.returncode == 0 and r.stdout.decode().splitlines()[1:] == [
+        "app/m/obj         1           6 B", "1 object, 6 B"]
     r = run(None, *tls, *mine, "stat", "app/m/obj")
     assert r.returncode == 0 and "version: 1" in r.stdout.decode()
     assert tls_stored_keys(server, pki) == ["app/m/obj"]
@@ -216,3 +222,170 @@ def test_mtls_with_cert_and_key(start_tls_server: Callable[..., ServerProcess], 
     assert r.returncode == 1 and r.stdout == b""
     assert run(None, *tls, *mine, "delete", "app/*").returncode == 0
     assert tls_stored_keys(server, pki) == []
+
+
+# ---- users' experience (issue 14): listing, JSON, decoding, suggestions, quiet errors ----
+
+
+def ok(r: subprocess.CompletedProcess[bytes]) -> str:
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
+
+
+def test_ls_by_whole_components_with_versions_sizes_and_totals(server: ServerProcess) -> None:
+    ok(run(server, "put", "rl/s/a", "-", stdin=b"x" * 1536))
+    ok(run(server, "patch", "rl/s/a", "-", stdin=b"y"))
+    ok(run(server, "put", "rl/s/b", "-", stdin=b"z" * 10))
+    ok(run(server, "put", "rl/s1/c", "-", stdin=b"w"))
+    lines = ok(run(server, "ls", "rl/s")).splitlines()
+    assert lines[0].split() == ["KEY", "VERSION", "SIZE"]
+    assert [line.split() for line in lines[1:-1]] == [["rl/s/a", "2", "1.5", "KiB"],
+                                                       ["rl/s/b", "1", "10", "B"]]
+    assert lines[-1] == "2 objects, 1.5 KiB"
+    assert ok(run(server, "ls", "rl/s/")) == ok(run(server, "ls", "rl/s"))
+    assert ok(run(server, "ls", "-b", "rl/s")).splitlines()[-1] == "2 objects, 1547"
+    listed = json.loads(ok(run(server, "ls", "rl", "--json")))
+    assert [o["key"] for o in listed["objects"]] == ["rl/s/a", "rl/s/b", "rl/s1/c"]
+    assert listed["count"] == 3 and listed["total_bytes"] == 1537 + 10 + 1
+    assert json.loads(ok(run(server, "--json", "ls", "rl/s/a")))["count"] == 1
+    assert json.loads(ok(run(server, "--json", "ls", "rl/s/")))["count"] == 2
+
+
+def test_json_on_every_command(server: ServerProcess, tmp_path: Path) -> None:
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"abc")
+    assert json.loads(ok(run(server, "--json", "put", "j/s/k", str(src)))) == {"key": "j/s/k", "version": 1}
+    assert json.loads(ok(run(server, "patch", "j/s/k", "-", "--json", stdin=b"d"))) == {"key": "j/s/k",
+                                                                                       "version": 2}
+    out = tmp_path / "out.bin"
+    got = json.loads(ok(run(server, "--json", "get", "j/s/k", "-o", str(out))))
+    assert got == {"key": "j/s/k", "version": 2, "bytes": 4, "file": str(out)} and out.read_bytes() == b"abcd"
+    r = run(server, "--json", "get", "j/s/k")  # the bytes and the JSON would share stdout
+    assert r.returncode == 2 and b"--json needs -o" in r.stderr
+    assert json.loads(ok(run(server, "--json", "upload", "j/s/u", str(src)))) == {"key": "j/s/u", "version": 1}
+    dest = tmp_path / "down.bin"
+    assert json.loads(ok(run(server, "--json", "download", "j/s/u", str(dest)))) == {
+        "key": "j/s/u", "file": str(dest), "bytes": 3}
+    assert json.loads(ok(run(server, "--json", "stat", "j/s/k"))) == {
+        "key": "j/s/k", "version": 2, "base_version": 1, "format": "bytes", "base_bytes": 3,
+        "deltas": 1, "total_bytes": 4}
+    assert json.loads(ok(run(server, "--json", "delete", "j/s"))) == {
+        "pattern": "j/s", "deleted": 2, "keys": ["j/s/k", "j/s/u"]}
+    assert json.loads(ok(run(server, "--json", "delete", "j/*"))) == {"pattern": "j/*", "deleted": 0, "keys": []}
+
+
+def test_get_decode_understands_the_sdk_formats(server: ServerProcess) -> None:
+    from flame_object_cache import serialization
+
+    def put(key: str, payload: bytes) -> None:
+        ok(run(server, "put", key, "-", stdin=payload))
+
+    put("d/s/raw", b"plain text\n")
+    assert ok(run(server, "get", "--decode", "d/s/raw")) == (
+        "base (version 1): raw bytes (11 B, no SDK format tag; as written by `flame-cache put`):\n"
+        "plain text\n")
+    put("d/s/pickle", serialization.encode_data({"a": 1}))
+    out = ok(run(server, "get", "--decode", "d/s/pickle"))
+    assert "a Python object (cloudpickle" in out and "Python SDK" in out
+    put("d/s/table", serialization.encode_data(pa.table({"n": [1, 2, 3], "s": ["x", "y", "z"]})))
+    out = ok(run(server, "get", "--decode", "d/s/table"))
+    assert out.startswith("base (version 1): pyarrow.Table:\nn: int64\ns: string\n3 rows\n"), out
+    assert '"x"' in out and "3" in out
+    # A native table (no FLM tag: a real Arrow stream) is printed as a table too.
+    table = pa.table({"x": [7, 8]}).replace_schema_metadata(
+        {"flame.cache.format": "arrow-table-v1", "flame.cache.version": "0"})
+    client = flight.connect(server.endpoint)
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("d/s/native"), table.schema)
+    writer.write_table(table)
+    writer.done_writing()
+    reader.read()
+    writer.close()
+    client.close()
+    out = ok(run(server, "get", "--decode", "d/s/native"))
+    assert out.startswith("native Arrow table:\nx: int64\n2 rows\n") and "7" in out, out
+    described = json.loads(ok(run(server, "--json", "get", "--decode", "d/s/pickle")))
+    assert described["key"] == "d/s/pickle" and "cloudpickle" in described["description"]
+
+
+def test_native_table_put_prints_no_stray_status_line(server: ServerProcess) -> None:
+    table = pa.table({"x": [1]}).replace_schema_metadata({"flame.cache.format": "arrow-table-v1"})
+    client = flight.connect(server.endpoint)
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("n/s/t"), table.schema)
+    writer.write_table(table)
+    writer.done_writing()
+    reader.read()
+    writer.close()
+    client.close()
+    ok(run(server, "stat", "n/s/t"))
+    assert not [line for line in server.output if "status.cc" in line or line.strip() == "OK"], server.output
+
+
+def test_unknown_commands_get_suggestions() -> None:
+    r = run(None, "list")
+    assert r.returncode == 2 and r.stderr.decode().splitlines()[0] == \
+        "flame-cache: unknown command 'list'; did you mean 'ls'?"
+    r = run(None, "--timeout", "3", "dowload", "a/b/c", "x")
+    assert r.returncode == 2 and "did you mean 'download'?" in r.stderr.decode()
+    r = run(None, "frobnicate")
+    assert r.returncode == 2 and r.stderr.decode().splitlines()[0] == "flame-cache: unknown command 'frobnicate'"
+
+
+def test_errors_have_the_documented_form_and_no_grpc_noise(
+        start_tls_server: Callable[..., ServerProcess], server: ServerProcess) -> None:
+    # Nothing listening: ls names its operation like every other command.
+    r = run(None, "--endpoint", "grpc://127.0.0.1:1", "--timeout", "5", "ls", "app/s")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.startswith("flame-cache: ls app/s: ") and err.count("\n") == 1, err
+    r = run(None, "--endpoint", "grpc://127.0.0.1:1", "--timeout", "5", "ls")
+    assert r.returncode == 1 and r.stderr.decode().startswith("flame-cache: ls: "), r.stderr
+    # TLS to a plaintext port: one line from us, nothing from gRPC/absl.
+    tls_endpoint = server.endpoint.replace("grpc://", "grpcs://")
+    r = run(None, "--endpoint", tls_endpoint, "--timeout", "5", "get", "app/s/o")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.count("\n") == 1 and err.startswith("flame-cache: get app/s/o: "), err
+    assert "absl" not in err and "ssl_transport_security" not in err
+
+
+def run_with_terminal_stderr(server: ServerProcess, *args: str) -> tuple[int, str]:
+    """Runs the CLI with stderr on a pseudo-terminal (stdout a pipe); returns (rc, terminal text)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAME_")}
+    proc = subprocess.Popen([str(CLI), "--endpoint", server.endpoint, *args], stdout=subprocess.PIPE,
+                            stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    proc.stdout.read()
+    # The terminal turns "\n" into "\r\n"; the bar redraws with "\r" and erases with ESC[K.
+    text = b"".join(chunks).decode().replace("\r\n", "\n").replace("\x1b[K", "")
+    return proc.wait(timeout=60), text
+
+
+def test_progress_bars_on_a_terminal_only(server: ServerProcess, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(6 << 20))
+    rc, shown = run_with_terminal_stderr(server, "upload", "p/s/big", str(src))
+    assert rc == 0
+    last = shown.split("\r")[-1]
+    assert last.startswith("upload p/s/big [########################] 100% 6.0 MiB / 6.0 MiB  "), repr(shown)
+    assert "/s  ETA 0:00" in last and last.endswith("\n")
+    rc, shown = run_with_terminal_stderr(server, "download", "p/s/big", str(tmp_path / "back.bin"))
+    assert rc == 0 and (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+    assert shown.split("\r")[-1].startswith("download p/s/big [########################] 100% 6.0 MiB / 6.0 MiB")
+    # Not a terminal, --no-progress, or below 4 MiB: nothing on stderr.
+    r = run(server, "upload", "p/s/big", str(src))
+    assert r.returncode == 0 and r.stderr == b""
+    assert run_with_terminal_stderr(server, "--no-progress", "upload", "p/s/big", str(src)) == (0, "")
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"s" * 1000)
+    assert run_with_terminal_stderr(server, "upload", "p/s/small", str(small)) == (0, "")

@@ -30,7 +30,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_layout_and_libraries(installed: Path) -> None:
     prefix = installed / PREFIX.lstrip("/")
     assert (prefix / "bin/flame-object-cache").is_file()
-    assert (prefix / "conf/flame-cluster.yaml").read_text().count(f"{PREFIX}/data/cache") == 1
+    conf = (prefix / "conf/flame-cluster.yaml").read_text()
+    assert conf.count(f"{PREFIX}/data/cache") == 1
+    assert "  metrics:\n    port: 9091\n    bind: 127.0.0.1\n" in conf  # metrics on, loopback only
     assert (prefix / "data/cache").is_dir() and (prefix / "logs").is_dir()
     libs = sorted(p.name for p in (prefix / "lib").iterdir())
     assert any(n.startswith("libarrow.so.") for n in libs) and any(n.startswith("libarrow_flight.so.") for n in libs)
@@ -59,11 +61,14 @@ def test_installed_binary_serves(installed: Path, tmp_path: Path) -> None:
     prefix = installed / PREFIX.lstrip("/")
     conf = prefix / "conf/flame-cluster.yaml"
     server = ServerProcess(
-        ["--config", str(conf), "--endpoint", "grpc://127.0.0.1:0", "--storage", "none"],
+        # The installed config turns metrics on, on loopback; port 0 here only to avoid clashes.
+        ["--config", str(conf), "--endpoint", "grpc://127.0.0.1:0", "--storage", "none",
+         "--metrics-port", "0"],
         env={"FLAME_HOME": str(prefix)},
         binary=prefix / "bin/flame-object-cache",
     )
     try:
+        assert server.metrics_url.startswith("http://127.0.0.1:"), server.output
         client = flight.connect(server.endpoint)
         assert [a.type for a in client.list_actions()] == ["DELETE"]
         client.close()

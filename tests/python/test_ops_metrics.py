@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -46,6 +47,15 @@ def test_metrics_pass_promtool_and_count_calls() -> None:
         assert 'foc_get_replies_total{kind="not_modified"} 1' in text
         assert "foc_objects 1" in text
         assert "foc_payload_received_bytes_total 1000" in text
+        # Limits to compare usage with, the standard process metrics, clean bucket bounds.
+        assert "foc_memory_limit_bytes 1073741824" in text  # the 1 GiB default
+        assert "foc_disk_capacity_bytes 0" in text
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                     "process_max_fds", "process_start_time_seconds", "process_virtual_memory_bytes"):
+            assert f"\n{name} " in text, name
+        bounds = re.findall(r'foc_rpc_duration_seconds_bucket\{rpc="DoGet",le="([^"]+)"\}', text)
+        assert bounds == ["0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+                          "0.5", "1", "2.5", "10", "60", "+Inf"]
 
         status, body = fetch(server.metrics_url.replace("/metrics", "/health"))
         assert (status, body) == (200, "ok\n")

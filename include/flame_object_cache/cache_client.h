@@ -41,7 +41,7 @@
 #include <arrow/status.h>
 #include <arrow/table.h>
 
-#include "client/client_cache.h"
+#include "flame_object_cache/client_cache.h"
 
 namespace arrow::flight {
 class FlightClient;
@@ -81,6 +81,10 @@ struct ClientOptions {
   /// round robin; more than one spreads large concurrent transfers over several TCP
   /// connections.
   int connections_per_endpoint = 1;
+  /// Called by Upload (after each row is sent) and Download (after each row is written)
+  /// with the payload bytes transferred so far in that call, on the calling thread.
+  /// Empty: not called. (The CLI draws its progress bars with it.)
+  std::function<void(int64_t bytes_so_far)> transfer_progress;
 };
 
 /// A reference to a stored object: where it lives, its key, and the version a write
@@ -98,6 +102,7 @@ struct ObjectRef {
 struct ListedObject {
   std::string key;       ///< full key
   int64_t bytes = 0;     ///< payload bytes as the server reports them
+  uint64_t version = 0;  ///< current version (0: the server did not say; upstream)
   std::string endpoint;  ///< location of its ticket
 };
 
