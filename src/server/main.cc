@@ -180,6 +180,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         foc::RenderProcessInfo(FOC_VERSION, start_time, &out);
         rpc_metrics->Render(&out);
         foc::RenderStoreStats(store->stats(), &out);
+        foc::RenderChangeFeedStats(store->changes().stats(), &out);
         return out;
       },
       [&] { return !draining.load(); });
