@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,7 @@
 #include <arrow/table.h>
 
 #include "client/client_cache.h"
+#include "client/watch_stream.h"
 
 namespace arrow::flight {
 class FlightClient;
@@ -166,6 +168,19 @@ class CacheClient {
   /// and dropped as they arrive (the protocol has no metadata-only call). Bypasses the
   /// cache.
   arrow::Result<ObjectStat> Stat(const ObjectRef& ref);
+
+  /// Opens a WATCH subscription (docs/protocol.md) at `endpoint` (empty: the configured
+  /// one); returns once the server has registered it and sent its resume snapshot.
+  /// `timeout` > 0 is a deadline for the whole call.
+  arrow::Result<std::unique_ptr<WatchStream>> Watch(
+      const WatchRequest& request, std::string_view endpoint = {},
+      std::chrono::duration<double> timeout = std::chrono::duration<double>(0));
+  /// Blocks until `ref.key` has a version other than `ref.version` and returns a ref to
+  /// it; nullopt after `timeout`. KeyError if the object is deleted (its cache entry is
+  /// dropped). `ref.version == 0` waits for the object to exist. Resubscribes (with the
+  /// same version) when the subscription is dropped or the server restarts.
+  arrow::Result<std::optional<ObjectRef>> WaitForChange(
+      const ObjectRef& ref, std::chrono::duration<double> timeout);
 
   /// A snapshot of the cache counters.
   CacheStats stats() const;

@@ -25,6 +25,12 @@ WatchMessage ChangeMessage(std::string key, uint64_t version, std::string_view k
                       std::string(kind),         epoch,          {}};
 }
 
+arrow::Status ShuttingDown() {
+  return fl::MakeFlightError(fl::FlightStatusCode::Unavailable,
+                             "WATCH ended: the server is shutting down; subscribe again "
+                             "(naming the versions you have) to resume");
+}
+
 }  // namespace
 
 arrow::Status ValidateWatchRequest(const fl::ServerCallContext& /*context*/,
@@ -124,7 +130,10 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
 
   // Subscribe before reading the index: a change committed meanwhile is both in the
   // snapshot and queued, never in neither. `seen` drops the queued duplicates.
-  ARROW_ASSIGN_OR_RAISE(auto sub, store.changes().Subscribe(patterns, queue));
+  auto subscribed = store.changes().Subscribe(patterns, queue);
+  if (subscribed.status().IsCancelled()) return ShuttingDown();
+  ARROW_RETURN_NOT_OK(subscribed.status());
+  std::unique_ptr<Subscription> sub = *std::move(subscribed);
   std::unordered_map<std::string, uint64_t> have;
   for (const auto& [k, v] : request.since) have[k] = v;
   std::unordered_map<std::string, uint64_t> seen;  // snapshot version per key
@@ -159,11 +168,7 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
                   WatchMessage{std::string(kWatchResync), {}, 0, {}, {}, st.message()});
       return st;
     }
-    if (st.IsCancelled()) {
-      return fl::MakeFlightError(fl::FlightStatusCode::Unavailable,
-                                 "WATCH ended: the server is shutting down; subscribe "
-                                 "again (naming the versions you have) to resume");
-    }
+    if (st.IsCancelled()) return ShuttingDown();
     ARROW_RETURN_NOT_OK(st);
     if (changes.empty()) {
       ARROW_RETURN_NOT_OK(
