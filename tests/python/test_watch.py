@@ -144,7 +144,7 @@ def test_wire_slow_subscriber_is_bounded_and_dropped_with_a_clear_status() -> No
             assert received < puts
             fc.close()
             # The SDK reports it as WatchDropped (a CacheUnavailable).
-            sub = Subscription(c._flight(server.endpoint), ["app/*"], max_queue=1)
+            sub = Subscription(c._flight(server.endpoint), ["app/*"], snapshot=False, max_queue=1)
             assert sub.next_event() is None and sub.ready
             for i in range(5000):
                 c.put_object("app/u", i)
