@@ -182,6 +182,21 @@ class CacheClient {
   arrow::Result<std::optional<ObjectRef>> WaitForChange(
       const ObjectRef& ref, std::chrono::duration<double> timeout);
 
+  /// Keeps the cache current by WATCH for `patterns` at the configured endpoint
+  /// (replacing an earlier subscription): while the subscription is healthy (snapshot
+  /// received, a message within 2 x `heartbeat`), a Get of a matching key whose cached
+  /// entry is the current version is answered with no round trip
+  /// (CacheStats::watch_hits). Such a hit is stale at most by the push delay, or by 2 x
+  /// `heartbeat` if the stream stalls unnoticed. Otherwise gets make the usual
+  /// conditional round trip.
+  arrow::Status SubscribeCache(
+      const std::vector<std::string>& patterns,
+      std::chrono::milliseconds heartbeat = std::chrono::milliseconds(1000));
+  /// Waits until the cache subscription has its snapshot; false on timeout or if none.
+  bool WaitCacheSubscribed(std::chrono::duration<double> timeout);
+  /// Stops the cache subscription: every get makes its conditional round trip again.
+  void UnsubscribeCache();
+
   /// A snapshot of the cache counters.
   CacheStats stats() const;
   /// The configured endpoint.
@@ -235,6 +250,8 @@ class CacheClient {
     size_t next = 0;
   };
   std::map<std::string, Pool, std::less<>> pools_;  // endpoint -> Flight clients
+  // Declared last (destroyed first); set and reset outside mu_, read under mu_.
+  std::shared_ptr<CacheWatch> cache_watch_;
 };
 
 /// True if `status` means "no such object" (gRPC NOT_FOUND arrives as arrow KeyError).

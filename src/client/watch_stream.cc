@@ -1,6 +1,8 @@
 #include "client/watch_stream.h"
 
+#include <algorithm>
 #include <thread>
+#include <utility>
 
 #include <arrow/flight/client.h>
 
@@ -25,8 +27,16 @@ void WatchStream::Cancel() {
   if (!cancelled_.exchange(true)) reader_->Cancel();
 }
 
+std::vector<WatchEvent> WatchStream::TakeSnapshot() {
+  std::vector<WatchEvent> out(std::make_move_iterator(pending_.begin()),
+                              std::make_move_iterator(pending_.end()));
+  pending_.clear();
+  return out;
+}
+
 arrow::Result<WatchMessage> WatchStream::NextMessage() {
   auto chunk = reader_->Next();
+  last_message_ = std::chrono::steady_clock::now().time_since_epoch().count();
   if (!chunk.ok()) {
     if (cancelled_) return arrow::Status::Cancelled("WATCH stream cancelled");
     return chunk.status();
@@ -130,6 +140,135 @@ arrow::Result<std::optional<ObjectRef>> CacheClient::WaitForChange(
                        (detail && detail->code() == fl::FlightStatusCode::Unavailable);
     if (!retry) return failure;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // then resubscribe
+  }
+}
+
+CacheWatch::CacheWatch(CacheClient* client, std::string endpoint,
+                       std::vector<KeyPattern> patterns,
+                       std::chrono::milliseconds heartbeat)
+    : client_(client),
+      endpoint_(std::move(endpoint)),
+      patterns_(std::move(patterns)),
+      heartbeat_(heartbeat),
+      thread_([this] { Run(); }) {}
+
+CacheWatch::~CacheWatch() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    if (stream_) stream_->Cancel();
+    cv_.notify_all();
+  }
+  thread_.join();
+}
+
+bool CacheWatch::Vouches(std::string_view endpoint, std::string_view key,
+                         uint64_t version, std::string_view epoch) const {
+  if (endpoint != endpoint_) return false;
+  auto parsed = ObjectKey::Parse(key);
+  if (!parsed.ok()) return false;
+  const bool covered =
+      std::any_of(patterns_.begin(), patterns_.end(),
+                  [&](const KeyPattern& p) { return p.Matches(*parsed); });
+  if (!covered) return false;
+  std::lock_guard lock(mu_);
+  if (!installed_ || !stream_ || epoch != epoch_) return false;
+  if (std::chrono::steady_clock::now() - stream_->last_message() > 2 * heartbeat_) {
+    return false;  // stalled: not trusted until a message arrives
+  }
+  auto it = versions_.find(key);
+  return it != versions_.end() && it->second == version;
+}
+
+bool CacheWatch::WaitReady(std::chrono::duration<double> timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return installed_ || stop_; }) && installed_;
+}
+
+void CacheWatch::Run() {
+  WatchRequest request;
+  for (const auto& p : patterns_) request.patterns.push_back(p.str());
+  request.snapshot = true;
+  request.heartbeat_ms = heartbeat_.count();
+  int failures = 0;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+    }
+    auto opened = client_->Watch(request, endpoint_);
+    if (opened.ok()) {
+      std::unique_ptr<WatchStream> stream = *std::move(opened);
+      std::map<std::string, uint64_t, std::less<>> versions;
+      for (auto& e : stream->TakeSnapshot()) {
+        if (!e.deleted()) versions[e.key] = e.version;
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) return;  // stream destroyed (cancelled) on return
+        stream_ = stream.get();
+        versions_ = std::move(versions);
+        epoch_ = stream->epoch();
+        installed_ = true;
+        cv_.notify_all();
+      }
+      failures = 0;
+      while (true) {
+        auto e = stream->Next();
+        if (!e.ok()) break;
+        std::lock_guard lock(mu_);
+        if (e->deleted()) {
+          versions_.erase(e->key);
+        } else {
+          versions_[e->key] = e->version;
+        }
+      }
+      std::lock_guard lock(mu_);
+      installed_ = false;
+      stream_ = nullptr;
+      versions_.clear();
+    }
+    ++failures;
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock,
+                 std::chrono::milliseconds(std::min(2000, 20 << std::min(failures, 6))),
+                 [&] { return stop_; });
+  }
+}
+
+arrow::Status CacheClient::SubscribeCache(const std::vector<std::string>& patterns,
+                                          std::chrono::milliseconds heartbeat) {
+  if (patterns.empty()) return arrow::Status::Invalid("SubscribeCache: no key pattern");
+  std::vector<KeyPattern> parsed;
+  for (const auto& p : patterns) {
+    ARROW_ASSIGN_OR_RAISE(auto pattern, KeyPattern::Parse(p));
+    parsed.push_back(std::move(pattern));
+  }
+  auto watch =
+      std::make_shared<CacheWatch>(this, options_.endpoint, std::move(parsed), heartbeat);
+  std::shared_ptr<CacheWatch> old;
+  {
+    std::lock_guard lock(mu_);
+    old = std::exchange(cache_watch_, std::move(watch));
+  }
+  return arrow::Status::OK();  // `old` stops here, outside mu_ (its thread may need it)
+}
+
+bool CacheClient::WaitCacheSubscribed(std::chrono::duration<double> timeout) {
+  std::shared_ptr<CacheWatch> watch;
+  {
+    std::lock_guard lock(mu_);
+    watch = cache_watch_;
+  }
+  return watch && watch->WaitReady(timeout);
+}
+
+void CacheClient::UnsubscribeCache() {
+  std::shared_ptr<CacheWatch> old;
+  {
+    std::lock_guard lock(mu_);
+    old = std::move(cache_watch_);
+    cache_watch_ = nullptr;
   }
 }
 

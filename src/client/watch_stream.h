@@ -3,14 +3,21 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "key/key.h"
 #include "protocol/watch_protocol.h"
 
 namespace arrow::flight {
@@ -52,6 +59,13 @@ class WatchStream {
   void Cancel();
   /// The epoch announced by `ready`.
   const std::string& epoch() const { return epoch_; }
+  /// When the last message (of any type, heartbeats included) arrived.
+  std::chrono::steady_clock::time_point last_message() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(last_message_.load()));
+  }
+  /// Removes and returns the resume snapshot's changes not yet handed out by Next().
+  std::vector<WatchEvent> TakeSnapshot();
 
  private:
   friend class CacheClient;
@@ -69,6 +83,45 @@ class WatchStream {
   std::deque<WatchEvent> pending_;
   std::string epoch_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<std::chrono::steady_clock::rep> last_message_{0};
+};
+
+class CacheClient;
+
+/// Keeps a CacheClient's cache current by WATCH (CacheClient::SubscribeCache): a thread
+/// holds one subscription with the full snapshot and records each matching key's current
+/// version. Vouches() is true while the subscription is healthy (snapshot installed, a
+/// message within 2 x heartbeat) and the cached version is the current one.
+class CacheWatch {
+ public:
+  CacheWatch(CacheClient* client, std::string endpoint, std::vector<KeyPattern> patterns,
+             std::chrono::milliseconds heartbeat);
+  ~CacheWatch();
+  CacheWatch(const CacheWatch&) = delete;
+  CacheWatch& operator=(const CacheWatch&) = delete;
+
+  /// True if (endpoint, key) at `version`/`epoch` is current as far as the push says.
+  bool Vouches(std::string_view endpoint, std::string_view key, uint64_t version,
+               std::string_view epoch) const;
+  /// Waits until a subscription's snapshot is installed.
+  bool WaitReady(std::chrono::duration<double> timeout);
+
+ private:
+  void Run();
+
+  CacheClient* const client_;
+  const std::string endpoint_;
+  const std::vector<KeyPattern> patterns_;
+  const std::chrono::milliseconds heartbeat_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool installed_ = false;
+  WatchStream* stream_ =
+      nullptr;  // the live stream (owned by Run), for Cancel and liveness
+  std::map<std::string, uint64_t, std::less<>> versions_;
+  std::string epoch_;
+  std::thread thread_;
 };
 
 }  // namespace foc

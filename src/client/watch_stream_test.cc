@@ -120,5 +120,36 @@ TEST_F(WatchStreamTest, WaitForChangeRetriesWhileTheServerRefusesUntilItsDeadlin
   EXPECT_FALSE(changed->has_value());
 }
 
+TEST_F(WatchStreamTest, SubscribedCacheAnswersHitsWithoutRoundTrips) {
+  ClientOptions options;
+  options.endpoint = server_.endpoint();
+  ASSERT_OK_AND_ASSIGN(auto writer, CacheClient::Connect(options));
+  ASSERT_OK_AND_ASSIGN(auto ref, writer->Put("app/s/o", Buf("v1")));
+  EXPECT_TRUE(client_->SubscribeCache({"app/..."}).IsInvalid());
+  ASSERT_OK(client_->SubscribeCache({"app/*"}, 200ms));
+  ASSERT_TRUE(client_->WaitCacheSubscribed(60s));
+  ASSERT_OK_AND_ASSIGN(auto v, client_->Get(ref));
+  const int64_t requests = client_->stats().requests;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_OK_AND_ASSIGN(v, client_->Get(ref));
+    EXPECT_EQ(v->base->ToString(), "v1");
+  }
+  EXPECT_EQ(client_->stats().requests, requests);  // zero round trips
+  EXPECT_EQ(client_->stats().watch_hits, 10);
+  // A write through another client is pushed; gets then fetch it (the old ref suffices).
+  ASSERT_OK(writer->Update(ref, Buf("v2")).status());
+  for (int i = 0;; ++i) {
+    ASSERT_LT(i, 60000) << "the pushed change never reached the cache";
+    ASSERT_OK_AND_ASSIGN(v, client_->Get(ref));
+    if (v->base->ToString() == "v2") break;
+    std::this_thread::sleep_for(1ms);
+  }
+  // Unsubscribed: every get asks the server again.
+  client_->UnsubscribeCache();
+  const int64_t before = client_->stats().requests;
+  ASSERT_OK(client_->Get(ref).status());
+  EXPECT_EQ(client_->stats().requests, before + 1);
+}
+
 }  // namespace
 }  // namespace foc
