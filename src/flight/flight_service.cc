@@ -416,7 +416,8 @@ arrow::Status FlightService::DoExchange(const fl::ServerCallContext& context,
   const fl::FlightDescriptor& descriptor = reader->descriptor();
   if (descriptor.type != fl::FlightDescriptor::CMD ||
       !std::string_view(descriptor.cmd).starts_with(kWatchCommandPrefix)) {
-    return ToRpcStatus(arrow::Status::Invalid(
+    // As upstream (which implements no DoExchange): UNIMPLEMENTED for anything else.
+    return ToRpcStatus(arrow::Status::NotImplemented(
         "DoExchange serves only WATCH: expected a command descriptor 'WATCH:<bson>'"));
   }
   arrow::Status st = watch_->Serve(context, *store_, descriptor.cmd, writer.get());
