@@ -3,7 +3,7 @@
 #                                                            wire pieces it needs (protocol,
 #                                                            key, object); libbson is private
 #   <prefix>/include/flame_object_cache/*.h                  public headers
-#   <prefix>/include/flame_object_cache/detail/{key,object}/ headers the public ones include
+#   <prefix>/include/flame_object_cache/detail/{key,object,protocol}/ headers the public ones include
 #   <prefix>/lib/cmake/FlameObjectCache/                     find_package(FlameObjectCache)
 #                                                            -> FlameObjectCache::client
 #   <prefix>/lib/pkgconfig/flame-object-cache.pc             pkg-config
@@ -17,7 +17,9 @@ set(_foc_client_sources
     "${PROJECT_SOURCE_DIR}/src/client/cache_client.cc"
     "${PROJECT_SOURCE_DIR}/src/client/client_cache.cc"
     "${PROJECT_SOURCE_DIR}/src/client/atomic_file.cc"
+    "${PROJECT_SOURCE_DIR}/src/client/watch_stream.cc"
     "${PROJECT_SOURCE_DIR}/src/protocol/protocol.cc"
+    "${PROJECT_SOURCE_DIR}/src/protocol/watch_protocol.cc"
     "${PROJECT_SOURCE_DIR}/src/key/key.cc"
     "${PROJECT_SOURCE_DIR}/src/object/object.cc")
 add_library(flame_object_cache_client SHARED ${_foc_client_sources})
@@ -50,7 +52,10 @@ if(FOC_ARROW_FROM_PYARROW)
 endif()
 install(FILES "${PROJECT_SOURCE_DIR}/include/flame_object_cache/cache_client.h"
               "${PROJECT_SOURCE_DIR}/include/flame_object_cache/client_cache.h"
+              "${PROJECT_SOURCE_DIR}/include/flame_object_cache/watch_stream.h"
         DESTINATION "include/flame_object_cache")
+install(FILES "${PROJECT_SOURCE_DIR}/src/protocol/watch_protocol.h"
+        DESTINATION "include/flame_object_cache/detail/protocol")
 install(FILES "${PROJECT_SOURCE_DIR}/src/key/key.h"
         DESTINATION "include/flame_object_cache/detail/key")
 install(FILES "${PROJECT_SOURCE_DIR}/src/object/object.h"

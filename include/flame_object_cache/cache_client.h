@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,7 @@
 #include <arrow/table.h>
 
 #include "flame_object_cache/client_cache.h"
+#include "flame_object_cache/watch_stream.h"
 
 namespace arrow::flight {
 class FlightClient;
@@ -172,6 +174,34 @@ class CacheClient {
   /// cache.
   arrow::Result<ObjectStat> Stat(const ObjectRef& ref);
 
+  /// Opens a WATCH subscription (docs/protocol.md) at `endpoint` (empty: the configured
+  /// one); returns once the server has registered it and sent its resume snapshot.
+  /// `timeout` > 0 is a deadline for the whole call.
+  arrow::Result<std::unique_ptr<WatchStream>> Watch(
+      const WatchRequest& request, std::string_view endpoint = {},
+      std::chrono::duration<double> timeout = std::chrono::duration<double>(0));
+  /// Blocks until `ref.key` has a version other than `ref.version` and returns a ref to
+  /// it; nullopt after `timeout`. KeyError if the object is deleted (its cache entry is
+  /// dropped). `ref.version == 0` waits for the object to exist. Resubscribes (with the
+  /// same version) when the subscription is dropped or the server restarts.
+  arrow::Result<std::optional<ObjectRef>> WaitForChange(
+      const ObjectRef& ref, std::chrono::duration<double> timeout);
+
+  /// Keeps the cache current by WATCH for `patterns` at the configured endpoint
+  /// (replacing an earlier subscription): while the subscription is healthy (snapshot
+  /// received, a message within 2 x `heartbeat`), a Get of a matching key whose cached
+  /// entry is the current version is answered with no round trip
+  /// (CacheStats::watch_hits). Such a hit is stale at most by the push delay, or by 2 x
+  /// `heartbeat` if the stream stalls unnoticed. Otherwise gets make the usual
+  /// conditional round trip.
+  arrow::Status SubscribeCache(
+      const std::vector<std::string>& patterns,
+      std::chrono::milliseconds heartbeat = std::chrono::milliseconds(1000));
+  /// Waits until the cache subscription has its snapshot; false on timeout or if none.
+  bool WaitCacheSubscribed(std::chrono::duration<double> timeout);
+  /// Stops the cache subscription: every get makes its conditional round trip again.
+  void UnsubscribeCache();
+
   /// A snapshot of the cache counters.
   CacheStats stats() const;
   /// The configured endpoint.
@@ -225,6 +255,8 @@ class CacheClient {
     size_t next = 0;
   };
   std::map<std::string, Pool, std::less<>> pools_;  // endpoint -> Flight clients
+  // Declared last (destroyed first); set and reset outside mu_, read under mu_.
+  std::shared_ptr<CacheWatch> cache_watch_;
 };
 
 /// True if `status` means "no such object" (gRPC NOT_FOUND arrives as arrow KeyError).

@@ -67,9 +67,10 @@ struct CacheStats {
   int64_t misses = 0;  ///< gets without a usable entry (absent, version 0, epoch changed)
   int64_t not_modified = 0;  ///< replies "not modified": the cached value was returned
   int64_t patch_only = 0;    ///< replies with deltas only, applied to the cached base
-  int64_t full = 0;       ///< replies with the whole object (base + deltas, or a table)
-  int64_t requests = 0;   ///< DoGet calls made by gets (single flight: fewer than gets)
-  int64_t coalesced = 0;  ///< gets answered by another caller's concurrent request
+  int64_t full = 0;        ///< replies with the whole object (base + deltas, or a table)
+  int64_t requests = 0;    ///< DoGet calls made by gets (single flight: fewer than gets)
+  int64_t coalesced = 0;   ///< gets answered by another caller's concurrent request
+  int64_t watch_hits = 0;  ///< gets answered with no round trip (kept current by WATCH)
   int64_t rows_received = 0;   ///< object rows (or table batches) received by gets
   int64_t bytes_received = 0;  ///< payload bytes received by gets
   int64_t epoch_changes = 0;   ///< times a server was seen with a different epoch

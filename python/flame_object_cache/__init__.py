@@ -25,6 +25,7 @@ from .errors import (
     ServerError,
 )
 from .keys import WILDCARD_SESSION, ObjectKey
+from ._watch import CacheSubscription, Change, Subscription, Watch, WatchDropped
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,7 @@ __all__ = [
     "ProtocolError", "ServerError", "WILDCARD_SESSION", "default_client", "set_default_client",
     "load_config", "put_object", "get_object", "update_object", "patch_object", "delete_objects",
     "upload_object", "download_object", "cache_stats",
+    "CacheSubscription", "Change", "Subscription", "Watch", "WatchDropped",
 ]
 
 _default: Client | None = None

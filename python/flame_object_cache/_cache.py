@@ -99,6 +99,7 @@ class ObjectCache:
         self.counters: dict[str, int] = {
             "hits": 0,  # answered from the cache: server said not modified
             "stale_hits": 0,  # answered from the cache without a round trip (max_staleness)
+            "watch_hits": 0,  # answered from the cache without a round trip (kept current by WATCH)
             "patched": 0,  # patch-only reply applied to the cached copy
             "misses": 0,  # full reply (no usable cached copy)
             "coalesced": 0,  # waited for another thread's identical request (single-flight)

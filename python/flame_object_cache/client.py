@@ -20,6 +20,7 @@ from ._cache import CacheKey, Entry, InFlight, ObjectCache, now
 from .config import load_config
 from .errors import CacheError, CacheUnavailable, ObjectNotFound, ProtocolError, map_error
 from .keys import ObjectKey
+from . import _watch
 
 __all__ = ["Client", "ObjectRef", "Deserializer"]
 
@@ -232,6 +233,7 @@ class Client:
         self._pool: dict[str, flight.FlightClient] = {}
         self._pool_lock = threading.Lock()
         self._closed = False
+        self._subscriptions: list[_watch.CacheSubscription] = []  # WATCH-kept cache (_watch.py)
 
     # -- connection -----------------------------------------------------------------------
     def _flight(self, endpoint: str) -> flight.FlightClient:
@@ -285,6 +287,8 @@ class Client:
 
     def close(self) -> None:
         """Closes the connections; the client cannot be used afterwards."""
+        for sub in list(self._subscriptions):
+            sub.close()
         with self._pool_lock:
             self._closed = True
             clients, self._pool = list(self._pool.values()), {}
@@ -435,6 +439,12 @@ class Client:
                     and now() - cached.verified_at <= self.max_staleness):
                 cache.count("stale_hits")
                 return cached
+        if self._subscriptions:
+            cached = cache.get(ck)
+            if (cached is not None and cached.version >= ref.version
+                    and any(s.vouches(ref.endpoint, ref.key, cached) for s in self._subscriptions)):
+                cache.count("watch_hits")  # kept current by WATCH: no round trip
+                return cached
         entry, led = self._single_flight(ref, ck)
         if not led and entry.version < ref.version:
             # We joined a request that may have been answered before the version this ref
@@ -521,6 +531,52 @@ class Client:
             return result
         self._cache.memo_put((ref.endpoint, ref.key), entry, inc, (len(entry.patches), kept))
         return result
+
+    # -- WATCH (_watch.py) ------------------------------------------------------------------
+    def watch(self, pattern: str | list[str], *, since: dict[str, int] | None = None,
+              snapshot: bool = False, endpoint: str | None = None, max_queue: int = 0,
+              heartbeat: float = 1.0) -> _watch.Watch:
+        """An endless iterator of :class:`~flame_object_cache._watch.Change` s of the keys
+        matching ``pattern`` (``<app>/*``, ``<app>/<session>`` or a full key; or a list).
+
+        ``since`` maps keys to the versions you have: newer versions (and deletions) are
+        reported first. ``snapshot=True`` also reports the current version of every other
+        matching key. Drops and reconnects are survived by resubscribing with the versions
+        seen so far (changes made meanwhile arrive coalesced, as ``current``). ``close()`` it
+        when done."""
+        patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        return _watch.Watch(self, endpoint or self.endpoint, patterns, since, snapshot, max_queue,
+                            int(heartbeat * 1000), self.retry_backoff)
+
+    def wait_for_change(self, ref: ObjectRef, timeout: float | None = None) -> ObjectRef | None:
+        """Blocks until ``ref.key`` has a version other than ``ref.version`` and returns a ref
+        to it, or returns None after ``timeout`` seconds. Raises :class:`ObjectNotFound` if the
+        object is deleted. ``ref.version == 0`` waits for the object to exist."""
+        ObjectKey.from_key(ref.key)
+        got = _watch.wait_for_change(self, ref.endpoint, ref.key, ref.version, timeout)
+        if got is None:
+            return None
+        version, deleted = got
+        if deleted:
+            self._cache.remove((ref.endpoint, ref.key))
+            raise ObjectNotFound(f"object {ref.key} was deleted")
+        return ObjectRef(endpoint=ref.endpoint, key=ref.key, version=version)
+
+    def subscribe_cache(self, *patterns: str, endpoint: str | None = None,
+                        heartbeat: float = 1.0) -> _watch.CacheSubscription:
+        """Keeps the client cache current by WATCH for keys matching ``patterns``: while the
+        subscription is healthy, gets of those keys whose cached copy is current are answered
+        with no round trip (never staler than the push delay; ``2 * heartbeat`` seconds if the
+        stream stalls unnoticed); otherwise gets make the usual conditional round trip. Call
+        ``close()`` on the result (or the client) to stop."""
+        if not patterns:
+            raise ValueError("subscribe_cache needs at least one pattern")
+        if heartbeat < 0.05:
+            raise ValueError("heartbeat must be >= 0.05 seconds")
+        sub = _watch.CacheSubscription(self, endpoint or self.endpoint, list(patterns), heartbeat,
+                                       self.retry_backoff)
+        self._subscriptions.append(sub)
+        return sub
 
     def cache_stats(self) -> dict[str, int]:
         """Counters of the client-side cache: ``bytes``, ``entries``, ``hits`` (not-modified

@@ -191,6 +191,7 @@ CacheClient::CacheClient(ClientOptions options)
       cache_(options_.cache_max_bytes, options_.cache_max_entries) {}
 
 CacheClient::~CacheClient() {
+  UnsubscribeCache();  // its thread makes calls through the pools below
   for (auto& [endpoint, pool] : pools_) {
     for (auto& client : pool.clients) {
       if (client.use_count() != 1) continue;  // still used by a call in another thread
@@ -604,6 +605,14 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::Get(const ObjectR
   // carries the freshest cached version, and every get arriving meanwhile joins it).
   // Hence at most one request per key is on the wire and at most one more waits.
   std::unique_lock lock(mu_);
+  if (!force && cache_watch_) {  // kept current by WATCH (watch_stream.cc): no round trip
+    auto cached = cache_.Lookup(endpoint, ref.key);
+    if (cached && cached->version >= ref.version &&
+        cache_watch_->Vouches(endpoint, ref.key, cached->version, cached->epoch)) {
+      ++stats_.watch_hits;
+      return cached;
+    }
+  }
   std::shared_ptr<Flight> mine;
   bool leader = false;
   auto it = flights_.find(id);

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "flight/status.h"
+#include "flight/watch.h"
 #include "key/key.h"
 #include "protocol/protocol.h"
 #include "store/object_store.h"
@@ -239,7 +240,8 @@ FlightService::FlightService(std::shared_ptr<ObjectStore> store,
                              FlightServiceOptions options)
     : store_(std::move(store)),
       options_(std::move(options)),
-      response_schema_(ResponseSchema(store_->epoch())) {}
+      response_schema_(ResponseSchema(store_->epoch())),
+      watch_(std::make_unique<WatchService>(options_.watch)) {}
 
 FlightService::~FlightService() = default;
 
@@ -409,5 +411,22 @@ arrow::Status FlightService::GetSchema(const fl::ServerCallContext&,
   *schema = *std::move(made);
   return arrow::Status::OK();
 }
+
+arrow::Status FlightService::DoExchange(const fl::ServerCallContext& context,
+                                        std::unique_ptr<fl::FlightMessageReader> reader,
+                                        std::unique_ptr<fl::FlightMessageWriter> writer) {
+  const fl::FlightDescriptor& descriptor = reader->descriptor();
+  if (descriptor.type != fl::FlightDescriptor::CMD ||
+      !std::string_view(descriptor.cmd).starts_with(kWatchCommandPrefix)) {
+    // As upstream (which implements no DoExchange): UNIMPLEMENTED for anything else.
+    return ToRpcStatus(arrow::Status::NotImplemented(
+        "DoExchange serves only WATCH: expected a command descriptor 'WATCH:<bson>'"));
+  }
+  arrow::Status st = watch_->Serve(context, *store_, descriptor.cmd, writer.get());
+  if (fl::FlightStatusDetail::UnwrapStatus(st)) return st;  // already an RPC status
+  return ToRpcStatus(st);
+}
+
+void FlightService::StopWatches() { store_->changes().Close(); }
 
 }  // namespace foc

@@ -9,12 +9,16 @@
 
 #include <arrow/flight/server.h>
 
+#include "flight/watch.h"
+
 namespace foc {
 
 struct FlightServiceOptions {
   /// The URI put in PutResults and FlightInfo locations, e.g. `grpc://10.0.0.5:9090`.
   /// Empty: `grpc://127.0.0.1:<bound port>` (`grpc+tls://` when TLS is on).
   std::string advertised_endpoint;
+  /// Limits of WATCH subscriptions.
+  WatchLimits watch = {};
 };
 
 class ObjectStore;
@@ -49,6 +53,14 @@ class FlightService : public arrow::flight::FlightServerBase {
   arrow::Status GetSchema(const arrow::flight::ServerCallContext& context,
                           const arrow::flight::FlightDescriptor& request,
                           std::unique_ptr<arrow::flight::SchemaResult>* schema) override;
+  /// WATCH (command descriptor `WATCH:<bson>`, src/flight/watch.h).
+  arrow::Status DoExchange(
+      const arrow::flight::ServerCallContext& context,
+      std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+      std::unique_ptr<arrow::flight::FlightMessageWriter> writer) override;
+  /// Ends every WATCH call (UNAVAILABLE, "subscribe again") and refuses new ones: call
+  /// before Shutdown(), whose wait would otherwise last until the deadline.
+  void StopWatches();
 
  private:
   arrow::Status DoPutImpl(const arrow::flight::ServerCallContext& context,
@@ -59,6 +71,7 @@ class FlightService : public arrow::flight::FlightServerBase {
   FlightServiceOptions options_;
   // The opaque reply schema: built once, the store's epoch is fixed when it opens.
   std::shared_ptr<arrow::Schema> response_schema_;
+  std::unique_ptr<WatchService> watch_;
 };
 
 }  // namespace foc

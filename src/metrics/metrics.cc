@@ -235,4 +235,18 @@ void RenderProcessMetrics(std::string* out) {
   }
 }
 
+void RenderChangeFeedStats(const ChangeFeedStats& s, std::string* out) {
+  Header(out, "foc_watch_subscribers", "gauge", "WATCH subscriptions alive now.");
+  Sample(out, "foc_watch_subscribers", s.subscribers);
+  Header(out, "foc_watch_changes_total", "counter",
+         "Committed changes published to the change feed.");
+  Sample(out, "foc_watch_changes_total", s.published);
+  Header(out, "foc_watch_deliveries_total", "counter",
+         "Changes queued to WATCH subscribers (one per matching subscriber).");
+  Sample(out, "foc_watch_deliveries_total", s.delivered);
+  Header(out, "foc_watch_dropped_total", "counter",
+         "WATCH subscribers dropped because they fell behind (told to resync).");
+  Sample(out, "foc_watch_dropped_total", s.dropped);
+}
+
 }  // namespace foc

@@ -47,6 +47,9 @@ class RpcMetrics {
 /// Appends the store's counters as `foc_*` metrics to `out`.
 void RenderStoreStats(const StoreStats& stats, std::string* out);
 
+/// Appends the change feed's (WATCH) counters as `foc_watch_*` metrics to `out`.
+void RenderChangeFeedStats(const ChangeFeedStats& stats, std::string* out);
+
 /// Appends build and process metrics (`foc_build_info`, `foc_start_time_seconds`).
 void RenderProcessInfo(std::string_view version,
                        std::chrono::system_clock::time_point start, std::string* out);

@@ -32,6 +32,22 @@ std::string Exposition() {
   return out;
 }
 
+TEST(MetricsTest, WatchCounters) {
+  ChangeFeedStats stats;
+  stats.subscribers = 2;
+  stats.published = 10;
+  stats.delivered = 15;
+  stats.dropped = 1;
+  std::string out;
+  RenderChangeFeedStats(stats, &out);
+  EXPECT_NE(out.find("# TYPE foc_watch_subscribers gauge\nfoc_watch_subscribers 2\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("foc_watch_changes_total 10\n"), std::string::npos);
+  EXPECT_NE(out.find("foc_watch_deliveries_total 15\n"), std::string::npos);
+  EXPECT_NE(out.find("foc_watch_dropped_total 1\n"), std::string::npos);
+}
+
 TEST(MetricsTest, CountsAndHistograms) {
   std::string out = Exposition();
   EXPECT_NE(out.find("foc_rpc_requests_total{rpc=\"DoGet\",code=\"OK\"} 2\n"),

@@ -182,6 +182,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         foc::RenderStoreStats(store->stats(), &out);
         foc::RenderLimits(config.max_memory, config.capacity, &out);
         foc::RenderProcessMetrics(&out);
+        foc::RenderChangeFeedStats(store->changes().stats(), &out);
         return out;
       },
       [&] { return !draining.load(); });
@@ -238,6 +239,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
       spdlog::info("{}: no new calls; waiting up to {}s for calls in flight",
                    strsignal(sig), config.shutdown_grace_seconds);
       auto deadline = std::chrono::system_clock::now() + grace;
+      service.StopWatches();  // WATCH calls would otherwise hold on until the deadline
       if (auto st = service.Shutdown(&deadline); !st.ok()) {
         spdlog::error("shutdown: {}", st.ToString());
       }

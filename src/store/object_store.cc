@@ -142,6 +142,7 @@ class ObjectStore::Impl {
         write_bytes = object->payload_bytes();
         if (st.ok()) {
           bytes_written_ += object->payload_bytes();
+          changes_.Publish({key.str(), version, ChangeKind::kPut});
           return WriteResult{std::move(key), version};
         }
       }
@@ -198,6 +199,7 @@ class ObjectStore::Impl {
     *store_status = Store(key, patched, /*append=*/true);
     ARROW_RETURN_NOT_OK(*store_status);
     bytes_written_ += delta_bytes;
+    changes_.Publish({key.str(), patched->version(), ChangeKind::kPatch});
     return WriteResult{key, patched->version()};
   }
 
@@ -285,6 +287,7 @@ class ObjectStore::Impl {
       if (disk_limited_) disk_lru_.Remove(k);
       std::unique_lock<std::shared_mutex> lock(index_mu_);
       index_.erase(k);
+      changes_.Publish({k, version, ChangeKind::kDelete});
       ++removed;
     }
     return removed;
@@ -327,6 +330,7 @@ class ObjectStore::Impl {
 
   const std::string& epoch() const { return epoch_; }
   const StorageEngine& storage() const { return *storage_; }
+  ChangeFeed& changes() { return changes_; }
 
  private:
   // The version a write continues from: the highest of the key's current version and the
@@ -609,6 +613,7 @@ class ObjectStore::Impl {
   std::atomic<int64_t> native_replies_{0};
   std::atomic<int64_t> bytes_written_{0};
   std::atomic<int64_t> bytes_read_{0};
+  ChangeFeed changes_;  // published to under the key's writer lock: commit order per key
 };
 
 arrow::Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(
@@ -643,5 +648,6 @@ arrow::Result<int64_t> ObjectStore::Delete(const KeyPattern& pattern) {
 std::vector<ObjectListing> ObjectStore::List() const { return impl_->List(); }
 StoreStats ObjectStore::stats() const { return impl_->stats(); }
 const StorageEngine& ObjectStore::storage() const { return impl_->storage(); }
+ChangeFeed& ObjectStore::changes() { return impl_->changes(); }
 
 }  // namespace foc

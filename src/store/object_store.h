@@ -25,6 +25,7 @@
 #include "key/key.h"
 #include "object/object.h"
 #include "storage/storage_engine.h"
+#include "store/change_feed.h"
 
 namespace foc {
 
@@ -113,6 +114,9 @@ class ObjectStore {
 
   StoreStats stats() const;
   const StorageEngine& storage() const;
+  /// Every committed PUT, PATCH and deleted key, published after it is durable and
+  /// visible, in commit order per key (see store/change_feed.h).
+  ChangeFeed& changes();
 
   class Impl;
 

@@ -17,6 +17,7 @@ namespace foc::testing {
 
 struct TestServer {
   StoreOptions store_options;  ///< used by the next Start
+  WatchLimits watch_limits;    ///< used by the next Start
   std::shared_ptr<ObjectStore> store;
   std::unique_ptr<FlightService> service;
   bool tls = false;
@@ -45,12 +46,13 @@ struct TestServer {
                           ObjectStore::Open(store_options, MakeNoneStorage()));
     store = std::move(opened);
     service = std::make_unique<FlightService>(
-        store, FlightServiceOptions{std::move(advertised)});
+        store, FlightServiceOptions{std::move(advertised), watch_limits});
     tls = options.location.scheme() == "grpc+tls";
     return service->Init(options);
   }
   arrow::Status Stop() {
     if (!service) return arrow::Status::OK();
+    service->StopWatches();
     ARROW_RETURN_NOT_OK(service->Shutdown());
     ARROW_RETURN_NOT_OK(service->Wait());
     service.reset();
