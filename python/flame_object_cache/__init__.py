@@ -89,8 +89,7 @@ def upload_object(key_or_prefix: str, file_path: str) -> ObjectRef:
 
     if not os.path.isfile(file_path):
         raise FileNotFoundError(f"File not found: {file_path}")
-    if ObjectKey.from_path(key_or_prefix).is_all_sessions():
-        raise ValueError(f"Invalid key format: {key_or_prefix}")
+    ObjectKey.from_put_path(key_or_prefix)
     return default_client().upload_object(key_or_prefix, file_path)
 
 

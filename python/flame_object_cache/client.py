@@ -18,7 +18,8 @@ import pyarrow.flight as flight
 from . import serialization as ser
 from ._cache import CacheKey, Entry, InFlight, ObjectCache, now
 from .config import load_config
-from .errors import CacheError, CacheUnavailable, ObjectNotFound, ProtocolError, map_error
+from .endpoints import parse_endpoint
+from .errors import CacheError, CacheUnavailable, InvalidRequest, ObjectNotFound, ProtocolError, map_error
 from .keys import ObjectKey
 
 __all__ = ["Client", "ObjectRef", "Deserializer"]
@@ -57,9 +58,11 @@ class ObjectRef:
 
 
 def _normalize_endpoint(endpoint: str) -> str:
-    if endpoint.startswith("grpcs://"):
-        return "grpc+tls://" + endpoint[len("grpcs://"):]
-    return endpoint
+    """The location Arrow dials for any accepted spelling (see :mod:`.endpoints`)."""
+    try:
+        return parse_endpoint(endpoint).location
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid cache endpoint '{endpoint}': {exc}") from None
 
 
 def _read_file(path: str | None) -> bytes | None:
@@ -173,8 +176,9 @@ class Client:
     """A connection to flame-object-cache with a client-side cache.
 
     Args:
-        endpoint: where ``put_object``, ``delete_objects`` and ``upload_object`` go (``grpc://``,
-            ``grpc+tls://`` or ``grpcs://``). Gets, updates, patches and downloads go to the
+        endpoint: where ``put_object``, ``delete_objects`` and ``upload_object`` go: ``grpc://``,
+            ``grpc+tcp://``, ``http://`` (plaintext) or ``grpcs://``, ``grpc+tls://``, ``https://``
+            (TLS); anything else is an :class:`InvalidRequest` (see :mod:`.endpoints`). Gets, updates, patches and downloads go to the
             endpoint in the ref, like flamepy. ``None``: the configuration (see
             :mod:`flame_object_cache.config`), which also supplies TLS files when the arguments
             below are not given.
@@ -219,6 +223,7 @@ class Client:
             raise ValueError("timeouts must be > 0")
         if max_staleness < 0 or retries < 0:
             raise ValueError("max_staleness and retries must be >= 0")
+        _normalize_endpoint(endpoint)  # a bad endpoint fails here, not at the first call
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self.transfer_timeout = float(transfer_timeout)
@@ -537,9 +542,7 @@ class Client:
         prefix lets the server choose one. ``progress`` shows a tqdm bar if tqdm is installed."""
         if not os.path.isfile(file_path):
             raise FileNotFoundError(f"File not found: {file_path}")
-        key = ObjectKey.from_path(key_or_prefix)
-        if key.is_all_sessions():
-            raise ValueError(f"Invalid key format: {key_or_prefix}")
+        key = ObjectKey.from_put_path(key_or_prefix)
         size = os.path.getsize(file_path)
 
         def batches() -> Iterator[pa.RecordBatch]:
