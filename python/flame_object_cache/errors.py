@@ -18,10 +18,12 @@ UNAUTHENTICATED, PERMISSION_DENIED      :class:`CacheAuthError`     ``Permission
 UNIMPLEMENTED                           :class:`CacheError`         –
 INTERNAL, UNKNOWN, anything else        :class:`ServerError`        –
 malformed reply from the server         :class:`ProtocolError`      ``ValueError``
+bytes not in the SDK's format           :class:`DecodeError`        ``ValueError``
 ======================================  ==========================  ============================
 
 Invalid keys raise a plain ``ValueError`` before any network access (as in flamepy). The original
-pyarrow exception is kept as ``__cause__``.
+pyarrow exception is kept as the ``original`` attribute, not as ``__cause__``, so that an uncaught
+error prints the SDK's frames and the server's message, not a chain of pyarrow internals.
 """
 
 from __future__ import annotations
@@ -41,12 +43,16 @@ __all__ = [
     "CacheAuthError",
     "ServerError",
     "ProtocolError",
+    "DecodeError",
     "map_error",
 ]
 
 
 class CacheError(Exception):
-    """Base class of every error raised by a cache call."""
+    """Base class of every error raised by a cache call. ``original``: the pyarrow/Flight
+    exception it translates, if any (its message is cleaned into this one)."""
+
+    original: BaseException | None = None
 
 
 class ObjectNotFound(CacheError, KeyError):
@@ -84,11 +90,16 @@ class ProtocolError(CacheError, ValueError):
     """The server's reply does not follow the protocol."""
 
 
+class DecodeError(CacheError, ValueError):
+    """The object's bytes are not in the SDK's format (e.g. written by ``flame-cache put``):
+    read them with ``get_object(ref, raw=True)``."""
+
+
 _FLIGHT_PREFIX = re.compile(r"^Flight returned [a-z ]+ error, with message: ")
 
 
 def _clean(message: str) -> str:
-    """The server's message without pyarrow's transport decorations (kept in ``__cause__``)."""
+    """The server's message without pyarrow's transport decorations (kept in ``original``)."""
     message = _FLIGHT_PREFIX.sub("", message)
     for marker in (". gRPC client debug context:", " gRPC client debug context:", ". Detail: ", " Detail: "):
         cut = message.find(marker)
@@ -126,5 +137,5 @@ def map_error(exc: BaseException) -> BaseException:
         mapped = ServerError(message)
     else:
         return exc
-    mapped.__cause__ = exc
+    mapped.original = exc
     return mapped
