@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import random
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, TypeVar, cast
 
 import bson
 import pyarrow as pa
@@ -27,6 +28,22 @@ __all__ = ["Client", "ObjectRef", "ObjectInfo", "Deserializer"]
 
 Deserializer = Callable[[Any, List[Any]], Any]
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _public(method: F) -> F:
+    """Short tracebacks for the errors a call reports (the server's, a timeout, ...): a
+    CacheError leaves the SDK starting from the public method, not from the frames of the
+    retry loop, single flight and reply parsing it went through."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except CacheError as exc:
+            raise exc.with_traceback(None) from None
+
+    return cast(F, call)
 
 DEFAULT_CACHE_MAX_BYTES = 1 << 30
 DEFAULT_CACHE_MAX_ENTRIES = 10_000
@@ -291,7 +308,7 @@ class Client:
                         continue
                 if mapped is exc:
                     raise
-                raise mapped from None  # short tracebacks; pyarrow's exception is mapped.original
+                raise mapped from None  # short tracebacks: the Flight error is mapped.original
 
     def close(self) -> None:
         """Closes the connections; the client cannot be used afterwards."""
@@ -341,8 +358,7 @@ class Client:
         data = ser.encode_data(obj)
         if progress and len(data) > CHUNK_SIZE:
             # 1 MiB rows (as upload_object sends; the server joins them) so the bar can move.
-            buf = pa.py_buffer(data)
-            return ser.OPAQUE_SCHEMA, [ser.opaque_batch(buf.slice(i, CHUNK_SIZE))
+            return ser.OPAQUE_SCHEMA, [ser.opaque_batch(data[i:i + CHUNK_SIZE])
                                        for i in range(0, len(data), CHUNK_SIZE)]
         return ser.OPAQUE_SCHEMA, [ser.opaque_batch(data)]
 
@@ -372,6 +388,7 @@ class Client:
 
         return self._do_put(endpoint, descriptor, schema, counted(), timeout=deadline)
 
+    @_public
     def put_object(self, key_prefix: str, obj: Any, *, progress: bool = False,
                    timeout: float | None = None) -> ObjectRef:
         """Stores ``obj`` as a new object under ``<app>/<session>``; the server picks the id.
@@ -384,6 +401,7 @@ class Client:
         return self._write(self.endpoint, flight.FlightDescriptor.for_path(key.to_prefix()),
                            self._payload(obj, progress), progress, timeout, f"put {key}")
 
+    @_public
     def update_object(self, ref: ObjectRef, new_obj: Any, *, progress: bool = False,
                       timeout: float | None = None) -> ObjectRef:
         """Replaces the object's base and drops its deltas; returns the new ref."""
@@ -395,6 +413,7 @@ class Client:
         finally:
             self._cache.remove((ref.endpoint, ref.key))
 
+    @_public
     def patch_object(self, ref: ObjectRef, delta: Any, *, timeout: float | None = None) -> ObjectRef:
         """Appends ``delta`` (always encoded, never native) to the object; returns the new ref.
         The server keeps at most 1000 deltas per object (then INVALID_ARGUMENT: update it)."""
@@ -406,6 +425,7 @@ class Client:
         finally:
             self._cache.remove((ref.endpoint, ref.key))
 
+    @_public
     def delete_objects(self, key_prefix: str) -> None:
         """Deletes ``<app>/*``, ``<app>/<session>`` or one ``<app>/<session>/<id>`` on this
         client's endpoint, and drops matching cached copies (of every endpoint)."""
@@ -545,6 +565,7 @@ class Client:
             self._cache.memo_put((ref.endpoint, ref.key), entry, _BASE, value)
         return value
 
+    @_public
     def get_object(self, ref: ObjectRef, deserializer: Optional[Deserializer] = None, *, raw: bool = False,
                    progress: bool = False, timeout: float | None = None) -> Any:
         """Returns the object: the base, or ``deserializer(base, [deltas...])``.
@@ -607,6 +628,7 @@ class Client:
         return result
 
     # -- listing --------------------------------------------------------------------------
+    @_public
     def list_objects(self, prefix: str | None = None, *, timeout: float | None = None) -> list[ObjectInfo]:
         """The objects on this client's endpoint under ``prefix``, sorted by key: ``None`` or
         ``""`` (all), ``<app>``, ``<app>/*``, ``<app>/<session>`` or a full key; matched by whole
@@ -619,6 +641,7 @@ class Client:
 
         return self._call(self.endpoint, list_, idempotent=True)
 
+    @_public
     def stat(self, key: str, *, timeout: float | None = None) -> ObjectInfo:
         """What the server knows about ``key`` without sending it: size, kind (``"object"`` or
         ``"table"``) and, for tables, the version. :class:`ObjectNotFound` if it does not exist."""
@@ -636,6 +659,7 @@ class Client:
 
         return self._call(endpoint, stat_, idempotent=True)
 
+    @_public
     def exists(self, key: str, *, timeout: float | None = None) -> bool:
         """True if ``key`` can be read now (False after a delete or an eviction that lost it)."""
         ObjectKey.from_key(key)
@@ -662,6 +686,7 @@ class Client:
         self._cache.clear()
 
     # -- files ----------------------------------------------------------------------------
+    @_public
     def upload_object(self, key_or_prefix: str, file_path: str, *, progress: bool = False) -> ObjectRef:
         """Streams a file's raw bytes in 1 MiB rows. A full key keeps the given object id; a
         prefix lets the server choose one. ``progress`` shows a tqdm bar if tqdm is installed."""
@@ -694,6 +719,7 @@ class Client:
         self._cache.remove((ref.endpoint, ref.key))
         return ref
 
+    @_public
     def download_object(self, ref: ObjectRef, dest_path: str, *, progress: bool = False) -> None:
         """Streams an uploaded object's bytes into ``dest_path`` (parent directories are
         created). The data goes to a temporary file in the same directory that is renamed into

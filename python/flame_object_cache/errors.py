@@ -115,13 +115,15 @@ def map_error(exc: BaseException) -> BaseException:
     message = _clean(str(exc))
     mapped: CacheError
     raw = str(exc)
-    if isinstance(exc, flight.FlightTimedOutError) or "DEADLINE_EXCEEDED" in raw:
+    # Some calls (get_schema, list_flights) raise a plain OSError "Flight returned timeout error".
+    if (isinstance(exc, flight.FlightTimedOutError) or "DEADLINE_EXCEEDED" in raw
+            or raw.startswith("Flight returned timeout error")):
         mapped = CacheTimeout(message)
     elif isinstance(exc, pa.ArrowCapacityError) or "RESOURCE_EXHAUSTED" in raw:
         # Our server signals "no room" as UNAVAILABLE with this prefix (Flight cannot send
         # RESOURCE_EXHAUSTED); it must not be retried like a connection failure.
         mapped = CacheFull(message)
-    elif isinstance(exc, flight.FlightUnavailableError):
+    elif isinstance(exc, flight.FlightUnavailableError) or raw.startswith("Flight returned unavailable error"):
         mapped = CacheUnavailable(message)
     elif isinstance(exc, (flight.FlightUnauthenticatedError, flight.FlightUnauthorizedError)):
         mapped = CacheAuthError(message)
