@@ -19,13 +19,13 @@ import os
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 os.environ.setdefault("GRPC_TRACE", "")
 
-import threading  # noqa: E402 - after the gRPC defaults above
-from typing import Any, Optional  # noqa: E402
+import threading  # after the gRPC defaults above
+from typing import Any, Optional
 
-from ._listing import ObjectInfo  # noqa: E402
-from .client import Client, Deserializer, Incremental, ObjectRef  # noqa: E402
-from .config import CacheConfig, load_config  # noqa: E402
-from .errors import (  # noqa: E402
+from ._listing import ObjectInfo
+from .client import Client, Deserializer, Incremental, ObjectRef
+from .config import CacheConfig, load_config
+from .errors import (
     CacheAuthError,
     CacheError,
     CacheFull,
@@ -37,7 +37,7 @@ from .errors import (  # noqa: E402
     ProtocolError,
     ServerError,
 )
-from .keys import WILDCARD_SESSION, ObjectKey  # noqa: E402
+from .keys import WILDCARD_SESSION, ObjectKey
 
 __version__ = "0.1.0"
 

@@ -183,7 +183,7 @@ def _parse_reply(table: pa.Table, schema: pa.Schema) -> _Reply:
     bases = [i for i, r in enumerate(rows) if r[1] == "base"]
     patches = [(v, d) for v, k, d in rows if k == "patch"]
     pversions = [v for v, _ in patches]
-    if any(b >= a for a, b in zip(pversions[1:], pversions)):
+    if any(b >= a for a, b in zip(pversions[1:], pversions[:-1], strict=True)):
         raise ProtocolError("Patch response rows must have unique increasing versions")
     version = max(r[0] for r in rows)
     if bases:
@@ -199,7 +199,8 @@ class Client:
     Args:
         endpoint: where ``put_object``, ``delete_objects`` and ``upload_object`` go: ``grpc://``,
             ``grpc+tcp://``, ``http://`` (plaintext) or ``grpcs://``, ``grpc+tls://``, ``https://``
-            (TLS); anything else is an :class:`InvalidRequest` (see :mod:`.endpoints`). Gets, updates, patches and downloads go to the
+            (TLS); anything else is an :class:`InvalidRequest` (see :mod:`.endpoints`). Gets,
+            updates, patches and downloads go to the
             endpoint in the ref, like flamepy. ``None``: the configuration (see
             :mod:`flame_object_cache.config`), which also supplies TLS files when the arguments
             below are not given.
@@ -297,7 +298,7 @@ class Client:
         while True:
             try:
                 return fn(self._flight(endpoint))
-            except Exception as exc:  # noqa: BLE001 - mapped below
+            except Exception as exc:  # every error is mapped below
                 mapped = map_error(exc)
                 if isinstance(mapped, CacheUnavailable):
                     self._reset(endpoint)
@@ -345,7 +346,7 @@ class Client:
             try:
                 doc = bson.decode(bytes(meta))
                 return ObjectRef(endpoint=str(doc["endpoint"]), key=str(doc["key"]), version=int(doc["version"]))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # any decoding failure is a protocol error
                 raise ProtocolError(f"Failed to read metadata from cache server: {exc}") from exc
 
         return self._call(endpoint, put, idempotent=False)
@@ -366,10 +367,12 @@ class Client:
         """``timeout`` if given, else the client's ``timeout`` plus size / MIN_TRANSFER_RATE."""
         if timeout is not None:
             return float(timeout)
-        return self.timeout + sum(b.nbytes for b in batches) / MIN_TRANSFER_RATE
+        size: int = sum(b.nbytes for b in batches)
+        return self.timeout + size / MIN_TRANSFER_RATE
 
-    def _write(self, endpoint: str, descriptor: flight.FlightDescriptor, payload: tuple[pa.Schema, list[pa.RecordBatch]],
-               progress: bool, timeout: float | None, desc: str) -> ObjectRef:
+    def _write(self, endpoint: str, descriptor: flight.FlightDescriptor,
+               payload: tuple[pa.Schema, list[pa.RecordBatch]], progress: bool, timeout: float | None,
+               desc: str) -> ObjectRef:
         schema, batches = payload
         deadline = self._write_timeout(batches, timeout)
         if not progress:
@@ -771,7 +774,7 @@ class Client:
 
 def _immutable(value: Any, depth: int = 0) -> bool:
     """True for values nobody can change: scalars, Arrow objects, and tuples/frozensets of them."""
-    if isinstance(value, _SCALARS) or isinstance(value, _ARROW):
+    if isinstance(value, (*_SCALARS, *_ARROW)):
         return True
     if type(value) in (tuple, frozenset) and depth < 4 and len(value) <= 1024:
         return all(_immutable(v, depth + 1) for v in value)

@@ -15,8 +15,8 @@ whose message starts with it (capacity)
 UNAVAILABLE, connection refused         :class:`CacheUnavailable`   ``ConnectionError``
 DEADLINE_EXCEEDED                       :class:`CacheTimeout`       ``TimeoutError``
 UNAUTHENTICATED, PERMISSION_DENIED      :class:`CacheAuthError`     ``PermissionError``
-UNIMPLEMENTED                           :class:`CacheError`         –
-INTERNAL, UNKNOWN, anything else        :class:`ServerError`        –
+UNIMPLEMENTED                           :class:`CacheError`         -
+INTERNAL, UNKNOWN, anything else        :class:`ServerError`        -
 malformed reply from the server         :class:`ProtocolError`      ``ValueError``
 bytes not in the SDK's format           :class:`DecodeError`        ``ValueError``
 ======================================  ==========================  ============================
