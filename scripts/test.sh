@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds, and runs every test:
-#   0. style: clang-format of every C++ file (scripts/check-format.sh);
+#   0. style: clang-format of every C++ file (scripts/check-format.sh), ruff and mypy --strict on
+#      the Python SDK (scripts/check-python.sh);
 #   1. the C++ unit and integration tests under AddressSanitizer + UBSan (ctest, asan preset);
 #   2. the Python tests (pytest) against the release build of the real server binary.
 set -euo pipefail
@@ -18,6 +19,7 @@ done
 status=0
 echo "=== style ==="
 scripts/check-format.sh || status=1
+scripts/check-python.sh || status=1
 
 echo "=== ctest (asan preset) ==="
 ctest --preset asan -j "$jobs" || status=1

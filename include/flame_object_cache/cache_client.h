@@ -55,7 +55,8 @@ namespace foc {
 /// How a CacheClient connects and how big its cache may grow.
 struct ClientOptions {
   /// The server to put, upload, delete and list at: `grpc://host:port`, `grpc+tcp://`,
-  /// `grpc+tls://` or `grpcs://` (both TLS), `grpc+unix://path`.
+  /// `http://` (plaintext) or `grpcs://`, `grpc+tls://`, `https://` (TLS); anything else
+  /// is InvalidArgument (ClientLocation in protocol/endpoint.h).
   std::string endpoint = "grpc://127.0.0.1:9090";
   /// PEM root certificates for TLS endpoints; empty: gRPC's default roots.
   std::string tls_root_certs;

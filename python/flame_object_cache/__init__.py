@@ -4,13 +4,26 @@ Module functions have flamepy 0.6.0's names and signatures and use a process-wid
 :class:`Client` configured like flamepy (``FLAME_CACHE_ENDPOINT``, ``$HOME/.flame/flame.yaml``,
 ``FLAME_CA_FILE``; see :mod:`flame_object_cache.config`). Create a :class:`Client` yourself for
 explicit endpoints, TLS material, timeouts and cache bounds.
+
+gRPC's own C-core logging (``ssl_transport_security.cc`` lines, absl's "All log messages before
+absl::InitializeLog()" warning) is off: importing this package sets ``GRPC_VERBOSITY=NONE`` and
+``GRPC_TRACE=""`` unless they are already set, before pyarrow.flight loads gRPC. Set
+``GRPC_VERBOSITY=INFO`` (or ``DEBUG``) to see it; errors reach you as exceptions either way. If
+``pyarrow.flight`` was imported before this package, gRPC has already read them.
 """
 
 from __future__ import annotations
 
-import threading
+import os
+
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+os.environ.setdefault("GRPC_TRACE", "")
+
+import threading  # after the gRPC defaults above
 from typing import Any, Optional
 
+from ._listing import ObjectInfo
+from ._watch import CacheSubscription, Change, Subscription, Watch, WatchDropped
 from .client import Client, Deserializer, Incremental, ObjectRef
 from .config import CacheConfig, load_config
 from .errors import (
@@ -19,22 +32,22 @@ from .errors import (
     CacheFull,
     CacheTimeout,
     CacheUnavailable,
+    DecodeError,
     InvalidRequest,
     ObjectNotFound,
     ProtocolError,
     ServerError,
 )
 from .keys import WILDCARD_SESSION, ObjectKey
-from ._watch import CacheSubscription, Change, Subscription, Watch, WatchDropped
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CacheAuthError", "CacheConfig", "CacheError", "CacheFull", "CacheTimeout", "CacheUnavailable",
-    "Client", "Deserializer", "Incremental", "InvalidRequest", "ObjectKey", "ObjectNotFound", "ObjectRef",
-    "ProtocolError", "ServerError", "WILDCARD_SESSION", "default_client", "set_default_client",
-    "load_config", "put_object", "get_object", "update_object", "patch_object", "delete_objects",
-    "upload_object", "download_object", "cache_stats",
+    "Client", "DecodeError", "Deserializer", "Incremental", "InvalidRequest", "ObjectInfo", "ObjectKey",
+    "ObjectNotFound", "ObjectRef", "ProtocolError", "ServerError", "WILDCARD_SESSION", "default_client",
+    "set_default_client", "load_config", "put_object", "get_object", "update_object", "patch_object",
+    "delete_objects", "upload_object", "download_object", "cache_stats", "list_objects", "stat", "exists",
     "CacheSubscription", "Change", "Subscription", "Watch", "WatchDropped",
 ]
 
@@ -61,14 +74,15 @@ def set_default_client(client: Client | None) -> None:
         _default = client
 
 
-def put_object(key_prefix: str, obj: Any) -> ObjectRef:
+def put_object(key_prefix: str, obj: Any, *, progress: bool = False) -> ObjectRef:
     ObjectKey.from_prefix(key_prefix)  # key errors before any configuration access
-    return default_client().put_object(key_prefix, obj)
+    return default_client().put_object(key_prefix, obj, progress=progress)
 
 
-def get_object(ref: ObjectRef, deserializer: Optional[Deserializer] = None) -> Any:
+def get_object(ref: ObjectRef, deserializer: Optional[Deserializer] = None, *, raw: bool = False,
+               progress: bool = False) -> Any:
     ObjectKey.from_key(ref.key)
-    return default_client().get_object(ref, deserializer)
+    return default_client().get_object(ref, deserializer, raw=raw, progress=progress)
 
 
 def update_object(ref: ObjectRef, new_obj: Any) -> ObjectRef:
@@ -86,19 +100,37 @@ def delete_objects(key_prefix: str) -> None:
     default_client().delete_objects(key_prefix)
 
 
-def upload_object(key_or_prefix: str, file_path: str) -> ObjectRef:
-    import os
-
+def upload_object(key_or_prefix: str, file_path: str, *, progress: bool = False) -> ObjectRef:
     if not os.path.isfile(file_path):
         raise FileNotFoundError(f"File not found: {file_path}")
-    if ObjectKey.from_path(key_or_prefix).is_all_sessions():
-        raise ValueError(f"Invalid key format: {key_or_prefix}")
-    return default_client().upload_object(key_or_prefix, file_path)
+    ObjectKey.from_put_path(key_or_prefix)
+    return default_client().upload_object(key_or_prefix, file_path, progress=progress)
 
 
-def download_object(ref: ObjectRef, dest_path: str) -> None:
-    default_client().download_object(ref, dest_path)
+def download_object(ref: ObjectRef, dest_path: str, *, progress: bool = False) -> None:
+    default_client().download_object(ref, dest_path, progress=progress)
 
 
 def cache_stats() -> dict[str, int]:
     return default_client().cache_stats()
+
+
+def list_objects(prefix: str | None = None) -> list[ObjectInfo]:
+    """See :meth:`Client.list_objects`."""
+    if prefix:
+        from ._listing import parse_list_prefix
+
+        parse_list_prefix(prefix)
+    return default_client().list_objects(prefix)
+
+
+def stat(key: str) -> ObjectInfo:
+    """See :meth:`Client.stat`."""
+    ObjectKey.from_key(key)
+    return default_client().stat(key)
+
+
+def exists(key: str) -> bool:
+    """See :meth:`Client.exists`."""
+    ObjectKey.from_key(key)
+    return default_client().exists(key)

@@ -77,7 +77,7 @@ class Entry:
 class InFlight:
     """One fetch in progress for a key (single-flight)."""
 
-    __slots__ = ("done", "result", "error", "poisoned")
+    __slots__ = ("done", "error", "poisoned", "result")
 
     def __init__(self) -> None:
         self.done = threading.Event()

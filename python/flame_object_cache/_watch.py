@@ -97,7 +97,7 @@ class Subscription:
         try:
             self._writer, self._reader = client.do_exchange(
                 flight.FlightDescriptor.for_command(command), options)
-        except Exception as exc:  # noqa: BLE001 - mapped
+        except Exception as exc:
             raise map_error(exc) from exc
 
     def __iter__(self) -> Iterator[Change]:
@@ -116,7 +116,7 @@ class Subscription:
             chunk = self._reader.read_chunk()
         except StopIteration:
             raise
-        except Exception as exc:  # noqa: BLE001 - mapped
+        except Exception as exc:
             if self._closed:
                 raise StopIteration from None
             mapped = map_error(exc)

@@ -3,33 +3,55 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import random
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, TypeVar, cast
 
 import bson
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from . import _watch
 from . import serialization as ser
 from ._cache import CacheKey, Entry, InFlight, ObjectCache, now
+from ._listing import ObjectInfo, listed, parse_list_prefix, schema_info
 from .config import load_config
-from .errors import CacheError, CacheUnavailable, ObjectNotFound, ProtocolError, map_error
+from .endpoints import parse_endpoint
+from .errors import CacheError, CacheUnavailable, InvalidRequest, ObjectNotFound, ProtocolError, map_error
 from .keys import ObjectKey
-from . import _watch
 
-__all__ = ["Client", "ObjectRef", "Deserializer"]
+__all__ = ["Client", "ObjectRef", "ObjectInfo", "Deserializer"]
 
 Deserializer = Callable[[Any, List[Any]], Any]
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _public(method: F) -> F:
+    """Short tracebacks for the errors a call reports (the server's, a timeout, ...): a
+    CacheError leaves the SDK starting from the public method, not from the frames of the
+    retry loop, single flight and reply parsing it went through."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except CacheError as exc:
+            raise exc.with_traceback(None) from None
+
+    return cast(F, call)
 
 DEFAULT_CACHE_MAX_BYTES = 1 << 30
 DEFAULT_CACHE_MAX_ENTRIES = 10_000
 CHUNK_SIZE = 1 << 20  # upload rows, like flamepy
+MIN_TRANSFER_RATE = 8 << 20
+"""Bytes per second a put/update/patch is given on top of ``timeout``: a 500 MiB object gets
+30 s + 62 s by default (measured: ~20 s over loopback)."""
 _GRPC_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 _SCALARS = (str, bytes, int, float, complex, bool, type(None))
 _ARROW = (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, pa.Tensor, pa.Scalar)
@@ -58,9 +80,11 @@ class ObjectRef:
 
 
 def _normalize_endpoint(endpoint: str) -> str:
-    if endpoint.startswith("grpcs://"):
-        return "grpc+tls://" + endpoint[len("grpcs://"):]
-    return endpoint
+    """The location Arrow dials for any accepted spelling (see :mod:`.endpoints`)."""
+    try:
+        return parse_endpoint(endpoint).location
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid cache endpoint '{endpoint}': {exc}") from None
 
 
 def _read_file(path: str | None) -> bytes | None:
@@ -160,7 +184,7 @@ def _parse_reply(table: pa.Table, schema: pa.Schema) -> _Reply:
     bases = [i for i, r in enumerate(rows) if r[1] == "base"]
     patches = [(v, d) for v, k, d in rows if k == "patch"]
     pversions = [v for v, _ in patches]
-    if any(b >= a for a, b in zip(pversions[1:], pversions)):
+    if any(b >= a for a, b in zip(pversions[1:], pversions[:-1], strict=True)):
         raise ProtocolError("Patch response rows must have unique increasing versions")
     version = max(r[0] for r in rows)
     if bases:
@@ -174,8 +198,10 @@ class Client:
     """A connection to flame-object-cache with a client-side cache.
 
     Args:
-        endpoint: where ``put_object``, ``delete_objects`` and ``upload_object`` go (``grpc://``,
-            ``grpc+tls://`` or ``grpcs://``). Gets, updates, patches and downloads go to the
+        endpoint: where ``put_object``, ``delete_objects`` and ``upload_object`` go: ``grpc://``,
+            ``grpc+tcp://``, ``http://`` (plaintext) or ``grpcs://``, ``grpc+tls://``, ``https://``
+            (TLS); anything else is an :class:`InvalidRequest` (see :mod:`.endpoints`). Gets,
+            updates, patches and downloads go to the
             endpoint in the ref, like flamepy. ``None``: the configuration (see
             :mod:`flame_object_cache.config`), which also supplies TLS files when the arguments
             below are not given.
@@ -220,6 +246,7 @@ class Client:
             raise ValueError("timeouts must be > 0")
         if max_staleness < 0 or retries < 0:
             raise ValueError("max_staleness and retries must be >= 0")
+        _normalize_endpoint(endpoint)  # a bad endpoint fails here, not at the first call
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self.transfer_timeout = float(transfer_timeout)
@@ -230,6 +257,7 @@ class Client:
         self._cert_chain = cert_chain
         self._private_key = private_key
         self._cache = ObjectCache(cache_max_bytes, cache_max_entries)
+        self._get_options = threading.local()  # (progress, timeout) of the running get_object
         self._pool: dict[str, flight.FlightClient] = {}
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -253,7 +281,7 @@ class Client:
                 try:
                     client = flight.FlightClient(location, **kwargs)
                 except (pa.ArrowException, OSError) as exc:
-                    raise map_error(exc) from exc
+                    raise map_error(exc) from None  # the cause is kept as .original
                 self._pool[location] = client
             return client
 
@@ -272,7 +300,7 @@ class Client:
         while True:
             try:
                 return fn(self._flight(endpoint))
-            except Exception as exc:  # noqa: BLE001 - mapped below
+            except Exception as exc:  # every error is mapped below
                 mapped = map_error(exc)
                 if isinstance(mapped, CacheUnavailable):
                     self._reset(endpoint)
@@ -283,7 +311,7 @@ class Client:
                         continue
                 if mapped is exc:
                     raise
-                raise mapped from exc
+                raise mapped from None  # short tracebacks: the Flight error is mapped.original
 
     def close(self) -> None:
         """Closes the connections; the client cannot be used afterwards."""
@@ -322,46 +350,89 @@ class Client:
             try:
                 doc = bson.decode(bytes(meta))
                 return ObjectRef(endpoint=str(doc["endpoint"]), key=str(doc["key"]), version=int(doc["version"]))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # any decoding failure is a protocol error
                 raise ProtocolError(f"Failed to read metadata from cache server: {exc}") from exc
 
         return self._call(endpoint, put, idempotent=False)
 
     @staticmethod
-    def _payload(obj: Any) -> tuple[pa.Schema, list[pa.RecordBatch]]:
+    def _payload(obj: Any, progress: bool = False) -> tuple[pa.Schema, list[pa.RecordBatch]]:
         native = ser.native_payload(obj)
         if native is not None:
             return native
-        return ser.OPAQUE_SCHEMA, [ser.opaque_batch(ser.encode_data(obj))]
+        data = ser.encode_data(obj)
+        if progress and len(data) > CHUNK_SIZE:
+            # 1 MiB rows (as upload_object sends; the server joins them) so the bar can move.
+            return ser.OPAQUE_SCHEMA, [ser.opaque_batch(data[i:i + CHUNK_SIZE])
+                                       for i in range(0, len(data), CHUNK_SIZE)]
+        return ser.OPAQUE_SCHEMA, [ser.opaque_batch(data)]
 
-    def put_object(self, key_prefix: str, obj: Any) -> ObjectRef:
+    def _write_timeout(self, batches: list[pa.RecordBatch], timeout: float | None) -> float:
+        """``timeout`` if given, else the client's ``timeout`` plus size / MIN_TRANSFER_RATE."""
+        if timeout is not None:
+            return float(timeout)
+        size: int = sum(b.nbytes for b in batches)
+        return self.timeout + size / MIN_TRANSFER_RATE
+
+    def _write(self, endpoint: str, descriptor: flight.FlightDescriptor,
+               payload: tuple[pa.Schema, list[pa.RecordBatch]], progress: bool, timeout: float | None,
+               desc: str) -> ObjectRef:
+        schema, batches = payload
+        deadline = self._write_timeout(batches, timeout)
+        if not progress:
+            return self._do_put(endpoint, descriptor, schema, batches, timeout=deadline)
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            bar = _progress(True, sum(b.nbytes for b in batches), desc)
+            try:
+                for batch in batches:
+                    yield batch
+                    if bar is not None:
+                        bar.update(batch.nbytes)
+            finally:
+                if bar is not None:
+                    bar.close()
+
+        return self._do_put(endpoint, descriptor, schema, counted(), timeout=deadline)
+
+    @_public
+    def put_object(self, key_prefix: str, obj: Any, *, progress: bool = False,
+                   timeout: float | None = None) -> ObjectRef:
         """Stores ``obj`` as a new object under ``<app>/<session>``; the server picks the id.
-        Tables and data frames are stored as native Arrow tables, everything else encoded."""
+        Tables and data frames are stored as native Arrow tables, everything else encoded.
+        ``progress`` shows a tqdm bar; ``timeout`` (seconds) overrides the deadline, by default
+        ``timeout`` of the client plus the size at MIN_TRANSFER_RATE."""
         key = ObjectKey.from_prefix(key_prefix)
         if key.is_all_sessions():
             raise ValueError(f"Invalid key prefix {key_prefix!r}: '*' is only valid for delete")
-        schema, batches = self._payload(obj)
-        return self._do_put(self.endpoint, flight.FlightDescriptor.for_path(key.to_prefix()), schema, batches)
+        return self._write(self.endpoint, flight.FlightDescriptor.for_path(key.to_prefix()),
+                           self._payload(obj, progress), progress, timeout, f"put {key}")
 
-    def update_object(self, ref: ObjectRef, new_obj: Any) -> ObjectRef:
+    @_public
+    def update_object(self, ref: ObjectRef, new_obj: Any, *, progress: bool = False,
+                      timeout: float | None = None) -> ObjectRef:
         """Replaces the object's base and drops its deltas; returns the new ref."""
         ObjectKey.from_key(ref.key)
-        schema, batches = self._payload(new_obj)
+        payload = self._payload(new_obj, progress)
         try:
-            return self._do_put(ref.endpoint, flight.FlightDescriptor.for_path(ref.key), schema, batches)
+            return self._write(ref.endpoint, flight.FlightDescriptor.for_path(ref.key), payload, progress, timeout,
+                               f"update {ref.key}")
         finally:
             self._cache.remove((ref.endpoint, ref.key))
 
-    def patch_object(self, ref: ObjectRef, delta: Any) -> ObjectRef:
-        """Appends ``delta`` (always encoded, never native) to the object; returns the new ref."""
+    @_public
+    def patch_object(self, ref: ObjectRef, delta: Any, *, timeout: float | None = None) -> ObjectRef:
+        """Appends ``delta`` (always encoded, never native) to the object; returns the new ref.
+        The server keeps at most 1000 deltas per object (then INVALID_ARGUMENT: update it)."""
         ObjectKey.from_key(ref.key)
         batch = ser.opaque_batch(ser.encode_data(delta))
         try:
-            return self._do_put(ref.endpoint, flight.FlightDescriptor.for_command(f"PATCH:{ref.key}".encode()),
-                                ser.OPAQUE_SCHEMA, [batch])
+            return self._write(ref.endpoint, flight.FlightDescriptor.for_command(f"PATCH:{ref.key}".encode()),
+                               (ser.OPAQUE_SCHEMA, [batch]), False, timeout, "")
         finally:
             self._cache.remove((ref.endpoint, ref.key))
 
+    @_public
     def delete_objects(self, key_prefix: str) -> None:
         """Deletes ``<app>/*``, ``<app>/<session>`` or one ``<app>/<session>/<id>`` on this
         client's endpoint, and drops matching cached copies (of every endpoint)."""
@@ -378,11 +449,27 @@ class Client:
     # -- reads ----------------------------------------------------------------------------
     def _fetch(self, ref: ObjectRef, version: int) -> _Reply:
         ticket = flight.Ticket(f"{ref.key}:{version}".encode())
+        progress, timeout = getattr(self._get_options, "value", (False, None))
 
         def get(client: flight.FlightClient) -> tuple[pa.Table, pa.Schema]:
-            reader = client.do_get(ticket, self._options())
-            table = reader.read_all()
-            return table, reader.schema
+            reader = client.do_get(ticket, self._options(timeout or self.transfer_timeout))
+            if not progress:
+                return reader.read_all(), reader.schema
+            bar = _progress(True, self._listed_size(ref), f"get {ref.key}")
+            batches: list[pa.RecordBatch] = []
+            try:
+                while True:
+                    try:
+                        chunk = reader.read_chunk()
+                    except StopIteration:
+                        break
+                    if chunk.data is not None:
+                        batches.append(chunk.data)
+                        if bar is not None:
+                            bar.update(chunk.data.nbytes)
+            finally:
+                _close(bar)
+            return pa.Table.from_batches(batches, schema=reader.schema), reader.schema
 
         table, schema = self._call(ref.endpoint, get, idempotent=True)
         self._cache.count("requests")
@@ -491,16 +578,37 @@ class Client:
             self._cache.memo_put((ref.endpoint, ref.key), entry, _BASE, value)
         return value
 
-    def get_object(self, ref: ObjectRef, deserializer: Optional[Deserializer] = None) -> Any:
+    @_public
+    def get_object(self, ref: ObjectRef, deserializer: Optional[Deserializer] = None, *, raw: bool = False,
+                   progress: bool = False, timeout: float | None = None) -> Any:
         """Returns the object: the base, or ``deserializer(base, [deltas...])``.
 
         Every call asks the server whether its cached copy is current (``<key>:<version>``)
         unless ``max_staleness`` allows a recent one; unchanged objects are not transferred,
         patch-only replies extend the cached copy. ``ref.version == 0`` forces a full read.
         The value returned belongs to the caller: mutating it does not affect the cache (see
-        the package documentation for how)."""
+        the package documentation for how).
+
+        ``raw=True`` decodes nothing: the base's ``bytes`` (e.g. written by ``flame-cache put``),
+        or ``deserializer(base_bytes, [delta_bytes...])``; a native table as a ``pyarrow.Table``.
+        Without it, bytes not in the SDK's format raise :class:`DecodeError`. ``progress`` shows
+        a tqdm bar for the transfer (its total comes from a listing of the server); ``timeout``
+        (seconds) overrides the deadline (default: ``transfer_timeout``, as the reply's size is
+        not known before it arrives)."""
         ObjectKey.from_key(ref.key)
-        entry = self._lookup(ref)
+        self._get_options.value = (progress, timeout)
+        try:
+            entry = self._lookup(ref)
+        finally:
+            self._get_options.value = (False, None)
+        if raw:
+            if entry.native is not None:
+                return ser.strip_cache_metadata(entry.native)
+            assert entry.base is not None
+            base = entry.base.to_pybytes()
+            if deserializer is None:
+                return base
+            return deserializer(base, [p.to_pybytes() for _, p in entry.patches])
         if deserializer is None:
             return self._base(ref, entry)
         memo_key = _memo_key(deserializer)
@@ -578,6 +686,55 @@ class Client:
         self._subscriptions.append(sub)
         return sub
 
+    # -- listing --------------------------------------------------------------------------
+    @_public
+    def list_objects(self, prefix: str | None = None, *, timeout: float | None = None) -> list[ObjectInfo]:
+        """The objects on this client's endpoint under ``prefix``, sorted by key: ``None`` or
+        ``""`` (all), ``<app>``, ``<app>/*``, ``<app>/<session>`` or a full key; matched by whole
+        components (``app/s`` does not list ``app/s2/...``). ``ObjectInfo.size`` is the payload
+        size the server reports; ``kind`` and ``version`` are not known from a listing."""
+        selector = parse_list_prefix(prefix)
+
+        def list_(client: flight.FlightClient) -> list[ObjectInfo]:
+            return listed(client, self._options(timeout), self.endpoint, selector)
+
+        return self._call(self.endpoint, list_, idempotent=True)
+
+    @_public
+    def stat(self, key: str, *, timeout: float | None = None) -> ObjectInfo:
+        """What the server knows about ``key`` without sending it: size, kind (``"object"`` or
+        ``"table"``) and, for tables, the version. :class:`ObjectNotFound` if it does not exist."""
+        ObjectKey.from_key(key)
+        return self._stat(self.endpoint, key, timeout)
+
+    def _stat(self, endpoint: str, key: str, timeout: float | None) -> ObjectInfo:
+        def stat_(client: flight.FlightClient) -> ObjectInfo:
+            options = self._options(timeout)
+            kind, version = schema_info(client, options, key)
+            found = listed(client, options, endpoint, ObjectKey.from_key(key))
+            if not found:  # deleted between the two calls
+                raise ObjectNotFound(f"object {key} not found")
+            return ObjectInfo(key=key, size=found[0].size, endpoint=found[0].endpoint, kind=kind, version=version)
+
+        return self._call(endpoint, stat_, idempotent=True)
+
+    @_public
+    def exists(self, key: str, *, timeout: float | None = None) -> bool:
+        """True if ``key`` can be read now (False after a delete or an eviction that lost it)."""
+        ObjectKey.from_key(key)
+        try:
+            self._call(self.endpoint, lambda c: schema_info(c, self._options(timeout), key), idempotent=True)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def _listed_size(self, ref: ObjectRef) -> int | None:
+        """The size a listing reports for ``ref.key`` (a progress bar's total), None if unknown."""
+        try:
+            return self._stat(ref.endpoint, ref.key, None).size
+        except CacheError:
+            return None
+
     def cache_stats(self) -> dict[str, int]:
         """Counters of the client-side cache: ``bytes``, ``entries``, ``hits`` (not-modified
         replies), ``stale_hits``, ``patched``, ``misses`` (full replies), ``coalesced``,
@@ -588,14 +745,13 @@ class Client:
         self._cache.clear()
 
     # -- files ----------------------------------------------------------------------------
+    @_public
     def upload_object(self, key_or_prefix: str, file_path: str, *, progress: bool = False) -> ObjectRef:
         """Streams a file's raw bytes in 1 MiB rows. A full key keeps the given object id; a
         prefix lets the server choose one. ``progress`` shows a tqdm bar if tqdm is installed."""
         if not os.path.isfile(file_path):
             raise FileNotFoundError(f"File not found: {file_path}")
-        key = ObjectKey.from_path(key_or_prefix)
-        if key.is_all_sessions():
-            raise ValueError(f"Invalid key format: {key_or_prefix}")
+        key = ObjectKey.from_put_path(key_or_prefix)
         size = os.path.getsize(file_path)
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -622,6 +778,7 @@ class Client:
         self._cache.remove((ref.endpoint, ref.key))
         return ref
 
+    @_public
     def download_object(self, ref: ObjectRef, dest_path: str, *, progress: bool = False) -> None:
         """Streams an uploaded object's bytes into ``dest_path`` (parent directories are
         created). The data goes to a temporary file in the same directory that is renamed into
@@ -633,7 +790,7 @@ class Client:
 
         def download(client: flight.FlightClient) -> None:
             fd, tmp = tempfile.mkstemp(prefix=".download-", dir=dest_dir)
-            bar = _progress(progress, None, f"download {ref.key}")
+            bar = _progress(progress, self._listed_size(ref) if progress else None, f"download {ref.key}")
             try:
                 with os.fdopen(fd, "wb") as f:
                     reader = client.do_get(ticket, self._options(self.transfer_timeout))
@@ -666,15 +823,14 @@ class Client:
                     pass
                 raise
             finally:
-                if bar is not None:
-                    bar.close()
+                _close(bar)
 
         self._call(ref.endpoint, download, idempotent=True)
 
 
 def _immutable(value: Any, depth: int = 0) -> bool:
     """True for values nobody can change: scalars, Arrow objects, and tuples/frozensets of them."""
-    if isinstance(value, _SCALARS) or isinstance(value, _ARROW):
+    if isinstance(value, (*_SCALARS, *_ARROW)):
         return True
     if type(value) in (tuple, frozenset) and depth < 4 and len(value) <= 1024:
         return all(_immutable(v, depth + 1) for v in value)
@@ -686,6 +842,13 @@ def _copy(value: Any) -> Any:
     if _immutable(value):
         return value
     return copy.deepcopy(value)
+
+
+def _close(bar: Any) -> None:
+    """Closes a bar showing what was transferred (the listed total counts payload bytes only)."""
+    if bar is not None:
+        bar.total = bar.n
+        bar.close()
 
 
 def _progress(enabled: bool, total: int | None, desc: str) -> Any:

@@ -15,13 +15,15 @@ whose message starts with it (capacity)
 UNAVAILABLE, connection refused         :class:`CacheUnavailable`   ``ConnectionError``
 DEADLINE_EXCEEDED                       :class:`CacheTimeout`       ``TimeoutError``
 UNAUTHENTICATED, PERMISSION_DENIED      :class:`CacheAuthError`     ``PermissionError``
-UNIMPLEMENTED                           :class:`CacheError`         –
-INTERNAL, UNKNOWN, anything else        :class:`ServerError`        –
+UNIMPLEMENTED                           :class:`CacheError`         -
+INTERNAL, UNKNOWN, anything else        :class:`ServerError`        -
 malformed reply from the server         :class:`ProtocolError`      ``ValueError``
+bytes not in the SDK's format           :class:`DecodeError`        ``ValueError``
 ======================================  ==========================  ============================
 
 Invalid keys raise a plain ``ValueError`` before any network access (as in flamepy). The original
-pyarrow exception is kept as ``__cause__``.
+pyarrow exception is kept as the ``original`` attribute, not as ``__cause__``, so that an uncaught
+error prints the SDK's frames and the server's message, not a chain of pyarrow internals.
 """
 
 from __future__ import annotations
@@ -41,12 +43,16 @@ __all__ = [
     "CacheAuthError",
     "ServerError",
     "ProtocolError",
+    "DecodeError",
     "map_error",
 ]
 
 
 class CacheError(Exception):
-    """Base class of every error raised by a cache call."""
+    """Base class of every error raised by a cache call. ``original``: the pyarrow/Flight
+    exception it translates, if any (its message is cleaned into this one)."""
+
+    original: BaseException | None = None
 
 
 class ObjectNotFound(CacheError, KeyError):
@@ -84,11 +90,16 @@ class ProtocolError(CacheError, ValueError):
     """The server's reply does not follow the protocol."""
 
 
+class DecodeError(CacheError, ValueError):
+    """The object's bytes are not in the SDK's format (e.g. written by ``flame-cache put``):
+    read them with ``get_object(ref, raw=True)``."""
+
+
 _FLIGHT_PREFIX = re.compile(r"^Flight returned [a-z ]+ error, with message: ")
 
 
 def _clean(message: str) -> str:
-    """The server's message without pyarrow's transport decorations (kept in ``__cause__``)."""
+    """The server's message without pyarrow's transport decorations (kept in ``original``)."""
     message = _FLIGHT_PREFIX.sub("", message)
     for marker in (". gRPC client debug context:", " gRPC client debug context:", ". Detail: ", " Detail: "):
         cut = message.find(marker)
@@ -104,13 +115,15 @@ def map_error(exc: BaseException) -> BaseException:
     message = _clean(str(exc))
     mapped: CacheError
     raw = str(exc)
-    if isinstance(exc, flight.FlightTimedOutError) or "DEADLINE_EXCEEDED" in raw:
+    # Some calls (get_schema, list_flights) raise a plain OSError "Flight returned timeout error".
+    if (isinstance(exc, flight.FlightTimedOutError) or "DEADLINE_EXCEEDED" in raw
+            or raw.startswith("Flight returned timeout error")):
         mapped = CacheTimeout(message)
     elif isinstance(exc, pa.ArrowCapacityError) or "RESOURCE_EXHAUSTED" in raw:
         # Our server signals "no room" as UNAVAILABLE with this prefix (Flight cannot send
         # RESOURCE_EXHAUSTED); it must not be retried like a connection failure.
         mapped = CacheFull(message)
-    elif isinstance(exc, flight.FlightUnavailableError):
+    elif isinstance(exc, flight.FlightUnavailableError) or raw.startswith("Flight returned unavailable error"):
         mapped = CacheUnavailable(message)
     elif isinstance(exc, (flight.FlightUnauthenticatedError, flight.FlightUnauthorizedError)):
         mapped = CacheAuthError(message)
@@ -126,5 +139,5 @@ def map_error(exc: BaseException) -> BaseException:
         mapped = ServerError(message)
     else:
         return exc
-    mapped.__cause__ = exc
+    mapped.original = exc
     return mapped

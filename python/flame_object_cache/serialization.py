@@ -10,7 +10,9 @@ Opaque payloads (the ``data`` cell of a ``version: uint64, data: binary`` row) s
 ``FLM\\x04``   ``pyarrow.RecordBatch`` as an IPC stream of one batch
 =============  =================================================================
 
-Untagged data is read as plain cloudpickle (payloads of older flamepy versions).
+Untagged data is read as plain cloudpickle (payloads of older flamepy versions). Anything else
+(e.g. the raw bytes of ``flame-cache put``) raises :class:`~flame_object_cache.errors.DecodeError`;
+``get_object(ref, raw=True)`` returns such bytes undecoded.
 
 Differences from flamepy, by design: numpy arrays whose dtype Arrow tensors cannot carry (bool,
 strings, objects, datetimes, complex, non-native byte order) fall back to cloudpickle instead of
@@ -25,11 +27,14 @@ arrow-table-v1``, ``flame.cache.version`` and ``flame.cache.logical_type``.
 
 from __future__ import annotations
 
+import pickle
 import sys
 from typing import Any, Union
 
 import cloudpickle
 import pyarrow as pa
+
+from .errors import DecodeError
 
 TAG_CLOUDPICKLE = b"FLM\x00"
 TAG_NUMPY = b"FLM\x01"
@@ -131,7 +136,19 @@ def decode_data(data: BytesLike) -> Any:
         return pa.ipc.open_stream(body).read_next_batch()
     if tag == TAG_ARROW_ARRAY:
         return pa.ipc.open_stream(body).read_next_batch().column(0)
-    return cloudpickle.loads(memoryview(buf))
+    # Untagged: a pickle of an older flamepy starts with the PROTO opcode (0x80).
+    if buf.size < 2 or buf.slice(0, 1).to_pybytes() != b"\x80":
+        raise _not_ours(buf, "no FLM tag and not a pickle")
+    try:
+        return cloudpickle.loads(memoryview(buf))
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise _not_ours(buf, f"no FLM tag and not a valid pickle ({exc})") from None
+
+
+def _not_ours(buf: pa.Buffer, why: str) -> Exception:
+    head = buf.slice(0, 16).to_pybytes()
+    return DecodeError(f"the object's {buf.size} bytes are not in the SDK's format ({why}; they start "
+                       f"with {head!r}); read them with get_object(ref, raw=True)")
 
 
 def opaque_batch(payload: bytes) -> pa.RecordBatch:

@@ -19,6 +19,7 @@
 
 #include "client/atomic_file.h"
 #include "key/key.h"
+#include "protocol/endpoint.h"
 #include "protocol/protocol.h"
 
 namespace foc {
@@ -28,14 +29,6 @@ namespace {
 
 constexpr char kLogicalTypeMetadataKey[] = "flame.cache.logical_type";
 constexpr char kFlameMetadataPrefix[] = "flame.cache.";
-
-// `grpcs://` is flamepy's spelling of `grpc+tls://`; Arrow only knows the latter.
-std::string NormalizeUri(std::string_view endpoint) {
-  if (endpoint.starts_with("grpcs://")) {
-    return "grpc+tls://" + std::string(endpoint.substr(8));
-  }
-  return std::string(endpoint);
-}
 
 // Prefixes an error with the operation and the key, keeping its code and detail (so a
 // caller can still tell NOT_FOUND and the Flight status code).
@@ -244,7 +237,14 @@ arrow::Result<std::shared_ptr<fl::FlightClient>> CacheClient::ClientFor(
     Pool& pool = it->second;
     return pool.clients[pool.next++ % pool.clients.size()];
   }
-  auto location = fl::Location::Parse(NormalizeUri(endpoint));
+  // Every accepted spelling (grpcs://, https://, http://, ...) becomes the grpc:// or
+  // grpc+tls:// location Arrow dials (protocol/endpoint.h).
+  auto uri = ClientLocation(endpoint);
+  if (!uri.ok()) {
+    return arrow::Status::Invalid("invalid cache endpoint '", endpoint,
+                                  "': ", uri.status().message());
+  }
+  auto location = fl::Location::Parse(*uri);
   if (!location.ok()) {
     return arrow::Status::Invalid("invalid cache endpoint '", endpoint,
                                   "': ", location.status().message());

@@ -486,9 +486,12 @@ TEST_F(CacheClientTest, ErrorsNameTheKeyAndKeepTheirCode) {
   EXPECT_STATUS(Invalid, "app/*", client_->Put("app/*", Buf("x")));
   EXPECT_STATUS(Invalid, "app", client_->Delete("app"));
   EXPECT_STATUS(IOError, "cannot open", client_->Upload("app/s", dir_ / "no-such-file"));
-  ClientOptions http;
-  http.endpoint = "http://x:1";
-  EXPECT_FALSE(CacheClient::Connect(http).ok());
+  ClientOptions ftp;
+  ftp.endpoint = "ftp://x:1";
+  EXPECT_STATUS(Invalid, "unsupported scheme 'ftp'", CacheClient::Connect(ftp));
+  ClientOptions path;
+  path.endpoint = "grpc://127.0.0.1:1/path";
+  EXPECT_STATUS(Invalid, "host[:port] only", CacheClient::Connect(path));
   ClientOptions half_mtls;
   half_mtls.cert_chain = "PEM";
   EXPECT_STATUS(Invalid, "mutual TLS", CacheClient::Connect(half_mtls));
@@ -502,6 +505,21 @@ TEST_F(CacheClientTest, ErrorsNameTheKeyAndKeepTheirCode) {
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("app/s/o"), std::string::npos)
       << r.status().ToString();
+}
+
+// Every plaintext spelling of docs/operations.md reaches the server (http:// used to be
+// reported as "not found").
+TEST_F(CacheClientTest, PlaintextSchemesAllDial) {
+  const std::string port = server_.endpoint().substr(server_.endpoint().rfind(':') + 1);
+  for (const std::string scheme : {"grpc", "grpc+tcp", "http", "HTTP"}) {
+    SCOPED_TRACE(scheme);
+    ClientOptions options;
+    options.endpoint = scheme + "://127.0.0.1:" + port;
+    ASSERT_OK_AND_ASSIGN(auto client, CacheClient::Connect(options));
+    ASSERT_OK_AND_ASSIGN(auto ref, client->Put("app/schemes", Buf(scheme)));
+    ASSERT_OK_AND_ASSIGN(auto value, client->Get(ref));
+    EXPECT_EQ(Str(value->base), scheme);
+  }
 }
 
 TEST_F(CacheClientTest, LaterCallsFollowTheAdvertisedEndpoint) {
@@ -645,8 +663,8 @@ Pki* CacheClientTlsTest::pki_ = nullptr;
 
 TEST_F(CacheClientTlsTest, PutGetOverTlsWithCustomRoots) {
   ASSERT_OK(StartServer(/*mtls=*/false));
-  for (const std::string& endpoint :
-       {server_.endpoint(), "grpcs://127.0.0.1:" + Port()}) {
+  for (const std::string& endpoint : {server_.endpoint(), "grpcs://127.0.0.1:" + Port(),
+                                      "https://127.0.0.1:" + Port()}) {
     SCOPED_TRACE(endpoint);
     auto client = Connect(Options(endpoint));
     ASSERT_OK_AND_ASSIGN(auto ref, client->Put("app/s", Buf("over tls")));

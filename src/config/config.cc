@@ -13,7 +13,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "config/endpoint.h"
+#include "protocol/endpoint.h"
 
 extern char** environ;
 

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "testing/gtest_util.h"
+#include "testing/rules.h"
 
 namespace foc {
 namespace {
@@ -132,6 +133,32 @@ TEST(TicketTest, BadVersionsAreInvalidArgument) {
     EXPECT_STATUS(Invalid, "version", ParseTicket(t)) << t;
   }
   EXPECT_STATUS(Invalid, "expected", ParseTicket("a/b:1"));
+}
+
+// The shared table tests/rules/keys.json, which the Python SDK's tests run too.
+TEST(KeyRulesTest, SharedTable) {
+  const auto cases = testing::LoadRules("keys.json");
+  ASSERT_GT(cases.size(), 50u);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.rule + " '" + c.input + "'");
+    arrow::Status st;
+    if (c.rule == "key") {
+      st = ObjectKey::Parse(c.input).status();
+    } else if (c.rule == "put_path") {
+      st = ParsePutPath(c.input).status();
+    } else if (c.rule == "pattern") {
+      st = KeyPattern::Parse(c.input).status();
+    } else {
+      FAIL() << "unknown rule " << c.rule;
+    }
+    if (c.valid) {
+      EXPECT_OK(st);
+    } else {
+      EXPECT_TRUE(st.IsInvalid()) << st.ToString();
+      EXPECT_NE(st.message().find(c.error), std::string::npos)
+          << st.ToString() << " lacks: " << c.error;
+    }
+  }
 }
 
 TEST(UuidTest, Version4Format) {

@@ -13,7 +13,7 @@
 #include <map>
 #include <regex>
 
-#include "config/endpoint.h"
+#include "protocol/endpoint.h"
 
 namespace foc {
 

@@ -27,11 +27,11 @@
 #include <CLI/CLI.hpp>
 
 #include "config/config.h"
-#include "config/endpoint.h"
 #include "flight/flight_service.h"
 #include "flight/metrics_middleware.h"
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
+#include "protocol/endpoint.h"
 #include "server/listen.h"
 #include "storage/storage_url.h"
 #include "store/object_store.h"

@@ -1,4 +1,7 @@
-// Endpoint URIs and bind addresses as the configuration spells them.
+// Endpoint URIs and bind addresses: the one parser of `scheme://host[:port]` for the
+// server's configuration (`endpoint`, `advertise`) and for the clients (C++ client, CLI).
+// The Python SDK's `flame_object_cache.endpoints.parse_endpoint` follows the same rules;
+// both are checked against the shared table tests/rules/endpoints.json.
 #pragma once
 
 #include <string>
@@ -39,5 +42,11 @@ bool IsWildcardHost(std::string_view host);
 std::string UriHost(std::string_view host);
 /// `grpc://host:port` or `grpc+tls://host:port` (IPv6 bracketed).
 std::string DialableUri(bool tls, std::string_view host, int port);
+
+/// What a client dials for `endpoint`: the Arrow Flight location (`grpc://host:port` or
+/// `grpc+tls://host:port`) of any accepted spelling, e.g. `grpcs://h` ->
+/// `grpc+tls://h:9090`, `http://h:1` -> `grpc://h:1`. InvalidArgument for anything
+/// ParseEndpointUri refuses (unknown scheme, path, bad port, ...).
+arrow::Result<std::string> ClientLocation(std::string_view endpoint);
 
 }  // namespace foc

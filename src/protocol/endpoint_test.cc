@@ -1,8 +1,9 @@
-#include "config/endpoint.h"
+#include "protocol/endpoint.h"
 
 #include <gtest/gtest.h>
 
 #include "testing/gtest_util.h"
+#include "testing/rules.h"
 
 namespace foc {
 namespace {
@@ -35,6 +36,26 @@ TEST(EndpointTest, RejectsMalformed) {
   EXPECT_STATUS(Invalid, "host[:port] only", ParseEndpointUri("grpc://h:1/path"));
   EXPECT_STATUS(Invalid, "not an IPv6", ParseEndpointUri("grpc://[nope]:1"));
   EXPECT_STATUS(Invalid, "invalid host", ParseEndpointUri("grpc://a b:1"));
+}
+
+// The shared table tests/rules/endpoints.json, which the Python SDK's tests run too.
+TEST(EndpointRulesTest, SharedTable) {
+  const auto cases = testing::LoadRules("endpoints.json");
+  ASSERT_GT(cases.size(), 20u);
+  for (const auto& c : cases) {
+    SCOPED_TRACE("'" + c.input + "'");
+    auto location = ClientLocation(c.input);
+    if (c.valid) {
+      ASSERT_OK(location.status());
+      EXPECT_EQ(*location, c.location);
+      ASSERT_OK_AND_ASSIGN(auto uri, ParseEndpointUri(c.input));
+      EXPECT_EQ(uri.tls, c.tls);
+    } else {
+      EXPECT_TRUE(location.status().IsInvalid()) << location.status().ToString();
+      EXPECT_NE(location.status().message().find(c.error), std::string::npos)
+          << location.status().ToString() << " lacks: " << c.error;
+    }
+  }
 }
 
 TEST(EndpointTest, BindAddresses) {

@@ -1,4 +1,4 @@
-#include "config/endpoint.h"
+#include "protocol/endpoint.h"
 
 #include <arpa/inet.h>
 
@@ -124,6 +124,11 @@ arrow::Result<EndpointUri> ParseEndpointUri(std::string_view text) {
     ARROW_ASSIGN_OR_RAISE(uri.port, ParsePort(port, text));
   }
   return uri;
+}
+
+arrow::Result<std::string> ClientLocation(std::string_view endpoint) {
+  ARROW_ASSIGN_OR_RAISE(auto uri, ParseEndpointUri(endpoint));
+  return DialableUri(uri.tls, uri.host, uri.port);
 }
 
 arrow::Result<BindAddress> ParseBindAddress(std::string_view text) {
