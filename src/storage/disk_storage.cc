@@ -374,6 +374,8 @@ class DiskStorage final : public StorageEngine {
   void ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
                   const std::function<void(StoredObjectInfo)>& visit);
   void Quarantine(const std::vector<std::string>& rel_paths, const std::string& reason);
+  arrow::Status QuarantineCorrupt(const ObjectKey& key, const std::string& file,
+                                  const arrow::Status& why);
 
   const DiskStorageOptions options_;
   const std::string root_;
@@ -558,6 +560,8 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
   }
   auto base = ReadBaseFile(*mapped);
   if (!base.ok()) {
+    if (IsChecksumMismatch(base.status()))
+      return QuarantineCorrupt(key, p.base, base.status());
     return base.status().WithMessage(p.base, ": ", base.status().message());
   }
   ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
@@ -570,6 +574,8 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
                                          files[i].path, arrow::io::FileMode::READ));
     auto delta = ReadDeltaFile(file);
     if (!delta.ok()) {
+      if (IsChecksumMismatch(delta.status()))
+        return QuarantineCorrupt(key, files[i].path, delta.status());
       return delta.status().WithMessage(files[i].path, ": ", delta.status().message());
     }
     // Upstream's version-0 deltas: the i-th (in index order) is base + i + 1.
@@ -583,6 +589,49 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
     return arrow::Status::Invalid(p.deltas, ": ", object.status().message());
   }
   return object;
+}
+
+// A read found a file of `key` corrupt (checksum or version mismatch): the object's
+// files go to quarantine, a floor keeps its versions above what it had (best effort: the
+// versions its readable headers state), and the caller gets NotFound, never the bytes.
+arrow::Status DiskStorage::QuarantineCorrupt(const ObjectKey& key,
+                                             const std::string& file,
+                                             const arrow::Status& why) {
+  const ObjectPaths p = PathsOf(key);
+  uint64_t version = 0;
+  auto header_version = [&](const std::string& path) {
+    auto f = arrow::io::ReadableFile::Open(path);
+    if (!f.ok()) return;
+    if (auto h = ReadFileHeader(*f); h.ok()) version = std::max(version, h->version);
+  };
+  header_version(p.base);
+  if (auto files = ListDeltas(p.deltas); files.ok() && !files->empty())
+    header_version(files->back().path);
+  if (version > 0) LogIfError(RecordFloor(VersionFloor{key.str(), version}));
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const std::string stamp =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count()) +
+      "-" + RandomHex(6);
+  const std::string rel_session =
+      std::string(key.app()) + "/" + std::string(key.session()) + "/";
+  const std::string dest = internal_ + "/" + kQuarantineDir + "/" + stamp;
+  for (const auto& [from, name] :
+       {std::pair{p.base, std::string(key.object()) + std::string(kBaseSuffix)},
+        std::pair{p.deltas, std::string(key.object()) + std::string(kDeltasSuffix)}}) {
+    if (!PathExists(from)) continue;
+    const std::string to = dest + "/" + rel_session + name;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
+    LogIfError(ec ? arrow::Status::IOError("create ", to, ": ", ec.message())
+                  : RenameFile(from, to));
+  }
+  LogIfError(SyncDir(p.session_dir));
+  Uncharge(key.str());
+  spdlog::error("storage: {} is corrupt ({}); object {} moved to {} and not served", file,
+                why.message(), key.str(), dest);
+  return arrow::Status::KeyError("object ", key.str(), " not found: its stored file ",
+                                 file, " is corrupt (", why.message(),
+                                 ") and was moved to quarantine (", dest, ")");
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> DiskStorage::ReadNativeSchema(
@@ -907,7 +956,9 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base,
     ARROW_ASSIGN_OR_RAISE(const int64_t size, file->GetSize());
     if (size <= kWholeReadBytes) {
       ARROW_ASSIGN_OR_RAISE(auto bytes, file->ReadAt(0, size));
-      return ReadFileHeader(std::make_shared<arrow::io::BufferReader>(std::move(bytes)));
+      // In memory already: verify its checksum too (what the scan reads is checked).
+      return ReadFileHeader(std::make_shared<arrow::io::BufferReader>(std::move(bytes)),
+                            /*verify_checksum=*/true);
     }
     return ReadFileHeader(file);
   };

@@ -384,6 +384,62 @@ TEST_F(DiskStorageTest, FloorLogStaysBoundedAcrossRestarts) {
   EXPECT_LT(fs::file_size(Path(".flame-cache/version-floors")), 100u);
 }
 
+void FlipByteOf(const std::string& path, const std::string& inside) {
+  std::FILE* f = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  std::string bytes(fs::file_size(path), '\0');
+  ASSERT_EQ(std::fread(bytes.data(), 1, bytes.size(), f), bytes.size());
+  const size_t at = bytes.find(inside);
+  ASSERT_NE(at, std::string::npos);
+  std::fseek(f, static_cast<long>(at + inside.size() / 2), SEEK_SET);
+  std::fputc(bytes[at + inside.size() / 2] ^ 0x10, f);
+  std::fclose(f);
+}
+
+TEST_F(DiskStorageTest, CorruptBytesAreQuarantinedAndNeverServed) {
+  auto engine = Open();
+  const std::string big(200 << 10, 'B');  // above the scan's whole-read size
+  ASSERT_OK(engine->Put(Key("a/s/base"), *Object::MakeOpaque(3, Buf(big + "tail"))));
+  ASSERT_OK(engine->Put(Key("a/s/delta"), *Object::MakeOpaque(4, Buf("base"))));
+  ASSERT_OK_AND_ASSIGN(auto d0, engine->Read(Key("a/s/delta")));
+  ASSERT_OK_AND_ASSIGN(auto d1, d0->WithDelta({5, Buf("the-delta-bytes")}));
+  ASSERT_OK(engine->Append(Key("a/s/delta"), *d1));
+  ASSERT_OK(engine->Put(Key("a/s/small"), *Object::MakeOpaque(6, Buf("small-bytes"))));
+  ASSERT_OK(engine->Put(Key("a/s/fine"), *Object::MakeOpaque(1, Buf("fine"))));
+  d0.reset();
+  d1.reset();
+  FlipByteOf(Path("a/s/base.arrow"), big);
+  FlipByteOf(Path("a/s/delta.deltas/0.arrow"), "the-delta-bytes");
+
+  // Read: NotFound naming the corruption, the files moved aside, a floor recorded.
+  for (const std::string key : {"a/s/base", "a/s/delta"}) {
+    auto read = engine->Read(Key(key));
+    EXPECT_TRUE(read.status().IsKeyError()) << read.status().ToString();
+    EXPECT_NE(read.status().message().find("checksum mismatch"), std::string::npos)
+        << read.status().message();
+    EXPECT_NE(read.status().message().find("quarantine"), std::string::npos);
+    EXPECT_STATUS(KeyError, "not found", engine->Read(Key(key)));
+  }
+  EXPECT_FALSE(fs::exists(Path("a/s/base.arrow")));
+  EXPECT_FALSE(fs::exists(Path("a/s/delta.deltas")));
+  ASSERT_OK_AND_ASSIGN(auto floors, engine->LoadFloors());
+  std::map<std::string, uint64_t> got;
+  for (const auto& f : floors) got[f.pattern] = f.version;
+  EXPECT_EQ(got, (std::map<std::string, uint64_t>{{"a/s/base", 3}, {"a/s/delta", 5}}));
+
+  // Startup: a small file is read whole by the scan and verified there.
+  FlipByteOf(Path("a/s/small.arrow"), "small-bytes");
+  engine = Open();
+  auto seen = ScanAll(engine.get());
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen.count("a/s/fine"));
+  std::set<std::string> quarantined;
+  for (const auto& e : fs::recursive_directory_iterator(Path(".flame-cache/quarantine")))
+    if (e.is_regular_file()) quarantined.insert(e.path().filename().string());
+  EXPECT_EQ(quarantined, (std::set<std::string>{"base.arrow", "delta.arrow", "0.arrow",
+                                                "small.arrow"}));
+}
+
 TEST_F(DiskStorageTest, ScanDoesNotReadPayloads) {
   // A 64 MiB ZSTD-compressed object (upstream's format): scanning it must not decompress
   // it.

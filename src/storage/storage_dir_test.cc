@@ -36,8 +36,9 @@ TEST(StorageDirTest, EmptyMarkedAndUpstreamShapedDirectoriesAreAccepted) {
 }
 
 TEST(StorageDirTest, ForeignDirectoriesAreRefusedAndLeftAlone) {
-  for (const std::string rel : {"notes.txt", "photos/2024/cat.jpg", "app/ssn/.tmp.arrow",
-                                "app/ssn/obj.arrow.bak", "app/file", "app/ssn/sub/x.arrow"}) {
+  for (const std::string rel :
+       {"notes.txt", "photos/2024/cat.jpg", "app/ssn/.tmp.arrow", "app/ssn/obj.arrow.bak",
+        "app/file", "app/ssn/sub/x.arrow"}) {
     testing::TempDir dir;
     Touch(dir.path() + "/" + rel);
     auto st = CheckStorageDirOwnership(dir.path());
