@@ -376,6 +376,7 @@ class DiskStorage final : public StorageEngine {
   void Quarantine(const std::vector<std::string>& rel_paths, const std::string& reason);
   arrow::Status QuarantineCorrupt(const ObjectKey& key, const std::string& file,
                                   const arrow::Status& why);
+  void RecordFloorOfQuarantined(const ObjectKey& key);
 
   const DiskStorageOptions options_;
   const std::string root_;
@@ -591,6 +592,28 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
   return object;
 }
 
+// Before an object's files go to quarantine: a floor at the highest version its headers
+// state (checked against their footers), so that a key written again after a restart
+// continues above the versions clients may hold. Best effort: unreadable headers state
+// nothing.
+void DiskStorage::RecordFloorOfQuarantined(const ObjectKey& key) {
+  const ObjectPaths p = PathsOf(key);
+  auto header_version = [&](const std::string& path) -> uint64_t {
+    auto f = arrow::io::ReadableFile::Open(path);
+    if (!f.ok()) return 0;
+    auto h = ReadFileHeader(*f);
+    return h.ok() ? h->version : 0;
+  };
+  const uint64_t base = header_version(p.base);
+  uint64_t version = base;
+  if (auto files = ListDeltas(p.deltas); files.ok() && !files->empty()) {
+    const uint64_t last = header_version(files->back().path);
+    // Upstream's version-0 deltas are renumbered base + i + 1.
+    version = std::max(version, last == 0 ? base + files->size() : last);
+  }
+  if (version > 0) LogIfError(RecordFloor(VersionFloor{key.str(), version}));
+}
+
 // A read found a file of `key` corrupt (checksum or version mismatch): the object's
 // files go to quarantine, a floor keeps its versions above what it had (best effort: the
 // versions its readable headers state), and the caller gets NotFound, never the bytes.
@@ -598,16 +621,7 @@ arrow::Status DiskStorage::QuarantineCorrupt(const ObjectKey& key,
                                              const std::string& file,
                                              const arrow::Status& why) {
   const ObjectPaths p = PathsOf(key);
-  uint64_t version = 0;
-  auto header_version = [&](const std::string& path) {
-    auto f = arrow::io::ReadableFile::Open(path);
-    if (!f.ok()) return;
-    if (auto h = ReadFileHeader(*f); h.ok()) version = std::max(version, h->version);
-  };
-  header_version(p.base);
-  if (auto files = ListDeltas(p.deltas); files.ok() && !files->empty())
-    header_version(files->back().path);
-  if (version > 0) LogIfError(RecordFloor(VersionFloor{key.str(), version}));
+  RecordFloorOfQuarantined(key);
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const std::string stamp =
       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count()) +
@@ -943,6 +957,7 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base,
       rel_base.substr(0, rel_base.size() - kBaseSuffix.size()) +
       std::string(kDeltasSuffix);
   auto quarantine = [&](const std::string& why) {
+    RecordFloorOfQuarantined(key);
     std::vector<std::string> rels{rel_base};
     if (has_deltas) rels.push_back(rel_deltas);
     Quarantine(rels, why);

@@ -141,6 +141,10 @@ arrow::Result<OpaqueRow> ReadOpaque(arrow::ipc::RecordBatchFileReader* reader) {
   std::vector<std::shared_ptr<arrow::Buffer>> pieces;
   for (int b = 0; b < batches; ++b) {
     ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(b));
+    // The IPC reader checks buffer sizes, not offsets: a damaged or hostile file could
+    // point a cell outside its buffer. For binary columns this reads the offsets only.
+    if (auto st = batch->ValidateFull(); !st.ok())
+      return arrow::Status::Invalid("malformed record batch ", b, ": ", st.message());
     if (batch->num_rows() == 0) continue;
     if (!have_version) {
       row.version = VersionAt(*batch->column(0), 0);
@@ -406,9 +410,16 @@ arrow::Result<Object::Ptr> ReadBaseFile(
     NativeTable table;
     table.schema = schema;
     table.batches.reserve(reader->num_record_batches());
+    // A file we wrote holds batches validated on upload and is checksummed; any other
+    // file is validated here before its batches can be served.
+    const bool checked = reader->metadata() && reader->metadata()->Contains(kChecksumKey);
     for (int b = 0; b < reader->num_record_batches(); ++b) {
       auto batch = reader->ReadRecordBatch(b);
       ARROW_RETURN_NOT_OK(AsInvalid(batch.status()));
+      if (!checked) {
+        if (auto st = (*batch)->ValidateFull(); !st.ok())
+          return arrow::Status::Invalid("malformed record batch ", b, ": ", st.message());
+      }
       table.batches.push_back(std::move(batch).ValueUnsafe());
     }
     return Object::MakeNative(NativeSchemaVersion(*schema), std::move(table));
@@ -457,6 +468,8 @@ arrow::Result<ObjectFileHeader> ReadFileHeader(
   for (int b = 0; b < reader->num_record_batches(); ++b) {
     auto batch = reader->ReadRecordBatch(b);
     ARROW_RETURN_NOT_OK(AsInvalid(batch.status()));
+    if (auto st = (*batch)->ValidateFull(); !st.ok())  // the version column only
+      return arrow::Status::Invalid("malformed record batch ", b, ": ", st.message());
     if ((*batch)->num_rows() > 0) {
       const uint64_t version = VersionAt(*(*batch)->column(0), 0);
       ARROW_RETURN_NOT_OK(VerifyVersion(*reader, version));
