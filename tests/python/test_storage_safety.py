@@ -77,6 +77,9 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path, start_server
         {"notes.txt": b"my notes"},
         {"photos/2024/cat.jpg": b"\xff\xd8jpeg", "photos/readme": b"hi"},
         {"projects/src/main.arrow.bak": b"x"},
+        # Upstream-shaped but with an operator's file in a session directory: refused as a
+        # whole (fix it by hand), not half-quarantined.
+        {"app/ssn/o.arrow": b"ARROW1", "app/ssn/notes.txt": b"not an object"},
     ],
 )
 def test_non_empty_foreign_directory_is_refused_and_left_untouched(tmp_path: Path, files: dict[str, bytes]) -> None:
