@@ -9,8 +9,8 @@ cd "$root"
 debs=(build-essential cmake ninja-build pkg-config python3-venv
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libbson-dev
       libgtest-dev libgmock-dev openssl prometheus
-      libcpp-httplib-dev systemd ccache clang-format
-      nlohmann-json3-dev etcd-server)
+      libcpp-httplib-dev systemd ccache clang-format libxxhash-dev
+      clang libclang-rt-14-dev nlohmann-json3-dev etcd-server)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -57,6 +57,19 @@
 //   A crash after 1 leaves an *orphan* deltas directory (deltas without a base): recovery
 //   removes it, and PUT removes it before writing a new base (step 0).
 //
+//   VERSION FLOOR (RecordFloor; the store records it before removing the keys it covers)
+//     Append `<version>\t<pattern>\t<fnv1a-64>\n` at the log's end, fsync (and the
+//     directory when the log was created). Only then are keys removed, so after a crash
+//     the floor is durable or the keys are still there. A failed append is cut off again
+//     (ftruncate to the old end) so that no later line is glued to a partial one; a torn
+//     tail found at startup is cut off in place before anything is appended.
+//     Full disk: a DELETE must be able to free space, yet its floor needs a few bytes
+//     first. `.flame-cache/version-floors.reserve` holds 64 KiB (~600 lines) written
+//     and fsynced in advance; an append that fails with ENOSPC removes the reserve and
+//     retries the same append + fsync, so the floor is exactly as durable as on a disk
+//     with room and the DELETE goes on to free space. The reserve is written again by
+//     the next RecordFloor (or start) that finds room.
+//
 // Recovery (Scan, at startup, before any write): removes `.`-prefixed temporary files,
 // stale deltas (version <= base version) and orphan deltas directories; moves unreadable
 // bases (with their deltas) and foreign files to the quarantine folder and logs them;
@@ -93,16 +106,23 @@
 
 #include "storage/durable_file.h"
 #include "storage/object_file.h"
+#include "storage/storage_dir.h"
 #include "storage/storage_full.h"
 
 namespace foc {
 namespace {
 
-constexpr char kInternalDir[] = ".flame-cache";
+constexpr const char* kInternalDir = kStorageInternalDir;
 // Files up to this size are read whole when only their header is needed (see Scan).
 constexpr int64_t kWholeReadBytes = 64 * 1024;
 constexpr char kInstanceIdFile[] = "instance-id";
 constexpr char kFloorsFile[] = "version-floors";
+// Preallocated space that a DELETE on a full disk gives up to append its version floor
+// (see "Version floors" above); ~600 floor lines.
+constexpr char kFloorReserveFile[] = "version-floors.reserve";
+constexpr int64_t kFloorReserveBytes = 64 * 1024;
+// Floors one app may keep in the log before they are merged into one `app/*` floor.
+constexpr size_t kMaxFloorsPerApp = 256;
 constexpr char kQuarantineDir[] = "quarantine";
 constexpr std::string_view kBaseSuffix = ".arrow";
 constexpr std::string_view kDeltasSuffix = ".deltas";
@@ -200,10 +220,21 @@ class DiskStorage final : public StorageEngine {
       return arrow::Status::IOError("create storage root ", root_, ": ", ec.message());
     if (!IsDirectory(root_))
       return arrow::Status::IOError("storage root ", root_, " is not a directory");
+    // Ours, empty or upstream-shaped, and only one server at a time (storage_dir.h):
+    // checked before anything in the directory is created, moved or removed.
+    ARROW_RETURN_NOT_OK(CheckStorageDirOwnership(root_));
     ARROW_RETURN_NOT_OK(MakeDir(root_, internal_).status());
+    if (options_.lock_directory) {
+      ARROW_ASSIGN_OR_RAISE(lock_, StorageDirLock::Acquire(root_, internal_));
+    }
     ARROW_RETURN_NOT_OK(LoadOrCreateInstanceId());
-    return LoadFloors()
-        .status();  // compacts the log and drops a torn tail before appends
+    // Compacts the log and drops a torn tail before appends.
+    ARROW_RETURN_NOT_OK(LoadFloors().status());
+    std::lock_guard<std::mutex> lock(floors_mu_);
+    floor_reserve_ok_ = RestoreFloorReserve();
+    if (!floor_reserve_ok_)
+      spdlog::warn("storage: no room for the version-floor reserve in {} yet", internal_);
+    return arrow::Status::OK();
   }
 
   std::string Describe() const override { return "disk:" + root_; }
@@ -343,10 +374,14 @@ class DiskStorage final : public StorageEngine {
   void ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
                   const std::function<void(StoredObjectInfo)>& visit);
   void Quarantine(const std::vector<std::string>& rel_paths, const std::string& reason);
+  arrow::Status QuarantineCorrupt(const ObjectKey& key, const std::string& file,
+                                  const arrow::Status& why);
+  void RecordFloorOfQuarantined(const ObjectKey& key);
 
   const DiskStorageOptions options_;
   const std::string root_;
   const std::string internal_;
+  std::unique_ptr<StorageDirLock> lock_;
   std::string instance_id_;
   std::string quarantine_stamp_;
 
@@ -355,6 +390,9 @@ class DiskStorage final : public StorageEngine {
   int64_t stored_ = 0;
 
   std::mutex floors_mu_;
+  bool floor_reserve_ok_ = false;  // guarded by floors_mu_
+
+  bool RestoreFloorReserve();
 };
 
 // ---------------------------------------------------------------------------------------
@@ -391,22 +429,67 @@ arrow::Status DiskStorage::LoadOrCreateInstanceId() {
   return WriteInternalFile(kInstanceIdFile, instance_id_ + "\n");
 }
 
+namespace {
+
+// pwrite of all of `data` at `offset`.
+arrow::Status PwriteAll(int fd, std::string_view data, off_t offset,
+                        const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
+                         offset + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FileError(errno, "append", path);
+    done += static_cast<size_t>(n);
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+bool DiskStorage::RestoreFloorReserve() {
+  const std::string path = internal_ + "/" + kFloorReserveFile;
+  if (FileSize(path).ValueOr(-1) == kFloorReserveBytes) return true;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const std::string zeros(kFloorReserveBytes, '\0');
+  bool ok = PwriteAll(fd, zeros, 0, path).ok() && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) LogIfError(RemoveFile(path));  // a partial reserve is no reserve
+  return ok;
+}
+
 arrow::Status DiskStorage::RecordFloor(const VersionFloor& floor) {
   std::lock_guard<std::mutex> lock(floors_mu_);
+  // Top the reserve up again once a DELETE used it (fails quietly while the disk is
+  // full).
+  if (!floor_reserve_ok_) floor_reserve_ok_ = RestoreFloorReserve();
   const std::string path = internal_ + "/" + kFloorsFile;
   const bool existed = PathExists(path);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return FileError(errno, "open", path);
+  const off_t end = ::lseek(fd, 0, SEEK_END);
+  if (end < 0) {
+    const int err = errno;
+    ::close(fd);
+    return FileError(err, "seek", path);
+  }
   const std::string line = FloorLine(floor);
-  arrow::Status st;
-  size_t done = 0;
-  while (st.ok() && done < line.size()) {
-    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      st = FileError(errno, "append", path);
-    else
-      done += static_cast<size_t>(n);
+  arrow::Status st = PwriteAll(fd, line, end, path);
+  if (!st.ok()) {
+    // Never leave a partial line: the next append would be glued to it.
+    if (::ftruncate(fd, end) != 0) spdlog::warn("storage: cannot truncate {}", path);
+    if (IsDeviceFull(st) && floor_reserve_ok_) {
+      // The disk is full: give up the reserve so that this DELETE can free space.
+      spdlog::warn(
+          "storage: device full; using the version-floor reserve so that a "
+          "DELETE can proceed");
+      LogIfError(RemoveFile(internal_ + "/" + kFloorReserveFile));
+      floor_reserve_ok_ = false;
+      st = PwriteAll(fd, line, end, path);
+      if (!st.ok() && ::ftruncate(fd, end) != 0)
+        spdlog::warn("storage: cannot truncate {}", path);
+    }
   }
   if (st.ok() && ::fsync(fd) != 0) st = FileError(errno, "fsync", path);
   ::close(fd);
@@ -429,8 +512,14 @@ arrow::Result<std::vector<VersionFloor>> DiskStorage::LoadFloors() {
   bool damaged = false;
   while (!text.empty()) {
     const size_t nl = text.find('\n');
-    if (nl == std::string_view::npos) {  // torn last append: never acknowledged
+    if (nl == std::string_view::npos) {
+      // Torn last append, never acknowledged: cut it off in place, so that the next
+      // append starts a line of its own even if the compaction below cannot run (full
+      // disk).
       damaged = true;
+      const off_t keep = static_cast<off_t>(buf->size() - text.size());
+      if (::truncate(path.c_str(), keep) != 0)
+        return FileError(errno, "truncate torn tail of", path);
       break;
     }
     auto floor = ParseFloorLine(text.substr(0, nl));
@@ -447,11 +536,14 @@ arrow::Result<std::vector<VersionFloor>> DiskStorage::LoadFloors() {
       floors[it->second].version = std::max(floors[it->second].version, floor->version);
   }
   if (damaged) spdlog::warn("version-floor log {}: dropped damaged lines", path);
-  if (damaged ||
-      lines > floors.size()) {  // compact: one line per pattern, written atomically
+  floors = CompactFloors(std::move(floors));
+  if (damaged || lines > floors.size()) {
+    // Compact: one line per pattern, written atomically. Best effort: the log as it is
+    // stays valid (only longer) when there is no room for the new one.
     std::string content;
     for (const auto& f : floors) content += FloorLine(f);
-    ARROW_RETURN_NOT_OK(WriteInternalFile(kFloorsFile, content));
+    if (auto st = WriteInternalFile(kFloorsFile, content); !st.ok())
+      spdlog::warn("storage: version-floor log not compacted: {}", st.ToString());
   }
   return floors;
 }
@@ -469,6 +561,8 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
   }
   auto base = ReadBaseFile(*mapped);
   if (!base.ok()) {
+    if (IsChecksumMismatch(base.status()))
+      return QuarantineCorrupt(key, p.base, base.status());
     return base.status().WithMessage(p.base, ": ", base.status().message());
   }
   ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
@@ -481,6 +575,8 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
                                          files[i].path, arrow::io::FileMode::READ));
     auto delta = ReadDeltaFile(file);
     if (!delta.ok()) {
+      if (IsChecksumMismatch(delta.status()))
+        return QuarantineCorrupt(key, files[i].path, delta.status());
       return delta.status().WithMessage(files[i].path, ": ", delta.status().message());
     }
     // Upstream's version-0 deltas: the i-th (in index order) is base + i + 1.
@@ -494,6 +590,62 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
     return arrow::Status::Invalid(p.deltas, ": ", object.status().message());
   }
   return object;
+}
+
+// Before an object's files go to quarantine: a floor at the highest version its headers
+// state (checked against their footers), so that a key written again after a restart
+// continues above the versions clients may hold. Best effort: unreadable headers state
+// nothing.
+void DiskStorage::RecordFloorOfQuarantined(const ObjectKey& key) {
+  const ObjectPaths p = PathsOf(key);
+  auto header_version = [&](const std::string& path) -> uint64_t {
+    auto f = arrow::io::ReadableFile::Open(path);
+    if (!f.ok()) return 0;
+    auto h = ReadFileHeader(*f);
+    return h.ok() ? h->version : 0;
+  };
+  const uint64_t base = header_version(p.base);
+  uint64_t version = base;
+  if (auto files = ListDeltas(p.deltas); files.ok() && !files->empty()) {
+    const uint64_t last = header_version(files->back().path);
+    // Upstream's version-0 deltas are renumbered base + i + 1.
+    version = std::max(version, last == 0 ? base + files->size() : last);
+  }
+  if (version > 0) LogIfError(RecordFloor(VersionFloor{key.str(), version}));
+}
+
+// A read found a file of `key` corrupt (checksum or version mismatch): the object's
+// files go to quarantine, a floor keeps its versions above what it had (best effort: the
+// versions its readable headers state), and the caller gets NotFound, never the bytes.
+arrow::Status DiskStorage::QuarantineCorrupt(const ObjectKey& key,
+                                             const std::string& file,
+                                             const arrow::Status& why) {
+  const ObjectPaths p = PathsOf(key);
+  RecordFloorOfQuarantined(key);
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const std::string stamp =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count()) +
+      "-" + RandomHex(6);
+  const std::string rel_session =
+      std::string(key.app()) + "/" + std::string(key.session()) + "/";
+  const std::string dest = internal_ + "/" + kQuarantineDir + "/" + stamp;
+  for (const auto& [from, name] :
+       {std::pair{p.base, std::string(key.object()) + std::string(kBaseSuffix)},
+        std::pair{p.deltas, std::string(key.object()) + std::string(kDeltasSuffix)}}) {
+    if (!PathExists(from)) continue;
+    const std::string to = dest + "/" + rel_session + name;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
+    LogIfError(ec ? arrow::Status::IOError("create ", to, ": ", ec.message())
+                  : RenameFile(from, to));
+  }
+  LogIfError(SyncDir(p.session_dir));
+  Uncharge(key.str());
+  spdlog::error("storage: {} is corrupt ({}); object {} moved to {} and not served", file,
+                why.message(), key.str(), dest);
+  return arrow::Status::KeyError("object ", key.str(), " not found: its stored file ",
+                                 file, " is corrupt (", why.message(),
+                                 ") and was moved to quarantine (", dest, ")");
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> DiskStorage::ReadNativeSchema(
@@ -699,6 +851,7 @@ arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& vis
   ARROW_ASSIGN_OR_RAISE(auto apps, ListDir(root_));
   for (const auto& e : apps) {
     if (e.name.starts_with(".")) continue;  // ours (.flame-cache) or the operator's
+    if (e.name == "lost+found") continue;   // the file system's (a dedicated volume)
     if (!e.is_dir) {
       Quarantine({e.name}, "foreign file in the storage root");
       continue;
@@ -804,6 +957,7 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base,
       rel_base.substr(0, rel_base.size() - kBaseSuffix.size()) +
       std::string(kDeltasSuffix);
   auto quarantine = [&](const std::string& why) {
+    RecordFloorOfQuarantined(key);
     std::vector<std::string> rels{rel_base};
     if (has_deltas) rels.push_back(rel_deltas);
     Quarantine(rels, why);
@@ -817,7 +971,9 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base,
     ARROW_ASSIGN_OR_RAISE(const int64_t size, file->GetSize());
     if (size <= kWholeReadBytes) {
       ARROW_ASSIGN_OR_RAISE(auto bytes, file->ReadAt(0, size));
-      return ReadFileHeader(std::make_shared<arrow::io::BufferReader>(std::move(bytes)));
+      // In memory already: verify its checksum too (what the scan reads is checked).
+      return ReadFileHeader(std::make_shared<arrow::io::BufferReader>(std::move(bytes)),
+                            /*verify_checksum=*/true);
     }
     return ReadFileHeader(file);
   };
@@ -895,6 +1051,52 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base,
 }
 
 }  // namespace
+
+std::vector<VersionFloor> CompactFloors(std::vector<VersionFloor> floors) {
+  // 1. Drop floors that a wider floor with at least their version makes redundant (a
+  //    session's floor under its app's, an object's under its session's or app's).
+  std::unordered_map<std::string, uint64_t> by_pattern;
+  for (const auto& f : floors) by_pattern[f.pattern] = f.version;
+  auto covered = [&](const VersionFloor& f) {
+    const size_t slash = f.pattern.find('/');
+    if (slash == std::string::npos) return false;
+    const std::string app = f.pattern.substr(0, slash);
+    if (f.pattern != app + "/*") {
+      auto it = by_pattern.find(app + "/*");
+      if (it != by_pattern.end() && it->second >= f.version) return true;
+    }
+    const size_t second = f.pattern.find('/', slash + 1);
+    if (second == std::string::npos) return false;  // a session or app floor
+    auto it = by_pattern.find(f.pattern.substr(0, second));
+    return it != by_pattern.end() && it->second >= f.version;
+  };
+  std::vector<VersionFloor> kept;
+  for (auto& f : floors)
+    if (!covered(f)) kept.push_back(std::move(f));
+  // 2. Bound the log: an app with more than kMaxFloorsPerApp floors (many deleted
+  //    sessions or evicted objects) gets one `app/*` floor at their maximum instead. That
+  //    only raises floors, which is always safe: a floor is where a re-created key's
+  //    versions continue above, and versions never need to be dense.
+  std::unordered_map<std::string, std::pair<size_t, uint64_t>> per_app;
+  for (const auto& f : kept) {
+    auto& [count, max] = per_app[f.pattern.substr(0, f.pattern.find('/'))];
+    ++count;
+    max = std::max(max, f.version);
+  }
+  std::vector<VersionFloor> out;
+  std::unordered_map<std::string, bool> merged;
+  for (auto& f : kept) {
+    const std::string app = f.pattern.substr(0, f.pattern.find('/'));
+    const auto& [count, max] = per_app[app];
+    if (count <= kMaxFloorsPerApp) {
+      out.push_back(std::move(f));
+    } else if (!merged[app]) {
+      merged[app] = true;
+      out.push_back(VersionFloor{app + "/*", max});
+    }
+  }
+  return out;
+}
 
 arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(
     DiskStorageOptions options) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <arrow/result.h>
 #include <arrow/status.h>
@@ -21,8 +22,18 @@ struct DiskStorageOptions {
   /// Test hook called between the steps of every write ("put:tmp-written", ...); a non-OK
   /// status aborts the write right there, as a crash would.
   std::function<arrow::Status(std::string_view step)> fault_hook;
+  /// Take the exclusive lock on the directory (storage/storage_dir.h). False only in
+  /// tests that open a second engine on one directory to play a restarted or a foreign
+  /// process.
+  bool lock_directory = true;
 };
 
 arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(DiskStorageOptions options);
+
+/// The compaction of the version-floor log at startup: drops floors made redundant by a
+/// wider floor with at least their version (`a/*` over `a/s` and `a/s/o`, `a/s` over
+/// `a/s/o`) and replaces the floors of an app that has more than 256 of them by one
+/// `app/*` floor at their maximum (raising floors is always safe). Order is kept.
+std::vector<VersionFloor> CompactFloors(std::vector<VersionFloor> floors);
 
 }  // namespace foc

@@ -43,7 +43,7 @@ std::string Describe(const Object& o) {
 
 // What a reopened engine says about `key`: "absent" or Describe(); checks Scan agrees.
 std::string Recovered(const std::string& root, const ObjectKey& key) {
-  auto engine = OpenDiskStorage({root, 0, {}});
+  auto engine = OpenDiskStorage({root, 0, {}, /*lock_directory=*/false});
   if (!engine.ok()) return "open failed: " + engine.status().ToString();
   std::map<std::string, StoredObjectInfo> seen;
   auto st = (*engine)->Scan(
@@ -86,7 +86,7 @@ std::vector<std::string> Leftovers(const std::string& root) {
 class DiskStorageTest : public ::testing::Test {
  protected:
   std::unique_ptr<StorageEngine> Open(int64_t capacity = 0) {
-    auto engine = OpenDiskStorage({dir_.path(), capacity, {}});
+    auto engine = OpenDiskStorage({dir_.path(), capacity, {}, /*lock_directory=*/false});
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     return std::move(engine).ValueOrDie();
   }
@@ -228,6 +228,7 @@ TEST_F(DiskStorageTest, ReadsAnUpstreamStoreWithVersionZeroDeltas) {
 }
 
 TEST_F(DiskStorageTest, RecoveryRemovesTemporariesStaleAndOrphanDeltas) {
+  MakeDirs(".flame-cache");  // our store (marked), left by a crash: temporaries included
   MakeDirs("a/s/stale.deltas");
   MakeDirs("a/s/partial.deltas");
   MakeDirs("a/s/orphan.deltas");
@@ -323,7 +324,7 @@ TEST_F(DiskStorageTest, FloorsAndInstanceIdSurviveReopen) {
   ASSERT_OK_AND_ASSIGN(const std::string id, engine->InstanceId());
   EXPECT_EQ(id.size(), 36u);
   ASSERT_OK(engine->RecordFloor({"app/*", 5}));
-  ASSERT_OK(engine->RecordFloor({"app/s", 9}));
+  ASSERT_OK(engine->RecordFloor({"app/s", 19}));
   ASSERT_OK(engine->RecordFloor({"app/*", 12}));
   ASSERT_OK(engine->RecordFloor({"app/*", 7}));
   engine.reset();
@@ -336,7 +337,7 @@ TEST_F(DiskStorageTest, FloorsAndInstanceIdSurviveReopen) {
   ASSERT_OK_AND_ASSIGN(auto floors, engine->LoadFloors());
   std::map<std::string, uint64_t> got;
   for (const auto& fl : floors) got[fl.pattern] = fl.version;
-  EXPECT_EQ(got, (std::map<std::string, uint64_t>{{"app/*", 12}, {"app/s", 9}}));
+  EXPECT_EQ(got, (std::map<std::string, uint64_t>{{"app/*", 12}, {"app/s", 19}}));
   ASSERT_OK(engine->RecordFloor({"b/s/o", 3}));
   engine = Open();
   ASSERT_OK_AND_ASSIGN(floors, engine->LoadFloors());
@@ -344,6 +345,99 @@ TEST_F(DiskStorageTest, FloorsAndInstanceIdSurviveReopen) {
   TempDir other;
   ASSERT_OK_AND_ASSIGN(auto e2, OpenDiskStorage({other.path(), 0, {}}));
   EXPECT_NE(e2->InstanceId().ValueOrDie(), id);
+}
+
+TEST(CompactFloorsTest, DropsSubsumedFloorsAndBoundsEachApp) {
+  auto patterns = [](const std::vector<VersionFloor>& floors) {
+    std::map<std::string, uint64_t> out;
+    for (const auto& f : floors) out[f.pattern] = f.version;
+    return out;
+  };
+  EXPECT_EQ(patterns(CompactFloors({{"a/s1", 4},
+                                    {"a/s2", 9},
+                                    {"a/*", 7},
+                                    {"a/s1/o", 3},
+                                    {"a/s3/o", 8},
+                                    {"b/s/o", 2},
+                                    {"b/s", 2},
+                                    {"c/s/o", 5}})),
+            (std::map<std::string, uint64_t>{
+                {"a/*", 7}, {"a/s2", 9}, {"a/s3/o", 8}, {"b/s", 2}, {"c/s/o", 5}}));
+  // Thousands of deleted sessions of one app: one app floor at their maximum.
+  std::vector<VersionFloor> many;
+  for (int i = 0; i < 5000; ++i) many.push_back({"big/s" + std::to_string(i), 10u + i});
+  many.push_back({"small/s", 3});
+  EXPECT_EQ(patterns(CompactFloors(many)),
+            (std::map<std::string, uint64_t>{{"big/*", 5009}, {"small/s", 3}}));
+}
+
+TEST_F(DiskStorageTest, FloorLogStaysBoundedAcrossRestarts) {
+  auto engine = Open();
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_OK(engine->RecordFloor({"app/s" + std::to_string(i), 1u + i}));
+  engine.reset();
+  engine = Open();
+  ASSERT_OK_AND_ASSIGN(auto floors, engine->LoadFloors());
+  ASSERT_EQ(floors.size(), 1u);
+  EXPECT_EQ(floors[0].pattern, "app/*");
+  EXPECT_EQ(floors[0].version, 2000u);
+  EXPECT_LT(fs::file_size(Path(".flame-cache/version-floors")), 100u);
+}
+
+void FlipByteOf(const std::string& path, const std::string& inside) {
+  std::FILE* f = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  std::string bytes(fs::file_size(path), '\0');
+  ASSERT_EQ(std::fread(bytes.data(), 1, bytes.size(), f), bytes.size());
+  const size_t at = bytes.find(inside);
+  ASSERT_NE(at, std::string::npos);
+  std::fseek(f, static_cast<long>(at + inside.size() / 2), SEEK_SET);
+  std::fputc(bytes[at + inside.size() / 2] ^ 0x10, f);
+  std::fclose(f);
+}
+
+TEST_F(DiskStorageTest, CorruptBytesAreQuarantinedAndNeverServed) {
+  auto engine = Open();
+  const std::string big(200 << 10, 'B');  // above the scan's whole-read size
+  ASSERT_OK(engine->Put(Key("a/s/base"), *Object::MakeOpaque(3, Buf(big + "tail"))));
+  ASSERT_OK(engine->Put(Key("a/s/delta"), *Object::MakeOpaque(4, Buf("base"))));
+  ASSERT_OK_AND_ASSIGN(auto d0, engine->Read(Key("a/s/delta")));
+  ASSERT_OK_AND_ASSIGN(auto d1, d0->WithDelta({5, Buf("the-delta-bytes")}));
+  ASSERT_OK(engine->Append(Key("a/s/delta"), *d1));
+  ASSERT_OK(engine->Put(Key("a/s/small"), *Object::MakeOpaque(6, Buf("small-bytes"))));
+  ASSERT_OK(engine->Put(Key("a/s/fine"), *Object::MakeOpaque(1, Buf("fine"))));
+  d0.reset();
+  d1.reset();
+  FlipByteOf(Path("a/s/base.arrow"), big);
+  FlipByteOf(Path("a/s/delta.deltas/0.arrow"), "the-delta-bytes");
+
+  // Read: NotFound naming the corruption, the files moved aside, a floor recorded.
+  for (const std::string key : {"a/s/base", "a/s/delta"}) {
+    auto read = engine->Read(Key(key));
+    EXPECT_TRUE(read.status().IsKeyError()) << read.status().ToString();
+    EXPECT_NE(read.status().message().find("checksum mismatch"), std::string::npos)
+        << read.status().message();
+    EXPECT_NE(read.status().message().find("quarantine"), std::string::npos);
+    EXPECT_STATUS(KeyError, "not found", engine->Read(Key(key)));
+  }
+  EXPECT_FALSE(fs::exists(Path("a/s/base.arrow")));
+  EXPECT_FALSE(fs::exists(Path("a/s/delta.deltas")));
+  ASSERT_OK_AND_ASSIGN(auto floors, engine->LoadFloors());
+  std::map<std::string, uint64_t> got;
+  for (const auto& f : floors) got[f.pattern] = f.version;
+  EXPECT_EQ(got, (std::map<std::string, uint64_t>{{"a/s/base", 3}, {"a/s/delta", 5}}));
+
+  // Startup: a small file is read whole by the scan and verified there.
+  FlipByteOf(Path("a/s/small.arrow"), "small-bytes");
+  engine = Open();
+  auto seen = ScanAll(engine.get());
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen.count("a/s/fine"));
+  std::set<std::string> quarantined;
+  for (const auto& e : fs::recursive_directory_iterator(Path(".flame-cache/quarantine")))
+    if (e.is_regular_file()) quarantined.insert(e.path().filename().string());
+  EXPECT_EQ(quarantined, (std::set<std::string>{"base.arrow", "delta.arrow", "0.arrow",
+                                                "small.arrow"}));
 }
 
 TEST_F(DiskStorageTest, ScanDoesNotReadPayloads) {
@@ -438,6 +532,56 @@ TEST_F(DiskStorageTest, DeviceFullFailsCleanlyAndRecovers) {
     }
     ASSERT_OK(again);
   }
+}
+
+// A DELETE must be able to free space on a full disk, although it appends its version
+// floor first: the floor log's reserve makes room for it.
+TEST_F(DiskStorageTest, DeleteWorksOnAFullDevice) {
+  const std::string mnt = Path("small-fs");
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m") != 0) {
+    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs at " << mnt << ": "
+                 << std::strerror(errno) << " (needs root or CAP_SYS_ADMIN)";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  ASSERT_OK_AND_ASSIGN(auto engine, OpenDiskStorage({mnt + "/store", 0, {}}));
+  EXPECT_TRUE(fs::exists(mnt + "/store/.flame-cache/version-floors.reserve"));
+  // Fill the device to the last byte: objects, then a filler file.
+  ASSERT_OK(engine->Put(Key("a/s/k"),
+                        *Object::MakeOpaque(1, Buf(std::string(900 << 10, 'k')))));
+  ASSERT_OK(engine->Put(Key("a/t/k"),
+                        *Object::MakeOpaque(1, Buf(std::string(900 << 10, 'k')))));
+  {
+    std::FILE* f = std::fopen((mnt + "/filler").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    const std::string block(4096, 'f');
+    while (std::fwrite(block.data(), 1, block.size(), f) == block.size() &&
+           std::fflush(f) == 0) {
+    }
+    std::fclose(f);
+    f = std::fopen((mnt + "/filler2").c_str(), "w");
+    while (std::fputc('f', f) != EOF && std::fflush(f) == 0) {
+    }
+    std::fclose(f);
+  }
+  ASSERT_TRUE(IsDeviceFull(engine->Put(Key("a/u/k"), *Object::MakeOpaque(1, Buf("x")))));
+  // The store's DELETE: floor first (durably), then the files.
+  ASSERT_OK(engine->RecordFloor({"a/s", 1}));
+  ASSERT_OK(engine->Remove(Key("a/s/k")));
+  // Space is back: the next floor restores the reserve, writes work again.
+  ASSERT_OK(engine->RecordFloor({"a/t", 1}));
+  ASSERT_OK(engine->Remove(Key("a/t/k")));
+  EXPECT_EQ(fs::file_size(mnt + "/store/.flame-cache/version-floors.reserve"), 64u << 10);
+  ASSERT_OK(engine->Put(Key("a/u/k"), *Object::MakeOpaque(1, Buf("x"))));
+  engine.reset();
+  ASSERT_OK_AND_ASSIGN(engine, OpenDiskStorage({mnt + "/store", 0, {}}));
+  ASSERT_OK_AND_ASSIGN(auto floors, engine->LoadFloors());
+  std::map<std::string, uint64_t> got;
+  for (const auto& fl : floors) got[fl.pattern] = fl.version;
+  EXPECT_EQ(got, (std::map<std::string, uint64_t>{{"a/s", 1}, {"a/t", 1}}));
 }
 
 TEST_F(DiskStorageTest, ConcurrentPutAndRemoveInOneSession) {
@@ -555,6 +699,7 @@ TEST(DiskStorageFaultTest, EveryStepOfEveryWriteLeavesOldOrNew) {
                                    if (state->armed) state->steps.emplace_back(step);
                                    return arrow::Status::OK();
                                  }};
+      options.lock_directory = false;  // reopened below while the first is alive
       ASSERT_OK_AND_ASSIGN(auto engine, OpenDiskStorage(options));
       scenario.setup(engine.get(), dir.path());
       EXPECT_EQ(Recovered(dir.path(), kKey), scenario.old_state) << scenario.name;

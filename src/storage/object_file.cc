@@ -1,7 +1,10 @@
 #include "storage/object_file.h"
 
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <arrow/array.h>
@@ -11,6 +14,12 @@
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
 #include <arrow/util/compression.h>
+#include <arrow/util/key_value_metadata.h>
+
+// xxHash (Debian's libxxhash-dev) compiled into this file: no library to ship at run
+// time.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace foc {
 namespace {
@@ -132,6 +141,10 @@ arrow::Result<OpaqueRow> ReadOpaque(arrow::ipc::RecordBatchFileReader* reader) {
   std::vector<std::shared_ptr<arrow::Buffer>> pieces;
   for (int b = 0; b < batches; ++b) {
     ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(b));
+    // The IPC reader checks buffer sizes, not offsets: a damaged or hostile file could
+    // point a cell outside its buffer. For binary columns this reads the offsets only.
+    if (auto st = batch->ValidateFull(); !st.ok())
+      return arrow::Status::Invalid("malformed record batch ", b, ": ", st.message());
     if (batch->num_rows() == 0) continue;
     if (!have_version) {
       row.version = VersionAt(*batch->column(0), 0);
@@ -171,7 +184,166 @@ arrow::Status AsInvalid(const arrow::Status& st) {
   return arrow::Status::Invalid("undecodable object file: ", st.ToString());
 }
 
+constexpr char kChecksumKey[] = "flame.cache.checksum";
+constexpr char kChecksumPrefix[] = "xxh3-64:";
+// IPC file trailer: int32 footer length, then the magic "ARROW1".
+constexpr int64_t kTrailerBytes = 10;
+constexpr int64_t kHashChunkBytes = 8 << 20;
+
+class ChecksumMismatchDetail final : public arrow::StatusDetail {
+ public:
+  const char* type_id() const override { return "foc::ChecksumMismatch"; }
+  std::string ToString() const override { return "checksum mismatch"; }
+};
+
+template <typename... Args>
+arrow::Status ChecksumError(Args&&... args) {
+  return arrow::Status::Invalid("corrupt object file: ", std::forward<Args>(args)...)
+      .WithDetail(std::make_shared<ChecksumMismatchDetail>());
+}
+
+std::string Hex64(uint64_t v) {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(v));
+  return hex;
+}
+
+// The first pass of a write: an OutputStream that hashes what the IPC writer gives it.
+// Once `closing()` is called (just before the writer's Close, which writes what is left
+// of the file and its footer) bytes are kept instead, so that Finish() can hash exactly
+// the bytes before the footer, whatever Close writes first (the schema of a table
+// without batches).
+class HashingSink final : public arrow::io::OutputStream {
+ public:
+  HashingSink() : state_(XXH3_createState()) { XXH3_64bits_reset(state_); }
+  ~HashingSink() override { XXH3_freeState(state_); }
+  arrow::Status Close() override {
+    closed_ = true;
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return position_; }
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    if (closing_) {
+      tail_.append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+    } else {
+      XXH3_64bits_update(state_, data, static_cast<size_t>(nbytes));
+    }
+    position_ += nbytes;
+    return arrow::Status::OK();
+  }
+  void closing() { closing_ = true; }
+  // The hash of every byte before the footer.
+  arrow::Result<uint64_t> Finish() {
+    if (static_cast<int64_t>(tail_.size()) < kTrailerBytes)
+      return arrow::Status::IOError("object file writer wrote no footer");
+    int32_t footer = 0;
+    std::memcpy(&footer, tail_.data() + tail_.size() - kTrailerBytes, sizeof(footer));
+    const int64_t before = static_cast<int64_t>(tail_.size()) - kTrailerBytes - footer;
+    if (footer < 0 || before < 0)
+      return arrow::Status::IOError("object file writer: unexpected footer framing");
+    XXH3_64bits_update(state_, tail_.data(), static_cast<size_t>(before));
+    return XXH3_64bits_digest(state_);
+  }
+
+ private:
+  XXH3_state_t* state_;
+  int64_t position_ = 0;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::string tail_;
+};
+
+using BatchesWriter = std::function<arrow::Status(arrow::ipc::RecordBatchWriter*)>;
+
+// Writes an IPC file whose footer metadata records the checksum of every byte before
+// the footer and the object's version. Two passes over the same (deterministic) IPC
+// serialisation: the first only hashes, the second writes with the footer metadata.
+arrow::Status WriteChecked(arrow::io::OutputStream* out,
+                           const std::shared_ptr<arrow::Schema>& schema,
+                           const arrow::ipc::IpcWriteOptions& ipc, uint64_t version,
+                           const BatchesWriter& batches) {
+  HashingSink hasher;
+  {
+    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(&hasher, schema, ipc));
+    ARROW_RETURN_NOT_OK(batches(writer.get()));
+    hasher.closing();
+    ARROW_RETURN_NOT_OK(writer->Close());
+  }
+  ARROW_ASSIGN_OR_RAISE(const uint64_t digest, hasher.Finish());
+  auto metadata = arrow::key_value_metadata(
+      {kChecksumKey, kVersionMetadataKey},
+      {std::string(kChecksumPrefix) + Hex64(digest), std::to_string(version)});
+  ARROW_ASSIGN_OR_RAISE(auto writer,
+                        arrow::ipc::MakeFileWriter(out, schema, ipc, metadata));
+  ARROW_RETURN_NOT_OK(batches(writer.get()));
+  return writer->Close();
+}
+
+// Checks the version recorded in a file's footer against the one read from the file.
+// Files without our metadata (written by upstream or pyarrow) pass unchecked.
+arrow::Status VerifyVersion(const arrow::ipc::RecordBatchFileReader& reader,
+                            uint64_t version_read) {
+  const auto metadata = reader.metadata();
+  if (!metadata) return arrow::Status::OK();
+  const auto version = metadata->Get(kVersionMetadataKey);
+  if (version.ok() && *version != std::to_string(version_read)) {
+    return ChecksumError("its footer records version ", *version,
+                         " but it holds version ", version_read);
+  }
+  return arrow::Status::OK();
+}
+
+// Checks the checksum recorded in a file's footer against its bytes before the footer.
+// Files without one (written by upstream or pyarrow) pass unchecked.
+arrow::Status VerifyBytes(arrow::io::RandomAccessFile* file,
+                          const arrow::ipc::RecordBatchFileReader& reader) {
+  const auto metadata = reader.metadata();
+  if (!metadata) return arrow::Status::OK();
+  const auto recorded = metadata->Get(kChecksumKey);
+  if (!recorded.ok()) return arrow::Status::OK();
+  if (!recorded->starts_with(kChecksumPrefix))
+    return ChecksumError("unknown checksum '", *recorded, "'");
+  ARROW_ASSIGN_OR_RAISE(const int64_t size, file->GetSize());
+  if (size < kTrailerBytes) return ChecksumError("truncated");
+  ARROW_ASSIGN_OR_RAISE(auto trailer, file->ReadAt(size - kTrailerBytes, kTrailerBytes));
+  int32_t footer = 0;
+  std::memcpy(&footer, trailer->data(), sizeof(footer));
+  const int64_t end = size - kTrailerBytes - footer;
+  if (footer < 0 || end < 0) return ChecksumError("bad footer length ", footer);
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  arrow::Status st;
+  for (int64_t at = 0; at < end && st.ok();) {
+    auto chunk = file->ReadAt(at, std::min(kHashChunkBytes, end - at));
+    if (!chunk.ok()) {
+      st = chunk.status();
+      break;
+    }
+    if ((*chunk)->size() == 0) {
+      st = ChecksumError("short read at ", at);
+      break;
+    }
+    XXH3_64bits_update(state, (*chunk)->data(), static_cast<size_t>((*chunk)->size()));
+    at += (*chunk)->size();
+  }
+  const uint64_t digest = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  ARROW_RETURN_NOT_OK(st);
+  const std::string got = std::string(kChecksumPrefix) + Hex64(digest);
+  if (got != *recorded) {
+    return ChecksumError("checksum mismatch: its bytes hash to ", got,
+                         ", the file records ", *recorded);
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
+
+bool IsChecksumMismatch(const arrow::Status& st) {
+  return !st.ok() && st.detail() &&
+         std::string_view(st.detail()->type_id()) == "foc::ChecksumMismatch";
+}
 
 std::shared_ptr<arrow::Schema> OpaqueFileSchema(bool large) {
   return arrow::schema(
@@ -208,21 +380,24 @@ arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
                              0);
   auto batch = arrow::RecordBatch::Make(schema, 1, {version_data, data_data});
   ARROW_ASSIGN_OR_RAISE(auto ipc, WriteOptions(options));
-  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, schema, ipc));
-  ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
-  return writer->Close();
+  return WriteChecked(out, schema, ipc, version,
+                      [&](arrow::ipc::RecordBatchWriter* writer) {
+                        return writer->WriteRecordBatch(*batch);
+                      });
 }
 
 arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& table,
                               const ObjectFileWriteOptions& options) {
   ARROW_ASSIGN_OR_RAISE(auto ipc, WriteOptions(options));
-  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(out, table.schema, ipc));
-  for (const auto& batch : table.batches) {
-    // Batches carry the upload's schema; the file's schema (with the version) is
-    // authoritative.
-    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
-  }
-  return writer->Close();
+  return WriteChecked(out, table.schema, ipc, NativeSchemaVersion(*table.schema),
+                      [&](arrow::ipc::RecordBatchWriter* writer) {
+                        for (const auto& batch : table.batches) {
+                          // Batches carry the upload's schema; the file's schema (with
+                          // the version) is authoritative.
+                          ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+                        }
+                        return arrow::Status::OK();
+                      });
 }
 
 arrow::Result<Object::Ptr> ReadBaseFile(
@@ -230,18 +405,29 @@ arrow::Result<Object::Ptr> ReadBaseFile(
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, ReadOptions()));
   const auto& schema = reader->schema();
   if (IsNativeTableSchema(*schema)) {
+    ARROW_RETURN_NOT_OK(VerifyBytes(file.get(), *reader));
+    ARROW_RETURN_NOT_OK(VerifyVersion(*reader, NativeSchemaVersion(*schema)));
     NativeTable table;
     table.schema = schema;
     table.batches.reserve(reader->num_record_batches());
+    // A file we wrote holds batches validated on upload and is checksummed; any other
+    // file is validated here before its batches can be served.
+    const bool checked = reader->metadata() && reader->metadata()->Contains(kChecksumKey);
     for (int b = 0; b < reader->num_record_batches(); ++b) {
       auto batch = reader->ReadRecordBatch(b);
       ARROW_RETURN_NOT_OK(AsInvalid(batch.status()));
+      if (!checked) {
+        if (auto st = (*batch)->ValidateFull(); !st.ok())
+          return arrow::Status::Invalid("malformed record batch ", b, ": ", st.message());
+      }
       table.batches.push_back(std::move(batch).ValueUnsafe());
     }
     return Object::MakeNative(NativeSchemaVersion(*schema), std::move(table));
   }
+  ARROW_RETURN_NOT_OK(VerifyBytes(file.get(), *reader));  // before anything is decoded
   auto row = ReadOpaque(reader.get());
   ARROW_RETURN_NOT_OK(AsInvalid(row.status()));
+  ARROW_RETURN_NOT_OK(VerifyVersion(*reader, row->version));
   return Object::MakeOpaque(row->version, std::move(row->data));
 }
 
@@ -250,13 +436,15 @@ arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> 
   if (IsNativeTableSchema(*reader->schema())) {
     return arrow::Status::Invalid("a delta file cannot hold a native table");
   }
+  ARROW_RETURN_NOT_OK(VerifyBytes(file.get(), *reader));  // before anything is decoded
   auto row = ReadOpaque(reader.get());
   ARROW_RETURN_NOT_OK(AsInvalid(row.status()));
+  ARROW_RETURN_NOT_OK(VerifyVersion(*reader, row->version));
   return Delta{row->version, std::move(row->data)};
 }
 
 arrow::Result<ObjectFileHeader> ReadFileHeader(
-    std::shared_ptr<arrow::io::RandomAccessFile> file) {
+    std::shared_ptr<arrow::io::RandomAccessFile> file, bool verify_checksum) {
   // One footer read; only the version column is ever loaded: the data column is neither
   // read nor decompressed. (The reader's schema is the projection, with the schema's
   // metadata.)
@@ -264,8 +452,11 @@ arrow::Result<ObjectFileHeader> ReadFileHeader(
   options.included_fields = {0};
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, options));
   const auto& schema = reader->schema();
+  if (verify_checksum) ARROW_RETURN_NOT_OK(VerifyBytes(file.get(), *reader));
   if (IsNativeTableSchema(*schema)) {
-    return ObjectFileHeader{NativeSchemaVersion(*schema), true};
+    const uint64_t version = NativeSchemaVersion(*schema);
+    ARROW_RETURN_NOT_OK(VerifyVersion(*reader, version));
+    return ObjectFileHeader{version, true};
   }
   if (schema->num_fields() < 1)
     return arrow::Status::Invalid("not an object file: no columns");
@@ -277,8 +468,12 @@ arrow::Result<ObjectFileHeader> ReadFileHeader(
   for (int b = 0; b < reader->num_record_batches(); ++b) {
     auto batch = reader->ReadRecordBatch(b);
     ARROW_RETURN_NOT_OK(AsInvalid(batch.status()));
+    if (auto st = (*batch)->ValidateFull(); !st.ok())  // the version column only
+      return arrow::Status::Invalid("malformed record batch ", b, ": ", st.message());
     if ((*batch)->num_rows() > 0) {
-      return ObjectFileHeader{VersionAt(*(*batch)->column(0), 0), false};
+      const uint64_t version = VersionAt(*(*batch)->column(0), 0);
+      ARROW_RETURN_NOT_OK(VerifyVersion(*reader, version));
+      return ObjectFileHeader{version, false};
     }
   }
   return arrow::Status::Invalid(

@@ -11,6 +11,15 @@
 // row, the payload is the concatenation of every row's data (a null cell contributes
 // nothing).
 //
+// Checksums: every file written here records, in its IPC footer's custom metadata,
+// `flame.cache.checksum = xxh3-64:<16 hex>` (XXH3-64 of every byte before the footer:
+// magic, schema, dictionaries, record batches) and `flame.cache.version = <version>`.
+// Reading a whole file verifies the checksum before decoding anything and the version
+// after; ReadFileHeader checks the version always and the checksum on request. A
+// mismatch is Invalid with IsChecksumMismatch(); files without that metadata (upstream,
+// pyarrow) are read unchecked. The footer itself is checked by its flatbuffer structure
+// and by the version cross-check, not by the checksum.
+//
 // Zero copy: read from a memory-mapped file, an uncompressed file's payload is a slice of
 // the mapping (several rows of one batch included); only compressed bodies and payloads
 // spread over several batches are copied.
@@ -64,9 +73,14 @@ struct ObjectFileHeader {
 
 /// Reads the footer and, for opaque files, only the `version` column of the first batch
 /// (the data column is neither read nor decompressed). Native files: the schema metadata
-/// only.
+/// only. The version is checked against the footer's; with `verify_checksum` the whole
+/// file is hashed too (meant for files already in memory).
 arrow::Result<ObjectFileHeader> ReadFileHeader(
-    std::shared_ptr<arrow::io::RandomAccessFile> file);
+    std::shared_ptr<arrow::io::RandomAccessFile> file, bool verify_checksum = false);
+
+/// True for the error of a file whose bytes do not match its recorded checksum or
+/// version: the file is corrupt (quarantine it, never serve it).
+bool IsChecksumMismatch(const arrow::Status& st);
 
 /// The schema in the file's footer.
 arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(

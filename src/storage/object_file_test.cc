@@ -1,9 +1,15 @@
 #include "storage/object_file.h"
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
+#include <arrow/array/builder_primitive.h>
 #include <arrow/io/file.h>
+#include <arrow/ipc/reader.h>
 #include <arrow/memory_pool.h>
+#include <arrow/record_batch.h>
+#include <arrow/util/key_value_metadata.h>
 
 #include "storage/durable_file.h"
 #include "storage/test_files.h"
@@ -169,6 +175,108 @@ TEST(ObjectFileTest, RejectsForeignContent) {
   ASSERT_OK(testing::WriteForeignOpaqueFile(dir.path() + "/empty.arrow", {}, {}));
   ASSERT_OK_AND_ASSIGN(auto efile, Map(dir.path() + "/empty.arrow"));
   EXPECT_STATUS(Invalid, "no rows", ReadBaseFile(efile));
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void Spit(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+TEST(ObjectFileChecksumTest, FilesRecordTheirChecksumAndVersionInTheFooter) {
+  TempDir dir;
+  const std::string path = dir.path() + "/o.arrow";
+  ASSERT_OK(WriteOpaque(path, 42, "payload", false));
+  ASSERT_OK_AND_ASSIGN(auto file, Map(path));
+  ASSERT_OK_AND_ASSIGN(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
+  ASSERT_NE(reader->metadata(), nullptr);
+  EXPECT_EQ(reader->metadata()->Get("flame.cache.version").ValueOr(""), "42");
+  EXPECT_TRUE(reader->metadata()
+                  ->Get("flame.cache.checksum")
+                  .ValueOr("")
+                  .starts_with("xxh3-64:"));
+  // The schema is upstream's: no metadata there (upstream and pyarrow read it as ever).
+  EXPECT_EQ(reader->schema()->metadata(), nullptr);
+  ASSERT_OK_AND_ASSIGN(auto object, ReadBaseFile(file));
+  EXPECT_EQ(ToString(object->data()), "payload");
+}
+
+// Every single flipped bit of a stored file: the read fails or returns exactly the
+// original (a bit of the footer that no reader looks at); never other bytes or another
+// version. Flips before the footer are all checksum mismatches.
+TEST(ObjectFileChecksumTest, NoFlippedBitIsEverServed) {
+  TempDir dir;
+  for (const bool compress : {false, true}) {
+    const std::string path = dir.path() + (compress ? "/z.arrow" : "/o.arrow");
+    ASSERT_OK(WriteOpaque(path, 9, "the-precious-payload-0123456789", compress));
+    const std::string good = Slurp(path);
+    int32_t footer = 0;
+    std::memcpy(&footer, good.data() + good.size() - 10, sizeof(footer));
+    const size_t footer_start = good.size() - 10 - static_cast<size_t>(footer);
+    for (size_t i = 0; i < good.size(); ++i) {
+      for (const int bit : {0, 5}) {
+        std::string bad = good;
+        bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+        Spit(path, bad);
+        auto file = Map(path).ValueOrDie();
+        auto base = ReadBaseFile(file);
+        if (base.ok()) {
+          EXPECT_GE(i, footer_start) << "byte " << i;
+          EXPECT_EQ((*base)->version(), 9u) << "byte " << i;
+          EXPECT_EQ(ToString((*base)->data()), "the-precious-payload-0123456789")
+              << "byte " << i;
+        } else if (i >= 8 && i < footer_start) {
+          EXPECT_TRUE(IsChecksumMismatch(base.status()))
+              << "byte " << i << ": " << base.status().ToString();
+        }
+        auto delta = ReadDeltaFile(file);
+        if (delta.ok()) {
+          EXPECT_EQ(delta->version, 9u) << "byte " << i;
+          EXPECT_EQ(ToString(delta->data), "the-precious-payload-0123456789");
+        }
+        auto header = ReadFileHeader(file, /*verify_checksum=*/true);
+        if (header.ok()) {
+          EXPECT_EQ(header->version, 9u) << "byte " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(ObjectFileChecksumTest, NativeTablesAreCheckedToo) {
+  TempDir dir;
+  auto schema = WithNativeVersion(
+      arrow::schema(
+          {arrow::field("x", arrow::int64())},
+          arrow::key_value_metadata({kFormatMetadataKey}, {kNativeTableFormat})),
+      5);
+  for (const int batches : {0, 2}) {
+    const std::string path = dir.path() + "/n" + std::to_string(batches) + ".arrow";
+    NativeTable table{schema, {}};
+    for (int b = 0; b < batches; ++b) {
+      arrow::Int64Builder builder;
+      ASSERT_OK(builder.AppendValues({1, 2, 3}));
+      table.batches.push_back(
+          arrow::RecordBatch::Make(schema, 3, {builder.Finish().ValueOrDie()}));
+    }
+    ASSERT_OK(WriteFileSynced(path, [&](arrow::io::OutputStream* out) {
+                return WriteNativeFile(out, table);
+              }).status());
+    ASSERT_OK_AND_ASSIGN(auto object, ReadBaseFile(Map(path).ValueOrDie()));
+    EXPECT_TRUE(object->is_native());
+    EXPECT_EQ(object->version(), 5u);
+    if (batches == 0) continue;
+    std::string bytes = Slurp(path);
+    const size_t at = bytes.rfind(std::string("\x03\0\0\0\0\0\0\0", 8));
+    ASSERT_NE(at, std::string::npos);
+    bytes[at] = 4;  // the last value 3 becomes 4
+    Spit(path, bytes);
+    auto corrupt = ReadBaseFile(Map(path).ValueOrDie());
+    EXPECT_TRUE(IsChecksumMismatch(corrupt.status())) << corrupt.status().ToString();
+  }
 }
 
 }  // namespace

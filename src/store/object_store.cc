@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
@@ -135,7 +136,7 @@ class ObjectStore::Impl {
       {
         auto guard = locks_.Exclusive(key.str());
         ARROW_ASSIGN_OR_RAISE(const uint64_t current, CurrentVersionForWrite(key));
-        const uint64_t version = current + 1;
+        ARROW_ASSIGN_OR_RAISE(const uint64_t version, NextVersion(key, current));
         Object::Ptr object = payload.table ? Object::MakeNative(version, *payload.table)
                                            : Object::MakeOpaque(version, payload.data);
         st = Store(key, object, /*append=*/false);
@@ -194,7 +195,8 @@ class ObjectStore::Impl {
     const int64_t delta_bytes = delta ? delta->size() : 0;
     // An object adopted from storage carries its file's version, which may be below the
     // key's floor (placed there after a DELETE): continue above both.
-    const uint64_t version = std::max(object->version(), FloorFor(key)) + 1;
+    ARROW_ASSIGN_OR_RAISE(const uint64_t version,
+                          NextVersion(key, std::max(object->version(), FloorFor(key))));
     ARROW_ASSIGN_OR_RAISE(auto patched, object->WithDelta(Delta{version, delta}));
     *store_status = Store(key, patched, /*append=*/true);
     ARROW_RETURN_NOT_OK(*store_status);
@@ -351,6 +353,18 @@ class ObjectStore::Impl {
       }
     }
     return floor;
+  }
+
+  // current + 1, refused at the top of the version space: a wrapped version would go
+  // backwards, and a client holding a high version would be told "not modified".
+  static arrow::Result<uint64_t> NextVersion(const ObjectKey& key, uint64_t current) {
+    if (current == std::numeric_limits<uint64_t>::max()) {
+      return arrow::Status::CapacityError(
+          "object ", key.str(), " has reached the largest version (", current,
+          "); a further write would wrap its version to 0, so it is refused: write to "
+          "another key");
+    }
+    return current + 1;
   }
 
   uint64_t FloorFor(const ObjectKey& key) {

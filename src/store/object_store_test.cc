@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include <thread>
 
@@ -325,6 +326,22 @@ TEST(ObjectStoreDiskCapacityTest, DeviceFullIsResourceExhaustedWithoutEvicting) 
   EXPECT_NE(st.status().message().find("device full"), std::string::npos);
   ASSERT_OK(store->Get(a.key, 0));  // not evicted
   EXPECT_EQ(store->stats().lost_objects, 0);
+  // Fill the device to the last byte: a DELETE (floor first, then the files) still works,
+  // and frees the space.
+  {
+    std::FILE* f = std::fopen((mnt + "/filler").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    while (std::fputc('f', f) != EOF && std::fflush(f) == 0) {
+    }
+    std::fclose(f);
+  }
+  ASSERT_OK_AND_ASSIGN(auto removed,
+                       store->Delete(KeyPattern::Parse("app/s").ValueOrDie()));
+  EXPECT_EQ(removed, 1);
+  std::filesystem::remove(mnt + "/filler");
+  ASSERT_OK_AND_ASSIGN(auto again, store->Put(Target("app", "s", "a"),
+                                              {Bytes(std::string(1200 << 10, 'c')), {}}));
+  EXPECT_GT(again.version, a.version);  // the floor was recorded
 }
 
 }  // namespace
@@ -348,13 +365,40 @@ TEST(ObjectStoreDiskFloorTest, WritesToAnAdoptedObjectContinueAboveTheDeleteFloo
   ASSERT_OK(store->Delete(KeyPattern::Parse("a/s/o").ValueOrDie()));
   {
     // Another writer places a version-1 object behind the store's back.
-    auto other = OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie();
+    auto other =
+        OpenDiskStorage({dir.path(), 0, {}, /*lock_directory=*/false}).ValueOrDie();
     ASSERT_OK(other->Put(v1.key, *Object::MakeOpaque(1, Bytes("foreign"))));
   }
   ASSERT_OK_AND_ASSIGN(auto patched, store->Patch(v1.key, Bytes("+p")));
   EXPECT_GT(patched.version, v3.version);
   ASSERT_OK_AND_ASSIGN(auto put, store->Put(Target("a", "s", "o"), {Bytes("new"), {}}));
   EXPECT_GT(put.version, patched.version);
+}
+
+}  // namespace
+}  // namespace foc
+
+namespace foc {
+namespace {
+
+// A stored version at the top of the version space (written by another writer): the
+// next write is refused, never wrapped to 0 (versions would go backwards).
+TEST(ObjectStoreVersionTest, VersionOverflowIsRefusedNotWrapped) {
+  testing::TempDir dir;
+  const uint64_t top = std::numeric_limits<uint64_t>::max();
+  const auto key = ObjectKey::Make("a", "s", "o").ValueOrDie();
+  {
+    auto other = OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie();
+    ASSERT_OK(other->Put(key, *Object::MakeOpaque(top, Bytes("top"))));
+  }
+  auto store = ObjectStore::Open({}, OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie())
+                   .ValueOrDie();
+  EXPECT_STATUS(CapacityError, "largest version",
+                store->Put(Target("a", "s", "o"), {Bytes("next"), {}}));
+  EXPECT_STATUS(CapacityError, "largest version", store->Patch(key, Bytes("+d")));
+  ASSERT_OK_AND_ASSIGN(auto r, store->Get(key, 0));
+  EXPECT_EQ(r.object->version(), top);
+  EXPECT_EQ(Text(r.object->data()), "top");
 }
 
 }  // namespace
