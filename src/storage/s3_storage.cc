@@ -238,9 +238,10 @@ arrow::Result<SplitUri> SplitOurParams(const std::string& uri) {
   return out;
 }
 
-// A failure of S3 itself, as UNAVAILABLE with the reason.
+// A failure of S3 itself (Arrow reports every S3 error as an IOError), as UNAVAILABLE
+// with the reason. Other errors (an object that cannot be encoded, ...) pass through.
 arrow::Status Unavailable(const arrow::Status& st, std::string_view what) {
-  if (st.ok() || IsStorageUnavailable(st)) return st;
+  if (st.ok() || IsStorageUnavailable(st) || !st.IsIOError()) return st;
   return StorageUnavailableError("S3 storage unavailable: ", what, ": ", st.message());
 }
 
@@ -490,6 +491,18 @@ void S3Storage::RenewLoop() {
   std::unique_lock<std::mutex> lock(lease_mu_);
   while (!lease_cv_.wait_for(lock, period, [this] { return stopping_; })) {
     lock.unlock();
+    // Taken over while we could not renew it (an S3 outage longer than the lease): say so
+    // loudly; two servers now write the prefix (docs/storage.md, "One server per
+    // prefix").
+    if (auto now = GetSmall(internal_ + "/lease"); now.ok() && *now) {
+      auto lease = ParseLease(**now);
+      if (lease && lease->owner != owner_) {
+        spdlog::error(
+            "s3: the lease of {} was taken over by server {} while this server "
+            "could not renew it; two servers must not share an S3 prefix",
+            describe_, lease->owner);
+      }
+    }
     if (auto st = WriteLease(); !st.ok())
       spdlog::warn("s3: cannot renew the lease: {}", st.ToString());
     lock.lock();
