@@ -9,7 +9,12 @@ arrow::Result<StorageLocation> ParseStorageUrl(std::string_view url,
                                                std::string_view flame_home) {
   if (url.empty() || url == "none") return StorageLocation{true, {}, {}};
   if (url.starts_with("s3://")) {
-    if (url.size() == 5 || url[5] == '/' || url[5] == '?') {
+    std::string_view bucket = url.substr(5);
+    bucket = bucket.substr(0, bucket.find_first_of("/?"));
+    if (const size_t at = bucket.rfind('@'); at != std::string_view::npos) {
+      bucket.remove_prefix(at + 1);  // user info (credentials)
+    }
+    if (bucket.empty()) {
       return arrow::Status::Invalid("Invalid storage URL '",
                                     RedactS3Uri(std::string(url)),
                                     "': no bucket (s3://<bucket>/<prefix>)");
