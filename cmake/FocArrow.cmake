@@ -7,7 +7,8 @@
 #      Arrow's headers and versioned shared libraries (libarrow.so.<N>, libarrow_flight.so.<N>).
 #      We wrap them in IMPORTED targets without writing anything into site-packages.
 #
-# Either way the result is two targets: foc::arrow and foc::arrow_flight. gRPC and protobuf stay
+# Either way the result is three targets: foc::arrow, foc::arrow_flight and foc::arrow_s3
+# (Arrow's S3 file system, arrow::fs::S3FileSystem, used by the s3:// storage engine). gRPC and protobuf stay
 # hidden inside libarrow_flight: we use the Flight API only and never link a second gRPC.
 
 option(FOC_ARROW_FROM_PYARROW "Take Arrow C++ from the pyarrow wheel in FOC_PYTHON's environment" ON)
@@ -18,6 +19,8 @@ if(NOT FOC_ARROW_FROM_PYARROW)
   find_package(Arrow REQUIRED)
   find_package(ArrowFlight REQUIRED)
   add_library(foc::arrow ALIAS Arrow::arrow_shared)
+  # An installed Arrow built with ARROW_S3=ON carries S3FileSystem in libarrow itself.
+  add_library(foc::arrow_s3 ALIAS Arrow::arrow_shared)
   add_library(foc::arrow_flight ALIAS ArrowFlight::arrow_flight_shared)
   set(FOC_ARROW_LIBRARY_DIR "" CACHE INTERNAL "")
   message(STATUS "Arrow ${Arrow_VERSION} from find_package")
@@ -45,7 +48,7 @@ list(GET _foc_pa_lines 3 _foc_pa_version)
 set(FOC_ARROW_LIBRARY_DIR "${_foc_pa_libdir}" CACHE INTERNAL "Directory of the Arrow shared libraries")
 set(FOC_ARROW_SO_VERSION "${_foc_pa_so}" CACHE INTERNAL "Arrow shared-library version suffix")
 
-foreach(_lib arrow arrow_flight)
+foreach(_lib arrow arrow_flight arrow_s3)
   set(_path "${_foc_pa_libdir}/lib${_lib}.so.${_foc_pa_so}")
   if(NOT EXISTS "${_path}")
     message(FATAL_ERROR "pyarrow ${_foc_pa_version} lacks ${_path}")
@@ -59,4 +62,5 @@ foreach(_lib arrow arrow_flight)
     INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${_foc_pa_include}")
 endforeach()
 set_property(TARGET foc::arrow_flight PROPERTY INTERFACE_LINK_LIBRARIES foc::arrow)
+set_property(TARGET foc::arrow_s3 PROPERTY INTERFACE_LINK_LIBRARIES foc::arrow)
 message(STATUS "Arrow C++ ${_foc_pa_version} from the pyarrow wheel at ${_foc_pa_libdir}")

@@ -39,3 +39,25 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   echo "$want" > "$stamp"
 fi
+
+# Versity S3 Gateway (github.com/versity/versitygw, Apache-2.0): the S3-compatible server the
+# tests and bench/ run the s3:// storage engine against (POSIX backend in a temp directory).
+# Built once with the Go toolchain into a version-keyed project-local directory and reused;
+# the Go module and build caches stay under .tools/ too. FOC_SKIP_VERSITYGW=1 skips it.
+versitygw_version=v1.8.0
+versitygw_dir="$root/.tools/versitygw-$versitygw_version"
+if [ "${FOC_SKIP_VERSITYGW:-0}" != 1 ] && [ ! -x "$versitygw_dir/bin/versitygw" ]; then
+  go_bin="$(command -v go || true)"
+  [ -n "$go_bin" ] || [ ! -x /usr/local/go/bin/go ] || go_bin=/usr/local/go/bin/go
+  if [ -z "$go_bin" ]; then
+    echo "bootstrap: installing golang-go (to build versitygw)"
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends golang-go
+    go_bin="$(command -v go)"
+  fi
+  echo "bootstrap: building versitygw $versitygw_version into $versitygw_dir"
+  GOPATH="$root/.tools/go" GOMODCACHE="$root/.tools/go/pkg/mod" GOCACHE="$root/.tools/go/cache" \
+    GOBIN="$versitygw_dir/bin" GOFLAGS=-buildvcs=false \
+    "$go_bin" install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
+fi

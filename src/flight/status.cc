@@ -2,11 +2,18 @@
 
 #include <arrow/flight/types.h>
 
+#include "storage/storage_unavailable.h"
+
 namespace foc {
 namespace fl = arrow::flight;
 
 arrow::Status ToRpcStatus(const arrow::Status& status) {
   if (status.ok()) return status;
+  if (IsStorageUnavailable(status)) {  // the S3 backend: retryable, with S3's reason
+    return arrow::Status::IOError(status.message())
+        .WithDetail(
+            std::make_shared<fl::FlightStatusDetail>(fl::FlightStatusCode::Unavailable));
+  }
   switch (status.code()) {
     case arrow::StatusCode::KeyError:
     case arrow::StatusCode::Invalid:

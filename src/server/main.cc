@@ -33,6 +33,7 @@
 #include "metrics/metrics.h"
 #include "protocol/endpoint.h"
 #include "server/listen.h"
+#include "storage/s3_storage.h"
 #include "storage/storage_url.h"
 #include "store/object_store.h"
 
@@ -86,6 +87,7 @@ arrow::Status InitLogging(const foc::Config& config) {
 }
 
 std::string Describe(const foc::StorageLocation& where) {
+  if (!where.s3_uri.empty()) return "S3 at " + foc::RedactS3Uri(where.s3_uri);
   return where.memory_only ? std::string("memory only (storage: none)")
                            : "disk at " + where.path;
 }
@@ -118,7 +120,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
 
   auto engine = foc::OpenStorage(config.storage, config.flame_home, config.capacity);
   if (!engine.ok()) {
-    spdlog::critical("cannot open storage '{}': {}", config.storage,
+    spdlog::critical("cannot open storage '{}': {}", foc::RedactS3Uri(config.storage),
                      engine.status().ToString());
     return kExitFailure;
   }
@@ -292,7 +294,8 @@ int main(int argc, char** argv) {
   app.add_option("--network-interface", o.network_interface,
                  "cache.network_interface: regex matched against whole interface names");
   app.add_option("--storage", o.storage,
-                 "cache.storage: none, fs://<path>, file://<path> or a path");
+                 "cache.storage: none, fs://<path>, file://<path>, "
+                 "s3://<bucket>/<prefix>?... or a path");
   app.add_option("--capacity", o.capacity, "cache.capacity: disk limit, e.g. 100G");
   app.add_option("--max-memory", o.max_memory, "cache.eviction.max_memory, e.g. 1G");
   app.add_option("--max-objects", o.max_objects, "cache.eviction.max_objects");

@@ -1,6 +1,7 @@
 // Storage selection as upstream (upstream-server.md §6.1): `none`/empty → memory only;
 // `fs://<p>` and `file://<p>` → disk at <p> if absolute, else $FLAME_HOME/<p>; anything
 // else → disk at that path verbatim (relative to the working directory).
+// `s3://<bucket>/...` → the S3 engine (storage/s3_storage.h), the URI passed on whole.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,8 @@ namespace foc {
 
 struct StorageLocation {
   bool memory_only = true;  ///< `none`
-  std::string path;         ///< disk root when !memory_only
+  std::string path;         ///< disk root when !memory_only and s3_uri is empty
+  std::string s3_uri;       ///< the whole s3:// URI for S3 storage
 };
 
 /// Resolves a storage URL. `flame_home` is $FLAME_HOME (default /var/lib/flame).

@@ -205,3 +205,91 @@ def start_tls_server(tmp_path: Path, pki: Pki) -> Iterator[Callable[..., ServerP
     yield start
     codes = [proc.stop() for proc in started]
     assert codes == [0] * len(started), "".join(line for p in started for line in p.output)
+
+
+# --- S3: Versity S3 Gateway --------------------------------------------------------------------
+
+VERSITYGW = Path(os.environ.get("FOC_VERSITYGW", ROOT / ".tools/versitygw-v1.8.0/bin/versitygw"))
+S3_BUCKET = "foc-test"
+S3_ACCESS_KEY = "foc-test-access"
+S3_SECRET_KEY = "foc-test-secret-key"
+
+
+def free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class S3Gateway:
+    """versitygw (built by scripts/bootstrap.sh) on a free loopback port, POSIX backend in
+    `root` (each subdirectory a bucket); `stop()`/`start()` simulate an S3 outage."""
+
+    def __init__(self, root: Path):
+        if not VERSITYGW.exists():
+            pytest.fail(f"versitygw {VERSITYGW} is missing: run scripts/bootstrap.sh")
+        self.root = root
+        (root / S3_BUCKET).mkdir(parents=True, exist_ok=True)
+        self.port = free_loopback_port()
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        import socket
+        import time
+
+        assert self.proc is None
+        self.proc = subprocess.Popen(
+            [str(VERSITYGW), "--access", S3_ACCESS_KEY, "--secret", S3_SECRET_KEY,
+             "--port", f"127.0.0.1:{self.port}", "posix", str(self.root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"versitygw exited with {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail("versitygw did not start listening")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def url(self, prefix: str, lease_seconds: int = 1) -> str:
+        """The storage URL of `prefix` in the test bucket (credentials come from `env`)."""
+        return (f"s3://{S3_BUCKET}/{prefix}?endpoint_override=127.0.0.1:{self.port}"
+                f"&scheme=http&lease_seconds={lease_seconds}")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The server's environment: credentials in the standard AWS variables; no
+        instance-metadata lookups (they would leave loopback)."""
+        return {"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                "AWS_EC2_METADATA_DISABLED": "true", "AWS_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Gateway]:
+    """One gateway for the session; tests keep apart by using their own prefixes."""
+    gw = S3Gateway(tmp_path_factory.mktemp("versitygw"))
+    yield gw
+    gw.stop()
+
+
+_s3_prefixes = iter(range(1, 1 << 30))
+
+
+def new_s3_prefix(name: str = "t") -> str:
+    """A prefix no other test of this session uses."""
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', name)[:60]}-{os.getpid()}-{next(_s3_prefixes)}"

@@ -1,7 +1,7 @@
 """Fixtures of the flamepy 0.6.0 compatibility suite.
 
-Every test gets its own server process (the `server` fixture of tests/python/conftest.py) and
-an flamepy that talks to it: HOME is an empty temporary directory (so no ~/.flame/flame.yaml
+Every test gets its own server process (the `server` fixture below, run twice: memory only
+and with `s3://` storage on a Versity S3 Gateway) and an flamepy that talks to it: HOME is an empty temporary directory (so no ~/.flame/flame.yaml
 is read), FLAME_CACHE_ENDPOINT names the test's server, and flamepy's process-wide state
 (the cached FlameContext, the pool of Flight clients, the client-side object cache) is reset
 before and after the test, so no test sees another test's server or cached objects.
@@ -15,7 +15,7 @@ import flamepy.core.cache as fc
 import pyarrow.flight as flight
 import pytest
 
-from conftest import ServerProcess
+from conftest import S3Gateway, ServerProcess, new_s3_prefix
 
 # Variables that would change which endpoint or mode flamepy uses.
 _FLAME_ENV = ("FLAME_CACHE_ENDPOINT", "FLAME_CACHE_STORAGE", "FLAME_CA_FILE", "FLAME_ENDPOINT")
@@ -37,6 +37,21 @@ def forget_local_cache() -> None:
     """Drops flamepy's client-side object cache only, so the next get reads from the server."""
     with fc._cache_lock:
         fc._object_cache.clear()
+
+
+@pytest.fixture(params=["none", "s3"])
+def server(request) -> Iterator[ServerProcess]:
+    """The test's server: memory only, and again with S3 storage (a fresh prefix of the
+    session's versitygw), so the whole suite runs against both tiers."""
+    if request.param == "none":
+        proc = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"])
+    else:
+        gw: S3Gateway = request.getfixturevalue("s3_gateway")
+        proc = ServerProcess(
+            ["--endpoint", "grpc://127.0.0.1:0", "--storage",
+             gw.url(new_s3_prefix(request.node.name))], env=gw.env)
+    yield proc
+    proc.stop()
 
 
 @pytest.fixture
