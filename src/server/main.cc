@@ -28,10 +28,13 @@
 
 #include "config/config.h"
 #include "config/endpoint.h"
+#include "flight/call_guard.h"
 #include "flight/flight_service.h"
 #include "flight/metrics_middleware.h"
+#include "flight/upload_limits.h"
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
+#include "server/connection_watch.h"
 #include "server/listen.h"
 #include "storage/storage_url.h"
 #include "store/object_store.h"
@@ -163,9 +166,27 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   options.middleware.emplace_back(
       foc::MetricsMiddlewareFactory::kKey,
       std::make_shared<foc::MetricsMiddlewareFactory>(rpc_metrics));
+  // Resource limits (cache.limits, docs/security.md): concurrency in the middleware,
+  // upload memory in the service, connections in the watchdog below.
+  auto guard = std::make_shared<foc::CallGuardFactory>(foc::CallGuardOptions{
+      config.limits.max_concurrent_calls, config.limits.max_concurrent_uploads});
+  options.middleware.emplace_back(foc::CallGuardFactory::kKey, guard);
 
   foc::FlightServiceOptions service_options;
   service_options.advertised_endpoint = plan.Advertised(plan.port);
+  constexpr int64_t kTwoGiB = int64_t{2} << 30;
+  int64_t upload_memory = config.limits.upload_memory;
+  if (upload_memory == 0) {
+    upload_memory = where.memory_only
+                        ? (config.max_memory > 0 ? config.max_memory : kTwoGiB)
+                        : std::max(config.max_memory, kTwoGiB);
+  }
+  auto upload_budget = std::make_shared<foc::UploadBudget>(upload_memory);
+  service_options.upload_budget = upload_budget;
+  // Memory-only storage with eviction keeps nothing larger than max_memory: refuse such
+  // an upload while it arrives.
+  if (where.memory_only && config.eviction_policy != "none")
+    service_options.max_upload_bytes = config.max_memory;
   foc::FlightService service(store, service_options);
   if (auto st = service.Init(options); !st.ok()) {
     spdlog::critical("cannot listen on {}: {}", bind_uri, st.ToString());
@@ -179,11 +200,16 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         std::string out;
         foc::RenderProcessInfo(FOC_VERSION, start_time, &out);
         rpc_metrics->Render(&out);
+        guard->Render(&out);
+        upload_budget->Render(&out);
         foc::RenderStoreStats(store->stats(), &out);
         return out;
       },
       [&] { return !draining.load(); });
   std::string metrics_url = "off";
+  http.SetLimits(config.limits.http_timeout_seconds,
+                 static_cast<int>(config.limits.http_threads));
+  int http_port = 0;
   if (config.metrics.port) {
     std::string host = config.metrics.bind.empty() ? plan.bind_host : config.metrics.bind;
     auto port = http.Start(host, *config.metrics.port);
@@ -194,7 +220,17 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     }
     metrics_url =
         "http://" + foc::UriHost(host) + ":" + std::to_string(*port) + "/metrics";
+    http_port = *port;
   }
+  foc::ConnectionWatchOptions watch_options;
+  watch_options.flight_port = service.port();
+  watch_options.http_port = http_port;
+  watch_options.stalled_seconds = config.limits.stalled_stream_seconds;
+  watch_options.idle_seconds = config.limits.idle_connection_seconds;
+  watch_options.max_connections = config.limits.max_connections;
+  watch_options.http_lifetime_seconds = 2 * config.limits.http_timeout_seconds;
+  foc::ConnectionWatch watch(watch_options, guard);
+  watch.Start();
 
   spdlog::info("flame-object-cache {} (config: {})", FOC_VERSION,
                config.source.empty() ? std::string("built-in default") : config.source);
@@ -209,6 +245,12 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
                config.eviction_policy, foc::FormatSize(config.max_memory),
                config.max_objects ? std::to_string(config.max_objects) : "unlimited",
                config.memory_full);
+  spdlog::info(
+      "limits: upload memory {}, calls {}, uploads {}, connections {}, idle {}s, stalled "
+      "{}s",
+      foc::FormatSize(upload_memory), config.limits.max_concurrent_calls,
+      config.limits.max_concurrent_uploads, config.limits.max_connections,
+      config.limits.idle_connection_seconds, config.limits.stalled_stream_seconds);
   spdlog::info("metrics {}, log level {}{}", metrics_url, config.log.level,
                config.log.file.empty()
                    ? ""
@@ -245,6 +287,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   draining = true;
   done = true;
   signals.join();
+  watch.Stop();
   http.Stop();
   if (!served.ok()) {
     spdlog::critical("server failed: {}", served.ToString());
