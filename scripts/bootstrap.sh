@@ -9,7 +9,7 @@ cd "$root"
 debs=(build-essential cmake ninja-build pkg-config python3-venv
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libbson-dev
       libgtest-dev libgmock-dev openssl prometheus
-      libcpp-httplib-dev systemd ccache clang-format)
+      libcpp-httplib-dev systemd ccache clang-format libssl-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@
 #include <arrow/util/key_value_metadata.h>
 #include <spdlog/spdlog.h>
 
+#include "flight/auth.h"
 #include "flight/call_guard.h"
 #include "flight/status.h"
 #include "flight/upload_limits.h"
@@ -52,6 +53,13 @@ arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
   return data;
 }
 
+// A stream the IPC reader cannot decode is the client's mistake (INVALID_ARGUMENT), never
+// INTERNAL/UNKNOWN; cancellation and limits keep their codes.
+arrow::Status MalformedStream(const arrow::Status& st) {
+  if (st.IsCancelled() || st.IsCapacityError() || st.IsInvalid()) return st;
+  return arrow::Status::Invalid("malformed upload stream: ", st.message());
+}
+
 // Batches arrive zero-copy from gRPC slices, so a buffer may be misaligned for its type
 // (an int32 offsets buffer at an odd address). Realign only such buffers (offsets, never
 // the payload bytes, whose type needs no alignment) before anything reads them. The IPC
@@ -61,7 +69,9 @@ arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
 // the offsets, not the payload).
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(
     fl::FlightMessageReader* reader) {
-  ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+  auto next = reader->Next();
+  if (!next.ok()) return MalformedStream(next.status());
+  auto chunk = *std::move(next);
   if (!chunk.data) return nullptr;
   ARROW_ASSIGN_OR_RAISE(
       auto batch,
@@ -135,9 +145,9 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(
         capacity = std::min(std::max(payload, capacity + capacity / 2),
                             std::max(payload, admission.max_payload_bytes));
       }
-      ARROW_RETURN_NOT_OK(Admit(admission, payload,
-                                RetainedBytes(single) + builder.capacity() + capacity +
-                                    RetainedBytes(cell)));
+      ARROW_RETURN_NOT_OK(Admit(
+          admission, payload,
+          RetainedBytes(single) + builder.capacity() + capacity + RetainedBytes(cell)));
       if (capacity > builder.capacity()) {
         ARROW_RETURN_NOT_OK(builder.Resize(capacity, /*shrink_to_fit=*/false));
       }
@@ -326,7 +336,7 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::DoAction(const fl::ServerCallContext&,
+arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
                                       const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
   if (action.type != kDeleteAction) {
@@ -336,6 +346,14 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext&,
   const std::string body = action.body ? action.body->ToString() : std::string();
   auto pattern = KeyPattern::Parse(body);
   if (!pattern.ok()) return ToRpcStatus(pattern.status());
+  {
+    // One object: write on its app; a session or the whole app: admin.
+    const std::string& prefix = pattern->key_prefix();
+    const std::string_view app = std::string_view(prefix).substr(0, prefix.find('/'));
+    const Right needed =
+        pattern->kind() == KeyPattern::Kind::kObject ? Right::kWrite : Right::kAdmin;
+    ARROW_RETURN_NOT_OK(Authorize(context, app, needed, "DELETE " + pattern->str()));
+  }
   auto removed = store_->Delete(*pattern);
   if (!removed.ok()) return ToRpcStatus(removed.status());
   spdlog::debug("DELETE {}: {} objects", body, *removed);
@@ -364,7 +382,9 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
                                        fl::FlightMessageReader* reader,
                                        fl::FlightMetadataWriter* writer) {
   const fl::FlightDescriptor& descriptor = reader->descriptor();
-  ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+  auto got_schema = reader->GetSchema();
+  if (!got_schema.ok()) return MalformedStream(got_schema.status());
+  auto schema = *std::move(got_schema);
   UploadBudget::Reservation reservation(options_.upload_budget);
   const auto call = CallGuardFactory::RecordOf(context);
   const UploadAdmission admission{
@@ -382,6 +402,7 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
       if (!key.ok()) {
         return key.status().WithMessage("Invalid PATCH key: ", key.status().message());
       }
+      ARROW_RETURN_NOT_OK(Authorize(context, key->app(), Right::kWrite, key->str()));
       if (IsNativeTableSchema(*schema)) {
         return arrow::Status::Invalid(
             "PATCH takes an opaque delta (version: uint64, data: binary), not a native "
@@ -395,6 +416,8 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
       return arrow::Status::Invalid("key must be provided in descriptor path or command");
     }
     ARROW_ASSIGN_OR_RAISE(auto target, ParsePutPath(JoinDescriptorPath(descriptor.path)));
+    ARROW_RETURN_NOT_OK(Authorize(context, target.app, Right::kWrite,
+                                  JoinDescriptorPath(descriptor.path)));
     Payload payload;
     if (IsNativeTableSchema(*schema)) {
       ARROW_ASSIGN_OR_RAISE(payload.table, ReadNative(reader, schema, admission));
@@ -417,6 +440,8 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
                                    std::unique_ptr<fl::FlightDataStream>* stream) {
   auto ticket = ParseTicket(request.ticket);
   if (!ticket.ok()) return ToRpcStatus(ticket.status());
+  ARROW_RETURN_NOT_OK(
+      Authorize(context, ticket->key.app(), Right::kRead, ticket->key.str()));
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
   auto reader =
@@ -426,13 +451,14 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
+arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
   if (request.path.empty())
     return ToRpcStatus(arrow::Status::Invalid("Empty descriptor path"));
   auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
   if (!key.ok()) return ToRpcStatus(key.status());
+  ARROW_RETURN_NOT_OK(Authorize(context, key->app(), Right::kRead, key->str()));
   // Like upstream, existence is not required: flamepy's local-storage mode asks for the
   // endpoint of an object it is about to place in the storage directory itself.
   std::shared_ptr<arrow::Schema> schema;
@@ -447,13 +473,14 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::ListFlights(const fl::ServerCallContext&,
+arrow::Status FlightService::ListFlights(const fl::ServerCallContext& context,
                                          const fl::Criteria*,
                                          std::unique_ptr<fl::FlightListing>* listings) {
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   const auto& schema = response_schema_;
   std::vector<fl::FlightInfo> infos;
   for (const auto& entry : store_->List()) {
+    if (!MayRead(context, entry.key.app())) continue;  // only what the caller may read
     fl::FlightEndpoint endpoint{
         fl::Ticket{FormatTicket(entry.key, 0)}, {location}, std::nullopt, ""};
     ARROW_ASSIGN_OR_RAISE(
@@ -466,13 +493,14 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext&,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::GetSchema(const fl::ServerCallContext&,
+arrow::Status FlightService::GetSchema(const fl::ServerCallContext& context,
                                        const fl::FlightDescriptor& request,
                                        std::unique_ptr<fl::SchemaResult>* schema) {
   std::shared_ptr<arrow::Schema> result = response_schema_;
   if (!request.path.empty()) {
     auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
     if (!key.ok()) return ToRpcStatus(key.status());
+    ARROW_RETURN_NOT_OK(Authorize(context, key->app(), Right::kRead, key->str()));
     auto native = store_->NativeSchema(*key);
     if (!native.ok()) return ToRpcStatus(native.status());
     if (*native) result = *native;

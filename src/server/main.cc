@@ -28,6 +28,7 @@
 
 #include "config/config.h"
 #include "config/endpoint.h"
+#include "flight/auth.h"
 #include "flight/call_guard.h"
 #include "flight/flight_service.h"
 #include "flight/metrics_middleware.h"
@@ -166,6 +167,21 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   options.middleware.emplace_back(
       foc::MetricsMiddlewareFactory::kKey,
       std::make_shared<foc::MetricsMiddlewareFactory>(rpc_metrics));
+  // Authentication and per-app authorization (cache.auth, docs/security.md); absent =
+  // no middleware, everything allowed as before.
+  std::shared_ptr<foc::AuthMiddlewareFactory> auth;
+  if (config.auth) {
+    auth = std::make_shared<foc::AuthMiddlewareFactory>(
+        config.auth->tokens_file.empty()
+            ? std::string()
+            : Resolve(config.flame_home, config.auth->tokens_file),
+        config.auth->anonymous);
+    if (auto st = auth->Reload(); !st.ok()) {
+      spdlog::critical("{}", st.message());
+      return kExitBadConfig;
+    }
+    options.middleware.emplace_back(foc::AuthMiddlewareFactory::kKey, auth);
+  }
   // Resource limits (cache.limits, docs/security.md): concurrency in the middleware,
   // upload memory in the service, connections in the watchdog below.
   auto guard = std::make_shared<foc::CallGuardFactory>(foc::CallGuardOptions{
@@ -201,6 +217,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         foc::RenderProcessInfo(FOC_VERSION, start_time, &out);
         rpc_metrics->Render(&out);
         guard->Render(&out);
+        if (auth) auth->Render(&out);
         upload_budget->Render(&out);
         foc::RenderStoreStats(store->stats(), &out);
         return out;
@@ -251,6 +268,10 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
       foc::FormatSize(upload_memory), config.limits.max_concurrent_calls,
       config.limits.max_concurrent_uploads, config.limits.max_connections,
       config.limits.idle_connection_seconds, config.limits.stalled_stream_seconds);
+  spdlog::info("auth {}", !config.auth
+                              ? std::string("off (every client may do everything)")
+                              : "tokens file '" + config.auth->tokens_file +
+                                    "', anonymous " + config.auth->anonymous);
   spdlog::info("metrics {}, log level {}{}", metrics_url, config.log.level,
                config.log.file.empty()
                    ? ""
@@ -269,9 +290,23 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     const timespec tick{0, 200'000'000};
     while (!done.load()) {
       int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig == SIGHUP) {
+        // SIGHUP reloads the tokens file; a file that does not load leaves the previous
+        // one in force.
+        if (!auth) {
+          spdlog::info("SIGHUP: no cache.auth section, nothing to reload");
+        } else if (auto st = auth->Reload(); st.ok()) {
+          spdlog::info("SIGHUP: tokens file reloaded");
+        } else {
+          spdlog::error("SIGHUP: tokens file not reloaded, the previous one stays: {}",
+                        st.message());
+        }
+        continue;
+      }
       if (sig < 0 || draining.exchange(true)) continue;
       auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::duration<double>(config.shutdown_grace_seconds));
@@ -306,6 +341,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   CLI::App app{

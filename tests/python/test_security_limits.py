@@ -140,7 +140,7 @@ def test_connections_beyond_the_limit_are_closed(start_server, tmp_path):
 
 
 def test_trickling_clients_cannot_hang_health(start_server, tmp_path):
-    """Hole 4: eight connections trickling one byte every 2 s hung /health and /metrics forever
+    """Hole 4: eight connections (twelve here) trickling one byte every 2 s hung /health and /metrics forever
     (a liveness probe would then restart the server)."""
     server = start_limited(start_server, tmp_path, "http_timeout_seconds: 1\nhttp_threads: 2")
     m = re.match(r"http://([^:/]+):(\d+)/", server.metrics_url)
@@ -151,7 +151,7 @@ def test_trickling_clients_cannot_hang_health(start_server, tmp_path):
     def trickle() -> None:
         try:
             with socket.create_connection((host, port), timeout=30) as s:
-                for byte in b"GET /health HTTP/1.1\r\nHost: x\r\n" * 4:
+                for byte in b"GET /health HTTP/1.1\r\n" + b"X-Slow: 1\r\n" * 20:
                     if stop.is_set():
                         return
                     s.sendall(bytes([byte]))
@@ -159,7 +159,7 @@ def test_trickling_clients_cannot_hang_health(start_server, tmp_path):
         except OSError:
             pass  # the server closed the connection: what it should do
 
-    attackers = [threading.Thread(target=trickle, daemon=True) for _ in range(8)]
+    attackers = [threading.Thread(target=trickle, daemon=True) for _ in range(12)]
     for t in attackers:
         t.start()
     time.sleep(1)
