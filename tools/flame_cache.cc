@@ -124,6 +124,10 @@ int main(int argc, char** argv) {
                  "host name to verify in the server certificate");
   app.add_option("--timeout", timeout, "deadline of each call in seconds (0: none)")
       ->check(CLI::NonNegativeNumber);
+  const char* env_token = std::getenv("FLAME_CACHE_TOKEN");
+  std::string token = env_token ? env_token : "";
+  app.add_option("--token", token,
+                 "bearer token for servers with cache.auth (default $FLAME_CACHE_TOKEN)");
 
   std::string target, input, output, pattern, prefix;
 
@@ -178,6 +182,7 @@ int main(int argc, char** argv) {
   foc::ClientOptions options;
   options.endpoint = endpoint;
   options.timeout = std::chrono::duration<double>(timeout);
+  options.token = token;
   options.override_hostname = override_hostname;
   options.cache_max_entries =
       16;  // one-shot process: the cache only matters within a call

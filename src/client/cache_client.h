@@ -81,6 +81,9 @@ struct ClientOptions {
   /// round robin; more than one spreads large concurrent transfers over several TCP
   /// connections.
   int connections_per_endpoint = 1;
+  /// Bearer token sent as `authorization: Bearer <token>` on every call (servers with
+  /// `cache.auth`, docs/security.md); empty: none.
+  std::string token;
 };
 
 /// A reference to a stored object: where it lives, its key, and the version a write

@@ -187,3 +187,42 @@ def test_mtls_identity_mapped_to_grants(tmp_path, pki: Pki):
         c.close()
     finally:
         assert server.stop() == 0
+
+
+def test_sdk_and_cli_send_the_token(start_server, tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    from flame_object_cache import CacheAuthError, Client
+
+    server = start_auth(start_server, tmp_path)
+    with Client(server.endpoint, token=TOKENS["writer"]) as writer:
+        ref = writer.put_object("train/s", {"w": 1})
+        assert writer.get_object(ref) == {"w": 1}
+    with Client(server.endpoint) as anonymous:
+        with pytest.raises(CacheAuthError):
+            anonymous.get_object(ref)
+    monkeypatch.setenv("FLAME_CACHE_TOKEN", TOKENS["reader"])
+    with Client(server.endpoint) as reader:
+        assert reader.get_object(ref) == {"w": 1}
+        with pytest.raises(CacheAuthError):
+            reader.put_object("train/s", 2)
+    monkeypatch.delenv("FLAME_CACHE_TOKEN")
+    token_path = tmp_path / "token"
+    token_path.write_text(TOKENS["admin"] + "\n")
+    with Client(server.endpoint, token_file=token_path) as admin:
+        admin.delete_objects("train/*")
+
+    cli = Path(os.environ.get("FOC_CLI_BINARY", Path(__file__).resolve().parents[2]
+                              / "build/release/tools/flame-cache"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAME_")}
+    base = [str(cli), "--endpoint", server.endpoint]
+    put_args = ["put", "train/s/cli", "-"]
+    refused = subprocess.run(base + put_args, input=b"x", capture_output=True, env=env, timeout=60)
+    assert refused.returncode != 0 and b"UNAUTHENTICATED" in refused.stderr + refused.stdout
+    done = subprocess.run(base + ["--token", TOKENS["writer"]] + put_args, input=b"x",
+                          capture_output=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    env["FLAME_CACHE_TOKEN"] = TOKENS["reader"]
+    got = subprocess.run(base + ["get", "train/s/cli"], capture_output=True, env=env, timeout=60)
+    assert got.returncode == 0 and got.stdout == b"x", got.stderr
