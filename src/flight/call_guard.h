@@ -43,7 +43,9 @@ struct CallRecord {
   std::string method;  ///< "DoPut", "DoGet", …
   bool streaming = false;
   std::atomic<int64_t> last_progress_ns{0};  ///< steady clock, ns
-  /// Called whenever a message of the stream moved.
+  /// Called whenever a message of the stream moved. A long-lived stream that may idle
+  /// legitimately (a change feed) must call it at least every stalled_stream_seconds,
+  /// e.g. with each heartbeat, or its connection is closed as stalled.
   void Touch();
 };
 

@@ -193,9 +193,12 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   constexpr int64_t kTwoGiB = int64_t{2} << 30;
   int64_t upload_memory = config.limits.upload_memory;
   if (upload_memory == 0) {
-    upload_memory = where.memory_only
-                        ? (config.max_memory > 0 ? config.max_memory : kTwoGiB)
-                        : std::max(config.max_memory, kTwoGiB);
+    // Memory-only storage keeps at most max_memory; an upload of that size holds up to
+    // twice as much for a moment while its buffer grows. Otherwise (disk, or no memory
+    // limit) one largest payload (2 GiB) fits even while its buffer grows.
+    const bool memory_bound = where.memory_only && config.eviction_policy != "none";
+    upload_memory = memory_bound ? 2 * config.max_memory
+                                 : std::max(2 * config.max_memory, 2 * kTwoGiB);
   }
   auto upload_budget = std::make_shared<foc::UploadBudget>(upload_memory);
   service_options.upload_budget = upload_budget;
