@@ -166,3 +166,21 @@ def test_trickling_clients_cannot_hang_health(start_server, tmp_path):
     health = urllib.request.urlopen(f"http://{host}:{port}/health", timeout=30)
     assert health.status == 200
     stop.set()
+
+
+def test_huge_key_gets_a_bounded_invalid_argument(start_server):
+    """Hole 7: errors echoed a 5 MB key until gRPC's metadata limit turned them into another
+    error. Now the message keeps its head and tail (with the reason) and the code stays
+    INVALID_ARGUMENT."""
+    server = start_server("--storage", "none")
+    client = flight.connect(server.endpoint)
+    key = "app/s/" + "k" * (5 << 20) + "/extra"
+    try:
+        client.do_get(flight.Ticket(f"{key}:0".encode())).read_all()
+        raise AssertionError("a 5 MB key was accepted")
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        assert "INVALID_ARGUMENT" in message or "Invalid" in message
+        assert "bytes elided" in message and len(message) < 20000
+    put(client, "app/s/after", b"still serving")
+    client.close()
