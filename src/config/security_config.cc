@@ -127,17 +127,36 @@ arrow::Status ApplyAuthYaml(const YAML::Node& node, const std::string& prefix,
 
 void EmitSecurityYaml(const LimitsConfig& l, const AuthConfig* auth, YAML::Emitter* out) {
   YAML::Emitter& o = *out;
-  o << YAML::Key << "limits" << YAML::Value << YAML::BeginMap;
-  if (l.upload_memory > 0)
-    o << YAML::Key << "upload_memory" << YAML::Value << FormatSize(l.upload_memory);
-  o << YAML::Key << "max_concurrent_calls" << YAML::Value << l.max_concurrent_calls;
-  o << YAML::Key << "max_concurrent_uploads" << YAML::Value << l.max_concurrent_uploads;
-  o << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
-  o << YAML::Key << "idle_connection_seconds" << YAML::Value << l.idle_connection_seconds;
-  o << YAML::Key << "stalled_stream_seconds" << YAML::Value << l.stalled_stream_seconds;
-  o << YAML::Key << "http_timeout_seconds" << YAML::Value << l.http_timeout_seconds;
-  o << YAML::Key << "http_threads" << YAML::Value << l.http_threads;
-  o << YAML::EndMap;
+  // Only what differs from the defaults, so that a file without `limits` prints (and
+  // loads back) as it was.
+  const LimitsConfig d;
+  if (l.upload_memory != d.upload_memory ||
+      l.max_concurrent_calls != d.max_concurrent_calls ||
+      l.max_concurrent_uploads != d.max_concurrent_uploads ||
+      l.max_connections != d.max_connections ||
+      l.idle_connection_seconds != d.idle_connection_seconds ||
+      l.stalled_stream_seconds != d.stalled_stream_seconds ||
+      l.http_timeout_seconds != d.http_timeout_seconds ||
+      l.http_threads != d.http_threads) {
+    o << YAML::Key << "limits" << YAML::Value << YAML::BeginMap;
+    if (l.upload_memory != d.upload_memory)
+      o << YAML::Key << "upload_memory" << YAML::Value << FormatSize(l.upload_memory);
+    auto count = [&](const char* key, int64_t v, int64_t dv) {
+      if (v != dv) o << YAML::Key << key << YAML::Value << v;
+    };
+    auto seconds = [&](const char* key, double v, double dv) {
+      if (v != dv) o << YAML::Key << key << YAML::Value << v;
+    };
+    count("max_concurrent_calls", l.max_concurrent_calls, d.max_concurrent_calls);
+    count("max_concurrent_uploads", l.max_concurrent_uploads, d.max_concurrent_uploads);
+    count("max_connections", l.max_connections, d.max_connections);
+    seconds("idle_connection_seconds", l.idle_connection_seconds,
+            d.idle_connection_seconds);
+    seconds("stalled_stream_seconds", l.stalled_stream_seconds, d.stalled_stream_seconds);
+    seconds("http_timeout_seconds", l.http_timeout_seconds, d.http_timeout_seconds);
+    count("http_threads", l.http_threads, d.http_threads);
+    o << YAML::EndMap;
+  }
   if (auth) {
     o << YAML::Key << "auth" << YAML::Value << YAML::BeginMap;
     if (!auth->tokens_file.empty())

@@ -55,7 +55,8 @@ arrow::Status ApplyLimitsYaml(const YAML::Node& node, const std::string& key,
 /// Applies the `cache.auth` mapping `node` (named `key`).
 arrow::Status ApplyAuthYaml(const YAML::Node& node, const std::string& key,
                             AuthConfig* auth, std::vector<std::string>* warnings);
-/// Writes `limits:` and, when set, `auth:` into the open `cache` mapping of `out`.
+/// Writes `limits:` (the keys that differ from the defaults, if any) and, when set,
+/// `auth:` into the open `cache` mapping of `out`.
 void EmitSecurityYaml(const LimitsConfig& limits, const AuthConfig* auth,
                       YAML::Emitter* out);
 
