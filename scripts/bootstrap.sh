@@ -9,7 +9,7 @@ cd "$root"
 debs=(build-essential cmake ninja-build pkg-config python3-venv
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libbson-dev
       libgtest-dev libgmock-dev openssl prometheus
-      libcpp-httplib-dev systemd ccache clang-format libxxhash-dev
+      libcpp-httplib-dev systemd ccache clang-format libxxhash-dev libssl-dev
       clang libclang-rt-14-dev nlohmann-json3-dev etcd-server)
 missing=()
 for p in "${debs[@]}"; do

@@ -48,6 +48,7 @@ struct Globals {
   std::string cert_file;
   std::string key_file;
   std::string override_hostname;
+  std::string token;
   double timeout = 0;
   bool json = false;
   bool no_progress = false;
@@ -254,6 +255,7 @@ foc::CacheClient* Context::Client(std::string_view operation, std::string_view s
   options.endpoint = g.endpoint;
   options.timeout = std::chrono::duration<double>(g.timeout);
   options.override_hostname = g.override_hostname;
+  options.token = g.token;
   // One-shot process: the cache only matters within a call.
   options.cache_max_entries = 16;
   options.transfer_progress = [this](int64_t bytes) {
@@ -716,10 +718,13 @@ void AddGlobals(CLI::App& app, Globals& g) {
   const char* env_ca = std::getenv("FLAME_CA_FILE");
   g.endpoint = env_endpoint && *env_endpoint ? env_endpoint : "grpc://127.0.0.1:9090";
   g.ca_file = env_ca ? env_ca : "";
-  app.add_option(
-         "--endpoint", g.endpoint,
-         "server endpoint: grpc://host:port, grpc+tls:// or grpcs:// (TLS); default "
-         "$FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
+  const char* env_token = std::getenv("FLAME_CACHE_TOKEN");
+  g.token = env_token ? env_token : "";
+  app.add_option("--endpoint", g.endpoint,
+                 "server endpoint: grpc://, grpc+tcp://, http:// (plaintext) or "
+                 "grpc+tls://, grpcs://, "
+                 "https:// (TLS) host:port; default "
+                 "$FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
       ->capture_default_str();
   app.add_option("--ca-file", g.ca_file,
                  "PEM root certificates for TLS (default $FLAME_CA_FILE)");
@@ -727,6 +732,8 @@ void AddGlobals(CLI::App& app, Globals& g) {
   app.add_option("--key", g.key_file, "PEM private key of --cert");
   app.add_option("--override-hostname", g.override_hostname,
                  "host name to verify in the server certificate");
+  app.add_option("--token", g.token,
+                 "bearer token for servers with cache.auth (default $FLAME_CACHE_TOKEN)");
   app.add_option("--timeout", g.timeout, "deadline of each call in seconds (0: none)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", g.json,

@@ -88,6 +88,9 @@ struct ClientOptions {
   /// with the payload bytes transferred so far in that call, on the calling thread.
   /// Empty: not called. (The CLI draws its progress bars with it.)
   std::function<void(int64_t bytes_so_far)> transfer_progress;
+  /// Bearer token sent as `authorization: Bearer <token>` on every call (servers with
+  /// `cache.auth`, docs/security.md); empty: none.
+  std::string token;
 };
 
 /// A reference to a stored object: where it lives, its key, and the version a write

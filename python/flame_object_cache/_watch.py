@@ -85,11 +85,12 @@ class Subscription:
 
     def __init__(self, client: flight.FlightClient, patterns: Iterable[str],
                  since: Mapping[str, int] | None = None, *, snapshot: bool = True,
-                 max_queue: int = 0, heartbeat_ms: int = 0, timeout: float | None = None) -> None:
+                 max_queue: int = 0, heartbeat_ms: int = 0, timeout: float | None = None,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.patterns = list(patterns)
         command = encode_request(self.patterns, since, snapshot=snapshot, max_queue=max_queue,
                                  heartbeat_ms=heartbeat_ms)
-        options = flight.FlightCallOptions(timeout=timeout) if timeout else flight.FlightCallOptions()
+        options = flight.FlightCallOptions(timeout=timeout, headers=headers or [])
         self.ready = False
         self.epoch = ""
         self.last_message = time.monotonic()
@@ -189,6 +190,7 @@ class Watch:
     def _open(self) -> None:
         """Subscribes and reads up to ``ready``, keeping the snapshot's changes."""
         sub = Subscription(self._client._flight(self._endpoint), self._patterns, self.versions,
+                           headers=self._client._headers,
                            snapshot=self._snapshot, max_queue=self._max_queue,
                            heartbeat_ms=self._heartbeat_ms)
         try:
@@ -300,6 +302,7 @@ class CacheSubscription:
         while not self._stop.is_set():
             try:
                 sub = Subscription(self._client._flight(self.endpoint), self.patterns, None,
+                                   headers=self._client._headers,
                                    snapshot=True, heartbeat_ms=int(self.heartbeat * 1000))
             except CacheError:
                 failures += 1
@@ -361,7 +364,8 @@ def wait_for_change(client: Client, endpoint: str, key: str, version: int,
         if remaining is not None and remaining <= 0:
             return None
         try:
-            with Subscription(client._flight(endpoint), [key], {key: version}, snapshot=False,
+            with Subscription(client._flight(endpoint), [key], {key: version}, headers=client._headers,
+                              snapshot=False,
                               timeout=remaining) as sub:
                 for change in sub:
                     if change.key != key or (change.deleted and change.version == version == 0):

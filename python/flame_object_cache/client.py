@@ -194,6 +194,25 @@ def _parse_reply(table: pa.Table, schema: pa.Schema) -> _Reply:
     return _Reply("patches", version, epoch, patches=patches)
 
 
+def _resolve_token(token: str | None, token_file: str | os.PathLike[str] | None) -> str | None:
+    """The token argument, else ``token_file``, else FLAME_CACHE_TOKEN, else
+    FLAME_CACHE_TOKEN_FILE (first line of the file, surrounding whitespace removed)."""
+    if token:
+        return token.strip()
+    path = token_file or None
+    if path is None:
+        if os.environ.get("FLAME_CACHE_TOKEN"):
+            return os.environ["FLAME_CACHE_TOKEN"].strip()
+        path = os.environ.get("FLAME_CACHE_TOKEN_FILE") or None
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as f:
+        line = f.readline().strip()
+    if not line:
+        raise ValueError(f"token file {path} is empty")
+    return line
+
+
 class Client:
     """A connection to flame-object-cache with a client-side cache.
 
@@ -216,6 +235,10 @@ class Client:
         retries: attempts after the first for idempotent calls (get, delete, download) that fail
             with UNAVAILABLE; backoff doubles from ``retry_backoff`` seconds.
         transfer_timeout: deadline for ``upload_object``/``download_object``.
+        token: bearer token sent as ``authorization: Bearer <token>`` on every call (servers
+            with ``cache.auth``, docs/security.md). Default: ``FLAME_CACHE_TOKEN``, else the
+            first line of the file named by ``FLAME_CACHE_TOKEN_FILE``, else none.
+        token_file: read the token from this file (first line) instead.
     """
 
     def __init__(
@@ -232,6 +255,8 @@ class Client:
         retries: int = 3,
         retry_backoff: float = 0.05,
         transfer_timeout: float = 300.0,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if endpoint is None:
             cfg = load_config()
@@ -258,6 +283,8 @@ class Client:
         self._private_key = private_key
         self._cache = ObjectCache(cache_max_bytes, cache_max_entries)
         self._get_options = threading.local()  # (progress, timeout) of the running get_object
+        token = _resolve_token(token, token_file)
+        self._headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
         self._pool: dict[str, flight.FlightClient] = {}
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -292,7 +319,7 @@ class Client:
             self._pool.pop(_normalize_endpoint(endpoint), None)
 
     def _options(self, timeout: float | None = None) -> flight.FlightCallOptions:
-        return flight.FlightCallOptions(timeout=timeout or self.timeout)
+        return flight.FlightCallOptions(timeout=timeout or self.timeout, headers=self._headers)
 
     def _call(self, endpoint: str, fn: Callable[[flight.FlightClient], T], *, idempotent: bool) -> T:
         """Runs ``fn`` with errors mapped; retries UNAVAILABLE with backoff if idempotent."""

@@ -223,6 +223,9 @@ const std::string& CacheClient::EndpointOf(const ObjectRef& ref) const {
 fl::FlightCallOptions CacheClient::CallOptions() const {
   fl::FlightCallOptions call;
   if (options_.timeout.count() > 0) call.timeout = options_.timeout;
+  if (!options_.token.empty()) {
+    call.headers.emplace_back("authorization", "Bearer " + options_.token);
+  }
   // Received batches are zero-copy views of gRPC slices, so a buffer may sit at an
   // address misaligned for its type (an int32 offsets buffer at an odd address). Realign
   // just those buffers; payload bytes (binary data) need no alignment and stay uncopied.

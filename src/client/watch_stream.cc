@@ -82,8 +82,11 @@ arrow::Result<std::unique_ptr<WatchStream>> CacheClient::Watch(
   const std::string target(endpoint.empty() ? options_.endpoint : endpoint);
   ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
   ARROW_ASSIGN_OR_RAISE(auto command, EncodeWatchCommand(request));
-  fl::FlightCallOptions call;  // no per-call deadline unless asked: a watch is long-lived
-  if (timeout.count() > 0) call.timeout = timeout;
+  // The client's call options (token, alignment) without its per-call deadline: a watch
+  // is long-lived, so only a deadline asked for here applies.
+  fl::FlightCallOptions call = CallOptions();
+  call.timeout = timeout.count() > 0 ? fl::TimeoutDuration(timeout.count())
+                                     : fl::TimeoutDuration(-1);
   ARROW_ASSIGN_OR_RAISE(auto exchange,
                         client->DoExchange(call, fl::FlightDescriptor::Command(command)));
   std::unique_ptr<WatchStream> stream(new WatchStream(

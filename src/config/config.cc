@@ -296,6 +296,15 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
        }},
       {"log", [c, &log](const YAML::Node& n,
                         const std::string& k) { return WalkMap(n, k, log, c); }},
+      {"limits",
+       [c](const YAML::Node& n, const std::string& k) {
+         return ApplyLimitsYaml(n, k, &c->limits, &c->warnings);
+       }},
+      {"auth",
+       [c](const YAML::Node& n, const std::string& k) {
+         c->auth = AuthConfig{};
+         return ApplyAuthYaml(n, k, &*c->auth, &c->warnings);
+       }},
       {"pprof",
        [c](const YAML::Node&, const std::string& k) -> arrow::Status {
          c->warnings.push_back(
@@ -674,6 +683,7 @@ std::string FormatConfig(const Config& c) {
   out << YAML::Key << "max_size" << YAML::Value << FormatSize(c.log.max_size);
   out << YAML::Key << "max_files" << YAML::Value << c.log.max_files;
   out << YAML::EndMap;
+  EmitSecurityYaml(c.limits, c.auth ? &*c.auth : nullptr, &out);
   out << YAML::EndMap << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

@@ -21,6 +21,8 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "config/security_config.h"
+
 namespace foc {
 
 /// The built-in Flight endpoint when nothing is configured.
@@ -103,6 +105,11 @@ struct Config {
   LogConfig log;
   /// `cache.shutdown_grace_seconds`: how long in-flight calls may run after SIGTERM.
   double shutdown_grace_seconds = 20;
+
+  /// `cache.limits` (config/security_config.h, docs/security.md).
+  LimitsConfig limits;
+  /// `cache.auth`; unset = no authentication (docs/security.md).
+  std::optional<AuthConfig> auth;
 
   /// Non-fatal findings (unknown keys, ignored settings), to be logged at startup.
   std::vector<std::string> warnings;

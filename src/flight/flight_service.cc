@@ -1,5 +1,6 @@
 #include "flight/flight_service.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <arrow/array.h>
@@ -11,8 +12,11 @@
 #include <arrow/util/key_value_metadata.h>
 #include <spdlog/spdlog.h>
 
+#include "flight/auth.h"
+#include "flight/call_guard.h"
 #include "flight/status.h"
 #include "flight/watch.h"
+#include "flight/upload_limits.h"
 #include "key/key.h"
 #include "protocol/protocol.h"
 #include "store/object_store.h"
@@ -50,6 +54,13 @@ arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
   return data;
 }
 
+// A stream the IPC reader cannot decode is the client's mistake (INVALID_ARGUMENT), never
+// INTERNAL/UNKNOWN; cancellation and limits keep their codes.
+arrow::Status MalformedStream(const arrow::Status& st) {
+  if (st.IsCancelled() || st.IsCapacityError() || st.IsInvalid()) return st;
+  return arrow::Status::Invalid("malformed upload stream: ", st.message());
+}
+
 // Batches arrive zero-copy from gRPC slices, so a buffer may be misaligned for its type
 // (an int32 offsets buffer at an odd address). Realign only such buffers (offsets, never
 // the payload bytes, whose type needs no alignment) before anything reads them. The IPC
@@ -59,7 +70,9 @@ arrow::Result<int> OpaqueDataColumn(const arrow::Schema& schema) {
 // the offsets, not the payload).
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(
     fl::FlightMessageReader* reader) {
-  ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+  auto next = reader->Next();
+  if (!next.ok()) return MalformedStream(next.status());
+  auto chunk = *std::move(next);
   if (!chunk.data) return nullptr;
   ARROW_ASSIGN_OR_RAISE(
       auto batch,
@@ -74,53 +87,115 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(
 // Largest base or delta payload: what one cell of the `binary` response column can hold.
 constexpr int64_t kMaxPayloadBytes = std::numeric_limits<int32_t>::max();
 
+// What one upload may hold while it arrives (flight/upload_limits.h).
+struct UploadAdmission {
+  int64_t max_payload_bytes;          // per upload: what the store could keep
+  bool memory_limited;                // max_payload_bytes is the memory limit
+  UploadBudget::Reservation* budget;  // across uploads
+  CallRecord* call;                   // the call's guard record (may be null)
+};
+
+// Refuses an upload whose payload so far (`payload`) is already more than it may be, and
+// charges what it holds (`held`) to the budget: checked after every batch, so a refused
+// upload is never buffered whole.
+arrow::Status Admit(const UploadAdmission& admission, int64_t payload, int64_t held) {
+  if (payload > kMaxPayloadBytes) {
+    // DoGet answers with a `binary` column (int32 offsets, as upstream and flamepy
+    // expect), so a larger payload could be stored but never read back: refuse it up
+    // front.
+    return arrow::Status::Invalid("payload of at least ", payload,
+                                  " bytes exceeds the limit of ", kMaxPayloadBytes,
+                                  " bytes (2 GiB - 1) per base or delta");
+  }
+  if (admission.memory_limited && payload > admission.max_payload_bytes) {
+    return arrow::Status::CapacityError(
+        "upload of at least ", payload, " bytes exceeds eviction.max_memory (",
+        admission.max_payload_bytes,
+        " bytes); with storage: none it cannot be kept; nothing was stored");
+  }
+  return admission.budget->Resize(held);
+}
+
 // Reads an opaque upload: the `data` cells of every row of every batch, concatenated in
-// order (chunked uploads). One row in one batch is taken without copying.
-arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(fl::FlightMessageReader* reader,
-                                                         const arrow::Schema& schema) {
+// order (chunked uploads). One row in one batch is taken without copying unless it is a
+// small part of the received message (CompactCell), so what is kept is what is charged.
+arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(
+    fl::FlightMessageReader* reader, const arrow::Schema& schema,
+    const UploadAdmission& admission) {
   ARROW_ASSIGN_OR_RAISE(const int column, OpaqueDataColumn(schema));
   std::shared_ptr<arrow::Buffer> single;  // the only non-empty cell so far, zero-copy
   arrow::BufferBuilder builder;           // used once there is more than one cell
   int64_t cells = 0;
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto batch, NextBatch(reader));
+    if (admission.call) admission.call->Touch();
     if (!batch) break;
     const auto& array = batch->column(column);
     for (int64_t i = 0; i < array->length(); ++i) {
       if (array->IsNull(i)) continue;
       auto cell = BinaryCell(*array, i);  // OpaqueDataColumn checked the type
       if (cell->size() == 0) continue;
+      const int64_t payload = (cells == 0   ? 0
+                               : cells == 1 ? single->size()
+                                            : builder.length()) +
+                              cell->size();
+      // Grow the concatenation ourselves (by half, not BufferBuilder's doubling) and
+      // admit the growth before it happens: while the buffer moves, old and new are held.
+      int64_t capacity = builder.capacity();
+      if (cells >= 1 && payload > capacity) {
+        capacity = std::min(std::max(payload, capacity + capacity / 2),
+                            std::max(payload, admission.max_payload_bytes));
+      }
+      ARROW_RETURN_NOT_OK(Admit(
+          admission, payload,
+          RetainedBytes(single) + builder.capacity() + capacity + RetainedBytes(cell)));
+      if (capacity > builder.capacity()) {
+        ARROW_RETURN_NOT_OK(builder.Resize(capacity, /*shrink_to_fit=*/false));
+      }
       if (cells == 0) {
         single = std::move(cell);
       } else {
-        if (cells == 1)
+        if (cells == 1) {
           ARROW_RETURN_NOT_OK(builder.Append(single->data(), single->size()));
+          single.reset();
+        }
         ARROW_RETURN_NOT_OK(builder.Append(cell->data(), cell->size()));
       }
       ++cells;
     }
+    if (single) {
+      ARROW_ASSIGN_OR_RAISE(single, CompactCell(std::move(single)));
+    }
+    // What stays held once this batch is dropped.
+    ARROW_RETURN_NOT_OK(
+        admission.budget->Resize(RetainedBytes(single) + builder.capacity()));
   }
   if (cells == 0)
     return arrow::AllocateBuffer(0);  // an empty object (e.g. an empty file)
-  const int64_t total = cells == 1 ? single->size() : builder.length();
-  if (total > kMaxPayloadBytes) {
-    // DoGet answers with a `binary` column (int32 offsets, as upstream and flamepy
-    // expect), so a larger payload could be stored but never read back: refuse it up
-    // front.
-    return arrow::Status::Invalid("payload of ", total, " bytes exceeds the limit of ",
-                                  kMaxPayloadBytes,
-                                  " bytes (2 GiB - 1) per base or delta");
-  }
   if (cells == 1) return single;
   return builder.Finish();
 }
 
 arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
-                                      std::shared_ptr<arrow::Schema> schema) {
+                                      std::shared_ptr<arrow::Schema> schema,
+                                      const UploadAdmission& admission) {
   NativeTable table{std::move(schema), {}};
+  int64_t held = 0;
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto batch, NextBatch(reader));
+    if (admission.call) admission.call->Touch();
     if (!batch) break;
+    ARROW_RETURN_NOT_OK(Admit(admission, 0, held + RetainedBytes(*batch)));
+    ARROW_ASSIGN_OR_RAISE(batch, CompactBatch(std::move(batch)));
+    held += RetainedBytes(*batch);
+    // A native table is charged by its buffers (Object), which is what it retains now.
+    if (admission.memory_limited && held > admission.max_payload_bytes) {
+      return arrow::Status::CapacityError(
+          "native table upload of at least ", held,
+          " bytes exceeds eviction.max_memory (", admission.max_payload_bytes,
+          " bytes); with storage: none it cannot be kept; nothing was stored");
+    }
+    ARROW_RETURN_NOT_OK(admission.budget->Resize(held));
     table.batches.push_back(std::move(batch));
   }
   return table;
@@ -159,8 +234,10 @@ class ReplyReader : public arrow::RecordBatchReader {
   // `response_schema`: the opaque reply schema (with the epoch); native tables get their
   // own schema with `epoch` added.
   ReplyReader(ReadResult read, std::shared_ptr<arrow::Schema> response_schema,
-              const std::string& epoch)
-      : read_(std::move(read)), schema_(std::move(response_schema)) {
+              const std::string& epoch, std::shared_ptr<CallRecord> call)
+      : read_(std::move(read)),
+        schema_(std::move(response_schema)),
+        call_(std::move(call)) {
     const Object& obj = *read_.object;
     if (read_.plan.kind == GetReplyKind::kNative) {
       schema_ = obj.table()->schema;
@@ -191,6 +268,7 @@ class ReplyReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    if (call_) call_->Touch();  // the previous batch has been handed to gRPC
     if (next_ >= end_) {
       *batch = nullptr;
       return arrow::Status::OK();
@@ -214,6 +292,7 @@ class ReplyReader : public arrow::RecordBatchReader {
  private:
   ReadResult read_;  // keeps the object pinned until the reply has been sent
   std::shared_ptr<arrow::Schema> schema_;
+  std::shared_ptr<CallRecord> call_;  // the stall watchdog's record of this DoGet
   size_t next_ = 0;
   size_t end_ = 0;
 };
@@ -259,7 +338,7 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::DoAction(const fl::ServerCallContext&,
+arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
                                       const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
   if (action.type != kDeleteAction) {
@@ -269,6 +348,14 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext&,
   const std::string body = action.body ? action.body->ToString() : std::string();
   auto pattern = KeyPattern::Parse(body);
   if (!pattern.ok()) return ToRpcStatus(pattern.status());
+  {
+    // One object: write on its app; a session or the whole app: admin.
+    const std::string& prefix = pattern->key_prefix();
+    const std::string_view app = std::string_view(prefix).substr(0, prefix.find('/'));
+    const Right needed =
+        pattern->kind() == KeyPattern::Kind::kObject ? Right::kWrite : Right::kAdmin;
+    ARROW_RETURN_NOT_OK(Authorize(context, app, needed, "DELETE " + pattern->str()));
+  }
   auto removed = store_->Delete(*pattern);
   if (!removed.ok()) return ToRpcStatus(removed.status());
   spdlog::debug("DELETE {}: {} objects", body, *removed);
@@ -297,7 +384,14 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
                                        fl::FlightMessageReader* reader,
                                        fl::FlightMetadataWriter* writer) {
   const fl::FlightDescriptor& descriptor = reader->descriptor();
-  ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+  auto got_schema = reader->GetSchema();
+  if (!got_schema.ok()) return MalformedStream(got_schema.status());
+  auto schema = *std::move(got_schema);
+  UploadBudget::Reservation reservation(options_.upload_budget);
+  const auto call = CallGuardFactory::RecordOf(context);
+  const UploadAdmission admission{
+      options_.max_upload_bytes > 0 ? options_.max_upload_bytes : kMaxPayloadBytes,
+      options_.max_upload_bytes > 0, &reservation, call.get()};
   // Reads the whole upload, then stores it: a PATCH (command descriptor) or a PUT (path).
   auto read_and_store = [&]() -> arrow::Result<WriteResult> {
     if (descriptor.type == fl::FlightDescriptor::CMD) {
@@ -310,12 +404,13 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
       if (!key.ok()) {
         return key.status().WithMessage("Invalid PATCH key: ", key.status().message());
       }
+      ARROW_RETURN_NOT_OK(Authorize(context, key->app(), Right::kWrite, key->str()));
       if (IsNativeTableSchema(*schema)) {
         return arrow::Status::Invalid(
             "PATCH takes an opaque delta (version: uint64, data: binary), not a native "
             "table");
       }
-      ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema));
+      ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema, admission));
       ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
       return store_->Patch(*key, std::move(delta));
     }
@@ -323,11 +418,13 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
       return arrow::Status::Invalid("key must be provided in descriptor path or command");
     }
     ARROW_ASSIGN_OR_RAISE(auto target, ParsePutPath(JoinDescriptorPath(descriptor.path)));
+    ARROW_RETURN_NOT_OK(Authorize(context, target.app, Right::kWrite,
+                                  JoinDescriptorPath(descriptor.path)));
     Payload payload;
     if (IsNativeTableSchema(*schema)) {
-      ARROW_ASSIGN_OR_RAISE(payload.table, ReadNative(reader, schema));
+      ARROW_ASSIGN_OR_RAISE(payload.table, ReadNative(reader, schema, admission));
     } else {
-      ARROW_ASSIGN_OR_RAISE(payload.data, ReadOpaque(reader, *schema));
+      ARROW_ASSIGN_OR_RAISE(payload.data, ReadOpaque(reader, *schema, admission));
     }
     ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
     return store_->Put(target, std::move(payload));
@@ -340,26 +437,30 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
   return writer->WriteMetadata(*meta);
 }
 
-arrow::Status FlightService::DoGet(const fl::ServerCallContext&,
+arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
                                    const fl::Ticket& request,
                                    std::unique_ptr<fl::FlightDataStream>* stream) {
   auto ticket = ParseTicket(request.ticket);
   if (!ticket.ok()) return ToRpcStatus(ticket.status());
+  ARROW_RETURN_NOT_OK(
+      Authorize(context, ticket->key.app(), Right::kRead, ticket->key.str()));
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
   auto reader =
-      std::make_shared<ReplyReader>(*std::move(read), response_schema_, store_->epoch());
+      std::make_shared<ReplyReader>(*std::move(read), response_schema_, store_->epoch(),
+                                    CallGuardFactory::RecordOf(context));
   *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
+arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
   if (request.path.empty())
     return ToRpcStatus(arrow::Status::Invalid("Empty descriptor path"));
   auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
   if (!key.ok()) return ToRpcStatus(key.status());
+  ARROW_RETURN_NOT_OK(Authorize(context, key->app(), Right::kRead, key->str()));
   // Like upstream, existence is not required: flamepy's local-storage mode asks for the
   // endpoint of an object it is about to place in the storage directory itself.
   std::shared_ptr<arrow::Schema> schema;
@@ -374,13 +475,14 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext&,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::ListFlights(const fl::ServerCallContext&,
+arrow::Status FlightService::ListFlights(const fl::ServerCallContext& context,
                                          const fl::Criteria*,
                                          std::unique_ptr<fl::FlightListing>* listings) {
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   const auto& schema = response_schema_;
   std::vector<fl::FlightInfo> infos;
   for (const auto& entry : store_->List()) {
+    if (!MayRead(context, entry.key.app())) continue;  // only what the caller may read
     fl::FlightEndpoint endpoint{
         fl::Ticket{FormatTicket(entry.key, 0)}, {location}, std::nullopt, ""};
     ARROW_ASSIGN_OR_RAISE(
@@ -395,13 +497,14 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext&,
   return arrow::Status::OK();
 }
 
-arrow::Status FlightService::GetSchema(const fl::ServerCallContext&,
+arrow::Status FlightService::GetSchema(const fl::ServerCallContext& context,
                                        const fl::FlightDescriptor& request,
                                        std::unique_ptr<fl::SchemaResult>* schema) {
   std::shared_ptr<arrow::Schema> result = response_schema_;
   if (!request.path.empty()) {
     auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
     if (!key.ok()) return ToRpcStatus(key.status());
+    ARROW_RETURN_NOT_OK(Authorize(context, key->app(), Right::kRead, key->str()));
     auto native = store_->NativeSchema(*key);
     if (!native.ok()) return ToRpcStatus(native.status());
     if (*native) result = *native;

@@ -13,12 +13,20 @@
 
 namespace foc {
 
+class UploadBudget;
+
 struct FlightServiceOptions {
   /// The URI put in PutResults and FlightInfo locations, e.g. `grpc://10.0.0.5:9090`.
   /// Empty: `grpc://127.0.0.1:<bound port>` (`grpc+tls://` when TLS is on).
   std::string advertised_endpoint;
   /// Limits of WATCH subscriptions.
   WatchLimits watch = {};
+  /// Largest payload one upload may bring (memory-only storage: the memory limit, so
+  /// that an upload the store cannot keep is refused as it arrives); 0 = only the 2 GiB
+  /// per-payload limit.
+  int64_t max_upload_bytes = 0;
+  /// Bytes all uploads in flight may hold together; null = unlimited.
+  std::shared_ptr<UploadBudget> upload_budget;
 };
 
 class ObjectStore;

@@ -7,6 +7,8 @@
 #include <arrow/flight/types.h>
 #include <spdlog/spdlog.h>
 
+#include "flight/auth.h"
+#include "flight/call_guard.h"
 #include "store/object_store.h"
 
 namespace foc {
@@ -33,7 +35,7 @@ arrow::Status ShuttingDown() {
 
 }  // namespace
 
-arrow::Status ValidateWatchRequest(const fl::ServerCallContext& /*context*/,
+arrow::Status ValidateWatchRequest(const fl::ServerCallContext& context,
                                    const WatchRequest& request, const WatchLimits& limits,
                                    std::vector<KeyPattern>* patterns) {
   if (static_cast<int64_t>(request.patterns.size()) > limits.max_patterns) {
@@ -59,6 +61,11 @@ arrow::Status ValidateWatchRequest(const fl::ServerCallContext& /*context*/,
   for (const auto& text : request.patterns) {
     auto p = KeyPattern::Parse(text);
     if (!p.ok()) return p.status().WithMessage("WATCH: ", p.status().message());
+    // A subscription reveals keys and versions: it needs read on the pattern's app.
+    const std::string& prefix = p->key_prefix();
+    ARROW_RETURN_NOT_OK(Authorize(context,
+                                  std::string_view(prefix).substr(0, prefix.find('/')),
+                                  Right::kRead, "WATCH " + text));
     patterns->push_back(*std::move(p));
   }
   for (const auto& [key_text, version] : request.since) {
@@ -116,6 +123,15 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
   ARROW_RETURN_NOT_OK(ValidateWatchRequest(context, request, limits_, &patterns));
   const std::string peer = context.peer();
   ARROW_RETURN_NOT_OK(Admit(peer));
+  // Every message sent (heartbeats included) marks the stream as moving for the
+  // connection watchdog (server/connection_watch.h), which otherwise closes it as
+  // stalled.
+  const std::shared_ptr<CallRecord> record = CallGuardFactory::RecordOf(context);
+  auto send = [&](const WatchMessage& m) {
+    arrow::Status st = Write(writer, m);
+    if (st.ok() && record) record->Touch();
+    return st;
+  };
   struct Releaser {
     WatchService* self;
     const std::string& peer;
@@ -147,15 +163,14 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
     if (!named && !request.snapshot) continue;
     // A client ahead of the server (a different data set) hears the current version too.
     if (obj.version != client) {
-      ARROW_RETURN_NOT_OK(Write(
-          writer, ChangeMessage(obj.key.str(), obj.version, kWatchKindCurrent, epoch)));
+      ARROW_RETURN_NOT_OK(
+          send(ChangeMessage(obj.key.str(), obj.version, kWatchKindCurrent, epoch)));
     }
   }
   for (const auto& [k, v] : have) {  // named, not in the index: gone
-    ARROW_RETURN_NOT_OK(Write(writer, ChangeMessage(k, v, kWatchKindDelete, epoch)));
+    ARROW_RETURN_NOT_OK(send(ChangeMessage(k, v, kWatchKindDelete, epoch)));
   }
-  ARROW_RETURN_NOT_OK(
-      Write(writer, WatchMessage{std::string(kWatchReady), {}, 0, {}, epoch, {}}));
+  ARROW_RETURN_NOT_OK(send(WatchMessage{std::string(kWatchReady), {}, 0, {}, epoch, {}}));
 
   std::vector<Change> changes;
   while (true) {
@@ -164,15 +179,14 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
     arrow::Status st = sub->Next(heartbeat, &changes);
     if (st.IsCapacityError()) {
       spdlog::warn("WATCH {}: subscriber dropped: {}", peer, st.message());
-      (void)Write(writer,
-                  WatchMessage{std::string(kWatchResync), {}, 0, {}, {}, st.message()});
+      (void)send(WatchMessage{std::string(kWatchResync), {}, 0, {}, {}, st.message()});
       return st;
     }
     if (st.IsCancelled()) return ShuttingDown();
     ARROW_RETURN_NOT_OK(st);
     if (changes.empty()) {
       ARROW_RETURN_NOT_OK(
-          Write(writer, WatchMessage{std::string(kWatchHeartbeat), {}, 0, {}, {}, {}}));
+          send(WatchMessage{std::string(kWatchHeartbeat), {}, 0, {}, {}, {}}));
       continue;
     }
     for (Change& c : changes) {
@@ -188,8 +202,8 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
           seen.erase(it);
         }
       }
-      ARROW_RETURN_NOT_OK(Write(writer, ChangeMessage(std::move(c.key), c.version,
-                                                      ChangeKindName(c.kind), epoch)));
+      ARROW_RETURN_NOT_OK(send(
+          ChangeMessage(std::move(c.key), c.version, ChangeKindName(c.kind), epoch)));
     }
   }
 }

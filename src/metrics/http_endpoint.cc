@@ -1,5 +1,6 @@
 #include "metrics/http_endpoint.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -12,6 +13,11 @@ HttpEndpoint::HttpEndpoint(MetricsSource metrics, HealthSource health)
 
 HttpEndpoint::~HttpEndpoint() { Stop(); }
 
+void HttpEndpoint::SetLimits(double timeout_seconds, int threads) {
+  timeout_seconds_ = timeout_seconds;
+  threads_ = threads;
+}
+
 arrow::Result<int> HttpEndpoint::Start(const std::string& host, int port) {
   if (server_) return arrow::Status::Invalid("metrics endpoint already started");
   server_ = std::make_unique<httplib::Server>();
@@ -21,6 +27,18 @@ arrow::Result<int> HttpEndpoint::Start(const std::string& host, int port) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // A client that stops sending or reading is dropped after the timeout, and a fixed
+  // pool serves the connections (httplib's default is one pool of
+  // max(8, cores - 1) threads, so eight stalled clients used to hang /health).
+  const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::duration<double>(timeout_seconds_));
+  server_->set_read_timeout(timeout);
+  server_->set_write_timeout(timeout);
+  server_->set_keep_alive_timeout(
+      std::max<time_t>(1, static_cast<time_t>(timeout_seconds_)));
+  server_->set_keep_alive_max_count(100);
+  const size_t threads = static_cast<size_t>(std::max(1, threads_));
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_(), "text/plain; version=0.0.4; charset=utf-8");
   });

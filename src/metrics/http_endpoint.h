@@ -27,6 +27,10 @@ class HttpEndpoint {
   HttpEndpoint(MetricsSource metrics, HealthSource health);
   ~HttpEndpoint();
 
+  /// Read/write and keep-alive timeout of each connection, and the number of worker
+  /// threads (a bounded pool). Call before Start; defaults 5 s and 4 threads.
+  void SetLimits(double timeout_seconds, int threads);
+
   /// Binds `host:port` (port 0 = any free port) and serves on a background thread.
   /// Returns the bound port.
   arrow::Result<int> Start(const std::string& host, int port);
@@ -36,6 +40,8 @@ class HttpEndpoint {
  private:
   MetricsSource metrics_;
   HealthSource health_;
+  double timeout_seconds_ = 5;
+  int threads_ = 4;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };

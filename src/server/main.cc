@@ -27,11 +27,15 @@
 #include <CLI/CLI.hpp>
 
 #include "config/config.h"
+#include "flight/auth.h"
+#include "flight/call_guard.h"
 #include "flight/flight_service.h"
 #include "flight/metrics_middleware.h"
+#include "flight/upload_limits.h"
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
 #include "protocol/endpoint.h"
+#include "server/connection_watch.h"
 #include "server/listen.h"
 #include "storage/s3_storage.h"
 #include "storage/storage_url.h"
@@ -165,9 +169,45 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   options.middleware.emplace_back(
       foc::MetricsMiddlewareFactory::kKey,
       std::make_shared<foc::MetricsMiddlewareFactory>(rpc_metrics));
+  // Authentication and per-app authorization (cache.auth, docs/security.md); absent =
+  // no middleware, everything allowed as before.
+  std::shared_ptr<foc::AuthMiddlewareFactory> auth;
+  if (config.auth) {
+    auth = std::make_shared<foc::AuthMiddlewareFactory>(
+        config.auth->tokens_file.empty()
+            ? std::string()
+            : Resolve(config.flame_home, config.auth->tokens_file),
+        config.auth->anonymous);
+    if (auto st = auth->Reload(); !st.ok()) {
+      spdlog::critical("{}", st.message());
+      return kExitBadConfig;
+    }
+    options.middleware.emplace_back(foc::AuthMiddlewareFactory::kKey, auth);
+  }
+  // Resource limits (cache.limits, docs/security.md): concurrency in the middleware,
+  // upload memory in the service, connections in the watchdog below.
+  auto guard = std::make_shared<foc::CallGuardFactory>(foc::CallGuardOptions{
+      config.limits.max_concurrent_calls, config.limits.max_concurrent_uploads});
+  options.middleware.emplace_back(foc::CallGuardFactory::kKey, guard);
 
   foc::FlightServiceOptions service_options;
   service_options.advertised_endpoint = plan.Advertised(plan.port);
+  constexpr int64_t kTwoGiB = int64_t{2} << 30;
+  int64_t upload_memory = config.limits.upload_memory;
+  if (upload_memory == 0) {
+    // Memory-only storage keeps at most max_memory; an upload of that size holds up to
+    // twice as much for a moment while its buffer grows. Otherwise (disk, or no memory
+    // limit) one largest payload (2 GiB) fits even while its buffer grows.
+    const bool memory_bound = where.memory_only && config.eviction_policy != "none";
+    upload_memory = memory_bound ? 2 * config.max_memory
+                                 : std::max(2 * config.max_memory, 2 * kTwoGiB);
+  }
+  auto upload_budget = std::make_shared<foc::UploadBudget>(upload_memory);
+  service_options.upload_budget = upload_budget;
+  // Memory-only storage with eviction keeps nothing larger than max_memory: refuse such
+  // an upload while it arrives.
+  if (where.memory_only && config.eviction_policy != "none")
+    service_options.max_upload_bytes = config.max_memory;
   foc::FlightService service(store, service_options);
   if (auto st = service.Init(options); !st.ok()) {
     spdlog::critical("cannot listen on {}: {}", bind_uri, st.ToString());
@@ -181,6 +221,9 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         std::string out;
         foc::RenderProcessInfo(FOC_VERSION, start_time, &out);
         rpc_metrics->Render(&out);
+        guard->Render(&out);
+        if (auth) auth->Render(&out);
+        upload_budget->Render(&out);
         foc::RenderStoreStats(store->stats(), &out);
         foc::RenderLimits(config.max_memory, config.capacity, &out);
         foc::RenderProcessMetrics(&out);
@@ -189,6 +232,9 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
       },
       [&] { return !draining.load(); });
   std::string metrics_url = "off";
+  http.SetLimits(config.limits.http_timeout_seconds,
+                 static_cast<int>(config.limits.http_threads));
+  int http_port = 0;
   if (config.metrics.port) {
     std::string host = config.metrics.bind.empty() ? plan.bind_host : config.metrics.bind;
     auto port = http.Start(host, *config.metrics.port);
@@ -199,7 +245,17 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     }
     metrics_url =
         "http://" + foc::UriHost(host) + ":" + std::to_string(*port) + "/metrics";
+    http_port = *port;
   }
+  foc::ConnectionWatchOptions watch_options;
+  watch_options.flight_port = service.port();
+  watch_options.http_port = http_port;
+  watch_options.stalled_seconds = config.limits.stalled_stream_seconds;
+  watch_options.idle_seconds = config.limits.idle_connection_seconds;
+  watch_options.max_connections = config.limits.max_connections;
+  watch_options.http_lifetime_seconds = 2 * config.limits.http_timeout_seconds;
+  foc::ConnectionWatch watch(watch_options, guard);
+  watch.Start();
 
   spdlog::info("flame-object-cache {} (config: {})", FOC_VERSION,
                config.source.empty() ? std::string("built-in default") : config.source);
@@ -214,6 +270,16 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
                config.eviction_policy, foc::FormatSize(config.max_memory),
                config.max_objects ? std::to_string(config.max_objects) : "unlimited",
                config.memory_full);
+  spdlog::info(
+      "limits: upload memory {}, calls {}, uploads {}, connections {}, idle {}s, stalled "
+      "{}s",
+      foc::FormatSize(upload_memory), config.limits.max_concurrent_calls,
+      config.limits.max_concurrent_uploads, config.limits.max_connections,
+      config.limits.idle_connection_seconds, config.limits.stalled_stream_seconds);
+  spdlog::info("auth {}", !config.auth
+                              ? std::string("off (every client may do everything)")
+                              : "tokens file '" + config.auth->tokens_file +
+                                    "', anonymous " + config.auth->anonymous);
   spdlog::info("metrics {}, log level {}{}", metrics_url, config.log.level,
                config.log.file.empty()
                    ? ""
@@ -232,9 +298,23 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     const timespec tick{0, 200'000'000};
     while (!done.load()) {
       int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig == SIGHUP) {
+        // SIGHUP reloads the tokens file; a file that does not load leaves the previous
+        // one in force.
+        if (!auth) {
+          spdlog::info("SIGHUP: no cache.auth section, nothing to reload");
+        } else if (auto st = auth->Reload(); st.ok()) {
+          spdlog::info("SIGHUP: tokens file reloaded");
+        } else {
+          spdlog::error("SIGHUP: tokens file not reloaded, the previous one stays: {}",
+                        st.message());
+        }
+        continue;
+      }
       if (sig < 0 || draining.exchange(true)) continue;
       auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::duration<double>(config.shutdown_grace_seconds));
@@ -251,6 +331,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   draining = true;
   done = true;
   signals.join();
+  watch.Stop();
   http.Stop();
   if (!served.ok()) {
     spdlog::critical("server failed: {}", served.ToString());
@@ -269,6 +350,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   CLI::App app{

@@ -45,8 +45,10 @@ struct TestServer {
     ARROW_ASSIGN_OR_RAISE(auto opened,
                           ObjectStore::Open(store_options, MakeNoneStorage()));
     store = std::move(opened);
-    service = std::make_unique<FlightService>(
-        store, FlightServiceOptions{std::move(advertised), watch_limits});
+    FlightServiceOptions service_options;
+    service_options.advertised_endpoint = std::move(advertised);
+    service_options.watch = watch_limits;
+    service = std::make_unique<FlightService>(store, std::move(service_options));
     tls = options.location.scheme() == "grpc+tls";
     return service->Init(options);
   }

@@ -69,6 +69,8 @@ cache:
   eviction: {policy: none, max_memory: 2G, max_objects: 100, memory_full: refuse}
   metrics: {port: 9100, bind: 127.0.0.1}
   log: {level: warn, file: logs/foc.log, max_size: 1M, max_files: 2}
+  limits: {upload_memory: 512M, max_concurrent_uploads: 8, stalled_stream_seconds: 30}
+  auth: {tokens_file: /etc/flame/tokens.yaml, anonymous: read}
 """
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text)
