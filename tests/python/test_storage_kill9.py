@@ -132,6 +132,4 @@ def test_kill9_under_write_load(tmp_path: Path, storage: str, request) -> None:
     finally:
         server.stop()
     assert total_acks > 20, f"only {total_acks} writes acknowledged"
-    if storage == "disk":
-        assert time.monotonic() - started < 60
     print(f"{cycles} kill -9 cycles, {total_acks} acknowledged writes verified")

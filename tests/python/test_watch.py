@@ -30,7 +30,10 @@ def client(server: ServerProcess) -> Iterator[Client]:
 
 
 def open_raw(endpoint: str, request: dict[str, Any]) -> tuple[flight.FlightClient, Any, Any]:
-    fc = flight.connect(endpoint)
+    # A connection of its own: a raw subscriber that stops reading must not share its TCP
+    # connection with the SDK client of the same test (gRPC shares subchannels per process,
+    # and the server's connection watchdog closes a connection whose stream stalls).
+    fc = flight.connect(endpoint, generic_options=[("grpc.use_local_subchannel_pool", 1)])
     writer, reader = fc.do_exchange(flight.FlightDescriptor.for_command(b"WATCH:" + bson.encode(request)))
     return fc, writer, reader
 
@@ -144,7 +147,8 @@ def test_wire_slow_subscriber_is_bounded_and_dropped_with_a_clear_status() -> No
             assert received < puts
             fc.close()
             # The SDK reports it as WatchDropped (a CacheUnavailable).
-            sub = Subscription(c._flight(server.endpoint), ["app/*"], snapshot=False, max_queue=1)
+            own = flight.connect(server.endpoint, generic_options=[("grpc.use_local_subchannel_pool", 1)])
+            sub = Subscription(own, ["app/*"], snapshot=False, max_queue=1)
             assert sub.next_event() is None and sub.ready
             for i in range(5000):
                 c.put_object("app/u", i)
@@ -154,6 +158,7 @@ def test_wire_slow_subscriber_is_bounded_and_dropped_with_a_clear_status() -> No
                 while True:
                     sub.next_event()
             sub.close()
+            own.close()
     finally:
         server.stop()
 
