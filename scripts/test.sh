@@ -3,7 +3,8 @@
 #   0. style: clang-format of every C++ file (scripts/check-format.sh), ruff and mypy --strict on
 #      the Python SDK (scripts/check-python.sh);
 #   1. the C++ unit and integration tests under AddressSanitizer + UBSan (ctest, asan preset);
-#   2. the Python tests (pytest) against the release build of the real server binary;
+#   2. the Python tests (pytest) against the release build of the real server binary (a
+#      test that hangs fails after 900 s: pytest-timeout, a guard, not a speed check);
 #   3. a short run of every libFuzzer target (scripts/fuzz.sh, FOC_FUZZ_SECONDS each,
 #      default 20 s: 4 targets ≈ 1.5 min plus their build; the long run is docs/fuzzing.md).
 set -euo pipefail
@@ -28,7 +29,7 @@ ctest --preset asan -j "$jobs" || status=1
 
 echo "=== pytest (release server binary) ==="
 export FOC_SERVER_BINARY="$root/build/release/src/server/flame-object-cache"
-.venv/bin/python -m pytest -q -ra tests/python "$@" || status=1
+.venv/bin/python -m pytest -q -ra --timeout=900 tests/python "$@" || status=1
 
 echo "=== fuzz (libFuzzer, ${FOC_FUZZ_SECONDS:-20} s per target) ==="
 scripts/fuzz.sh || status=1
