@@ -21,21 +21,9 @@
 
 #include <arrow/status.h>
 
-namespace foc::testing {
+#include "testing/ports.h"
 
-/// A loopback TCP port that was free a moment ago (the kernel's choice for port 0).
-inline int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+namespace foc::testing {
 
 class EtcdServer {
  public:
