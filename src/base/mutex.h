@@ -1,0 +1,73 @@
+// foc::Mutex, foc::MutexLock and foc::CondVar: std::mutex and std::condition_variable
+// with the capability attributes clang's thread-safety analysis needs (libstdc++'s own
+// types carry none). Use these, not std::mutex, for any mutex that guards members, and
+// mark the members FOC_GUARDED_BY(mu_).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "base/thread_annotations.h"
+
+namespace foc {
+
+/// A non-recursive mutex that clang's -Wthread-safety can reason about.
+class FOC_CAPABILITY("mutex") Mutex {
+ public:
+  Mutex() = default;
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  void Lock() FOC_ACQUIRE() { mu_.lock(); }
+  void Unlock() FOC_RELEASE() { mu_.unlock(); }
+  bool TryLock() FOC_TRY_ACQUIRE(true) { return mu_.try_lock(); }
+  /// Tells the analysis the caller holds this mutex (for callbacks it cannot follow).
+  void AssertHeld() const FOC_ASSERT_CAPABILITY(this) {}
+
+ private:
+  friend class CondVar;
+  std::mutex mu_;
+};
+
+/// Holds a Mutex for its own lifetime (std::lock_guard with annotations).
+class FOC_SCOPED_CAPABILITY MutexLock {
+ public:
+  explicit MutexLock(Mutex* mu) FOC_ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~MutexLock() FOC_RELEASE() { mu_->Unlock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+ private:
+  Mutex* const mu_;
+};
+
+/// A condition variable bound to one Mutex; Wait* must be called with that mutex held.
+class CondVar {
+ public:
+  explicit CondVar(Mutex* mu) : mu_(mu) {}
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+
+  void Wait() FOC_REQUIRES(mu_) {
+    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+    cv_.wait(lock);
+    lock.release();
+  }
+  /// Returns false on timeout.
+  template <class Rep, class Period>
+  bool WaitFor(std::chrono::duration<Rep, Period> d) FOC_REQUIRES(mu_) {
+    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+    const bool woken = cv_.wait_for(lock, d) == std::cv_status::no_timeout;
+    lock.release();
+    return woken;
+  }
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  Mutex* const mu_;
+  std::condition_variable cv_;
+};
+
+}  // namespace foc
