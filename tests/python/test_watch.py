@@ -29,11 +29,21 @@ def client(server: ServerProcess) -> Iterator[Client]:
     c.close()
 
 
+def own_connection(endpoint: str) -> flight.FlightClient:
+    """A client on a TCP connection of its own (gRPC shares subchannels per process, and the
+    server's connection watchdog closes a connection whose stream stalls), whose HTTP/2
+    window stays at its initial 64 KiB: gRPC's bandwidth-delay probing otherwise grows it to
+    several MiB, so a reader that stops reading is "slow" for the server only after tens of
+    thousands of changes, a count that varies from run to run (docs/protocol.md, WATCH,
+    message 5). A test that waited for a drop after a fixed number of writes hung that way."""
+    return flight.connect(endpoint, generic_options=[("grpc.use_local_subchannel_pool", 1),
+                                                     ("grpc.http2.bdp_probe", 0)])
+
+
 def open_raw(endpoint: str, request: dict[str, Any]) -> tuple[flight.FlightClient, Any, Any]:
-    # A connection of its own: a raw subscriber that stops reading must not share its TCP
-    # connection with the SDK client of the same test (gRPC shares subchannels per process,
-    # and the server's connection watchdog closes a connection whose stream stalls).
-    fc = flight.connect(endpoint, generic_options=[("grpc.use_local_subchannel_pool", 1)])
+    """A raw WATCH call on its own connection (a raw subscriber that stops reading must not
+    share its connection with the SDK client of the same test)."""
+    fc = own_connection(endpoint)
     writer, reader = fc.do_exchange(flight.FlightDescriptor.for_command(b"WATCH:" + bson.encode(request)))
     return fc, writer, reader
 
@@ -146,10 +156,23 @@ def test_wire_slow_subscriber_is_bounded_and_dropped_with_a_clear_status() -> No
             assert last["type"] == "resync" and "resync" in last["reason"]
             assert received < puts
             fc.close()
-            # Open bug (session note, 2026-12-03): a second subscription opened here with
-            # max_queue=1 sometimes never receives `ready` (the server shows no WATCH call),
-            # which hung the suite twice; the SDK-level WatchDropped check that stood here is
-            # out until this is found and fixed (it must come back with the fix).
+            # The SDK reports it as WatchDropped (a CacheUnavailable). Writes go on until the
+            # server has dropped it, not for a fixed count (see own_connection); the call's
+            # deadline turns a subscriber that is never dropped into a failure, not a hang.
+            own = own_connection(server.endpoint)
+            sub = Subscription(own, ["app/*"], snapshot=False, max_queue=1, timeout=300)
+            assert sub.next_event() is None and sub.ready
+            i = 0
+            while metric(server, "foc_watch_dropped_total") < 2:
+                assert i < 200_000, "the SDK subscriber was never dropped"
+                for _ in range(200):
+                    c.put_object("app/u", i)
+                    i += 1
+            with pytest.raises(foc.WatchDropped):
+                while True:
+                    sub.next_event()
+            sub.close()
+            own.close()
     finally:
         server.stop()
 
