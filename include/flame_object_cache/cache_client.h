@@ -91,6 +91,9 @@ struct ClientOptions {
   /// Bearer token sent as `authorization: Bearer <token>` on every call (servers with
   /// `cache.auth`, docs/security.md); empty: none.
   std::string token;
+  /// Keep the `flame.cache.*` schema metadata on native tables that gets return (a node
+  /// tier re-serves them as stored); false: removed, as flamepy hands tables to users.
+  bool keep_flame_metadata = false;
 };
 
 /// A reference to a stored object: where it lives, its key, and the version a write
@@ -210,6 +213,9 @@ class CacheClient {
   CacheStats stats() const;
   /// The configured endpoint.
   const std::string& endpoint() const { return options_.endpoint; }
+  /// The data-set epoch last seen from `endpoint` (empty: the configured one) in a reply,
+  /// a PutResult or a WATCH `ready`; "" if none yet (or the server sends none).
+  std::string epoch(std::string_view endpoint = {}) const;
   /// A ref to `key` at the configured endpoint with version `version` (for keys known by
   /// name).
   ObjectRef RefFor(std::string_view key, uint64_t version = 1) const;

@@ -440,6 +440,13 @@ void CacheClient::InvalidateWrittenKey(std::string_view prefix_or_key) {
   InvalidatePatternLocked(*pattern);
 }
 
+std::string CacheClient::epoch(std::string_view endpoint) const {
+  std::lock_guard lock(mu_);
+  auto it =
+      epochs_.find(endpoint.empty() ? std::string_view(options_.endpoint) : endpoint);
+  return it == epochs_.end() ? std::string() : it->second;
+}
+
 void CacheClient::NoteEpoch(const std::string& endpoint, const std::string& epoch) {
   std::lock_guard lock(mu_);
   NoteEpochLocked(endpoint, epoch);
@@ -482,8 +489,10 @@ arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& end
       reply.bytes_received += arrow::util::TotalBufferSize(*chunk.data);
       batches.push_back(std::move(chunk.data));
     }
-    ARROW_ASSIGN_OR_RAISE(reply.table, arrow::Table::FromRecordBatches(
-                                           StripFlameMetadata(schema), batches));
+    ARROW_ASSIGN_OR_RAISE(
+        reply.table,
+        arrow::Table::FromRecordBatches(
+            options_.keep_flame_metadata ? schema : StripFlameMetadata(schema), batches));
     return reply;
   }
   while (true) {

@@ -271,6 +271,14 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          c->advertised_endpoint = v;
          return arrow::Status::OK();
        }},
+      {"upstream",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
+         v = Trim(v);
+         if (!v.empty()) ARROW_RETURN_NOT_OK(CheckEndpoint(k, v));
+         c->upstream = v;
+         return arrow::Status::OK();
+       }},
       {"shutdown_grace_seconds",
        [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
          ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
@@ -475,6 +483,10 @@ arrow::Status ApplyEnvironment(const Environment& env, Config* c) {
   auto var = [&](const char* name) { return Trim(Get(env, name)); };
   if (auto v = var("FLAME_HOME"); !v.empty()) c->flame_home = v;
   if (auto v = var("FLAME_CACHE_STORAGE"); !v.empty()) c->storage = v;
+  if (auto v = var("FLAME_CACHE_UPSTREAM"); !v.empty()) {
+    ARROW_RETURN_NOT_OK(CheckEndpoint("FLAME_CACHE_UPSTREAM", v));
+    c->upstream = v;
+  }
   if (auto v = var("FLAME_CACHE_EVICTION_POLICY"); !v.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->eviction_policy,
                           ParsePolicy("FLAME_CACHE_EVICTION_POLICY", v));
@@ -535,6 +547,10 @@ arrow::Status ApplyOverrides(const ConfigOverrides& o, Config* c) {
     c->network_interface_set = true;
   }
   if (!o.storage.empty()) c->storage = o.storage;
+  if (!o.upstream.empty()) {
+    ARROW_RETURN_NOT_OK(CheckEndpoint("--upstream", o.upstream));
+    c->upstream = o.upstream;
+  }
   if (!o.capacity.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->capacity, ParsePositiveSize("--capacity", o.capacity));
   }
@@ -652,6 +668,7 @@ std::string FormatConfig(const Config& c) {
     out << YAML::Key << "advertised_endpoint" << YAML::Value << c.advertised_endpoint;
   }
   out << YAML::Key << "storage" << YAML::Value << c.storage;
+  if (!c.upstream.empty()) out << YAML::Key << "upstream" << YAML::Value << c.upstream;
   if (c.capacity > 0)
     out << YAML::Key << "capacity" << YAML::Value << FormatSize(c.capacity);
   out << YAML::Key << "shutdown_grace_seconds" << YAML::Value << c.shutdown_grace_seconds;

@@ -87,6 +87,10 @@ struct Config {
   std::string storage = "none";
   /// $FLAME_HOME, the base of relative `fs://` storage and relative log files.
   std::string flame_home = "/var/lib/flame";
+  /// `cache.upstream` (after FLAME_CACHE_UPSTREAM): a node-local tier in front of this
+  /// server (grpc://, grpcs://, ...); empty = this server is the authority
+  /// (docs/node-tier.md).
+  std::string upstream;
   /// `cache.capacity`: disk capacity limit in bytes; 0 = unlimited.
   int64_t capacity = 0;
 
@@ -117,9 +121,9 @@ struct Config {
 
 /// Command-line overrides (empty/unset = not given).
 struct ConfigOverrides {
-  std::string endpoint, bind, advertised_endpoint, network_interface, storage, capacity,
-      eviction_policy, max_memory, max_objects, memory_full, log_level, log_file,
-      metrics_bind, tls_cert_file, tls_key_file, tls_ca_file, shutdown_grace;
+  std::string endpoint, bind, advertised_endpoint, network_interface, storage, upstream,
+      capacity, eviction_policy, max_memory, max_objects, memory_full, log_level,
+      log_file, metrics_bind, tls_cert_file, tls_key_file, tls_ca_file, shutdown_grace;
   std::optional<int> metrics_port;
 };
 

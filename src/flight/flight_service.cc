@@ -19,7 +19,8 @@
 #include "flight/watch.h"
 #include "key/key.h"
 #include "protocol/protocol.h"
-#include "store/object_store.h"
+#include "store/change_feed.h"
+#include "store/store.h"
 
 namespace foc {
 namespace fl = arrow::flight;
@@ -315,14 +316,22 @@ class SingleResultStream : public fl::ResultStream {
 
 }  // namespace
 
-FlightService::FlightService(std::shared_ptr<ObjectStore> store,
-                             FlightServiceOptions options)
+FlightService::FlightService(std::shared_ptr<Store> store, FlightServiceOptions options)
     : store_(std::move(store)),
       options_(std::move(options)),
-      response_schema_(ResponseSchema(store_->epoch())),
       watch_(std::make_unique<WatchService>(options_.watch)) {}
 
 FlightService::~FlightService() = default;
+
+std::shared_ptr<arrow::Schema> FlightService::ResponseSchemaNow() {
+  std::string epoch = store_->epoch();
+  std::lock_guard<std::mutex> lock(schema_mu_);
+  if (!response_schema_ || epoch != schema_epoch_) {
+    response_schema_ = ResponseSchema(epoch);
+    schema_epoch_ = std::move(epoch);
+  }
+  return response_schema_;
+}
 
 std::string FlightService::advertised_endpoint() const {
   if (!options_.advertised_endpoint.empty()) return options_.advertised_endpoint;
@@ -447,8 +456,8 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
   auto reader =
-      std::make_shared<ReplyReader>(*std::move(read), response_schema_, store_->epoch(),
-                                    CallGuardFactory::RecordOf(context));
+      std::make_shared<ReplyReader>(*std::move(read), ResponseSchemaNow(),
+                                    store_->epoch(), CallGuardFactory::RecordOf(context));
   *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
   return arrow::Status::OK();
 }
@@ -465,7 +474,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
   // endpoint of an object it is about to place in the storage directory itself.
   std::shared_ptr<arrow::Schema> schema;
   if (auto native = store_->NativeSchema(*key); native.ok() && *native) schema = *native;
-  if (!schema) schema = response_schema_;
+  if (!schema) schema = ResponseSchemaNow();
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   fl::FlightEndpoint endpoint{
       fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
@@ -479,9 +488,11 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext& context,
                                          const fl::Criteria*,
                                          std::unique_ptr<fl::FlightListing>* listings) {
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
-  const auto& schema = response_schema_;
+  const auto schema = ResponseSchemaNow();
   std::vector<fl::FlightInfo> infos;
-  for (const auto& entry : store_->List()) {
+  auto listing = store_->List();
+  if (!listing.ok()) return ToRpcStatus(listing.status());
+  for (const auto& entry : *listing) {
     if (!MayRead(context, entry.key.app())) continue;  // only what the caller may read
     fl::FlightEndpoint endpoint{
         fl::Ticket{FormatTicket(entry.key, 0)}, {location}, std::nullopt, ""};
@@ -500,7 +511,7 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext& context,
 arrow::Status FlightService::GetSchema(const fl::ServerCallContext& context,
                                        const fl::FlightDescriptor& request,
                                        std::unique_ptr<fl::SchemaResult>* schema) {
-  std::shared_ptr<arrow::Schema> result = response_schema_;
+  std::shared_ptr<arrow::Schema> result = ResponseSchemaNow();
   if (!request.path.empty()) {
     auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
     if (!key.ok()) return ToRpcStatus(key.status());
@@ -530,6 +541,8 @@ arrow::Status FlightService::DoExchange(const fl::ServerCallContext& context,
   return ToRpcStatus(st);
 }
 
-void FlightService::StopWatches() { store_->changes().Close(); }
+void FlightService::StopWatches() {
+  if (ChangeFeed* feed = store_->change_feed()) feed->Close();
+}
 
 }  // namespace foc

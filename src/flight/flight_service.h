@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,11 +30,11 @@ struct FlightServiceOptions {
   std::shared_ptr<UploadBudget> upload_budget;
 };
 
-class ObjectStore;
+class Store;
 
 class FlightService : public arrow::flight::FlightServerBase {
  public:
-  FlightService(std::shared_ptr<ObjectStore> store, FlightServiceOptions options);
+  FlightService(std::shared_ptr<Store> store, FlightServiceOptions options);
   ~FlightService() override;
 
   /// The endpoint written into PutResults and FlightInfo locations.
@@ -75,10 +76,14 @@ class FlightService : public arrow::flight::FlightServerBase {
                           arrow::flight::FlightMessageReader* reader,
                           arrow::flight::FlightMetadataWriter* writer);
 
-  std::shared_ptr<ObjectStore> store_;
+  std::shared_ptr<Store> store_;
   FlightServiceOptions options_;
-  // The opaque reply schema: built once, the store's epoch is fixed when it opens.
-  std::shared_ptr<arrow::Schema> response_schema_;
+  // The opaque reply schema of the store's current epoch (an ObjectStore's is fixed when
+  // it opens; a node tier's follows its upstream), rebuilt only when the epoch changes.
+  std::shared_ptr<arrow::Schema> ResponseSchemaNow();
+  std::mutex schema_mu_;
+  std::string schema_epoch_;                        // guarded by schema_mu_
+  std::shared_ptr<arrow::Schema> response_schema_;  // guarded by schema_mu_
   std::unique_ptr<WatchService> watch_;
 };
 

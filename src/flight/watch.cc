@@ -9,7 +9,8 @@
 
 #include "flight/auth.h"
 #include "flight/call_guard.h"
-#include "store/object_store.h"
+#include "store/change_feed.h"
+#include "store/store.h"
 
 namespace foc {
 namespace fl = arrow::flight;
@@ -115,8 +116,8 @@ void WatchService::Release(const std::string& peer) {
   if (it != calls_per_peer_.end() && --it->second <= 0) calls_per_peer_.erase(it);
 }
 
-arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
-                                  ObjectStore& store, std::string_view command,
+arrow::Status WatchService::Serve(const fl::ServerCallContext& context, Store& store,
+                                  std::string_view command,
                                   fl::FlightMessageWriter* writer) {
   ARROW_ASSIGN_OR_RAISE(const WatchRequest request, DecodeWatchCommand(command));
   std::vector<KeyPattern> patterns;
@@ -142,18 +143,24 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context,
                                                                  : limits_.default_queue);
   const auto heartbeat = std::chrono::milliseconds(
       request.heartbeat_ms > 0 ? request.heartbeat_ms : limits_.default_heartbeat_ms);
-  const std::string& epoch = store.epoch();
+  const std::string epoch = store.epoch();
+  ChangeFeed* feed = store.change_feed();
+  if (feed == nullptr) {
+    return arrow::Status::NotImplemented(
+        "WATCH is not offered by this server (a node-local tier): watch its upstream");
+  }
 
   // Subscribe before reading the index: a change committed meanwhile is both in the
   // snapshot and queued, never in neither. `seen` drops the queued duplicates.
-  auto subscribed = store.changes().Subscribe(patterns, queue);
+  auto subscribed = feed->Subscribe(patterns, queue);
   if (subscribed.status().IsCancelled()) return ShuttingDown();
   ARROW_RETURN_NOT_OK(subscribed.status());
   std::unique_ptr<Subscription> sub = *std::move(subscribed);
   std::unordered_map<std::string, uint64_t> have;
   for (const auto& [k, v] : request.since) have[k] = v;
   std::unordered_map<std::string, uint64_t> seen;  // snapshot version per key
-  for (const ObjectListing& obj : store.List()) {
+  ARROW_ASSIGN_OR_RAISE(const std::vector<ObjectListing> listing, store.List());
+  for (const ObjectListing& obj : listing) {
     if (!sub->Matches(obj.key)) continue;
     auto it = have.find(obj.key.str());
     const bool named = it != have.end();

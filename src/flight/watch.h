@@ -24,7 +24,7 @@
 
 namespace foc {
 
-class ObjectStore;
+class Store;
 
 /// Limits of WATCH (defaults are the documented server limits).
 struct WatchLimits {
@@ -52,7 +52,7 @@ class WatchService {
   explicit WatchService(WatchLimits limits = {}) : limits_(limits) {}
 
   /// Runs one WATCH call to its end (the descriptor command was `WATCH:...`).
-  arrow::Status Serve(const arrow::flight::ServerCallContext& context, ObjectStore& store,
+  arrow::Status Serve(const arrow::flight::ServerCallContext& context, Store& store,
                       std::string_view command,
                       arrow::flight::FlightMessageWriter* writer);
 

@@ -34,6 +34,7 @@
 #include "flight/upload_limits.h"
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
+#include "node/upstream_store.h"
 #include "protocol/endpoint.h"
 #include "server/connection_watch.h"
 #include "server/listen.h"
@@ -96,10 +97,52 @@ std::string Describe(const foc::StorageLocation& where) {
                            : "disk at " + where.path;
 }
 
+// The store this server serves: its own (storage engine + ObjectStore), or, with
+// `cache.upstream`, a node-local tier whose versions are the upstream's.
+arrow::Result<std::unique_ptr<foc::Store>> OpenStore(const foc::Config& config) {
+  if (!config.upstream.empty()) {
+    foc::ClientOptions upstream;
+    upstream.endpoint = config.upstream;
+    upstream.cache_max_bytes = config.max_memory;     // 0: unbounded, as the store's
+    upstream.cache_max_entries = config.max_objects;  // 0: unbounded
+    auto tier = foc::UpstreamStore::Open(std::move(upstream));
+    if (!tier.ok()) {
+      return tier.status().WithMessage("cannot use upstream '", config.upstream,
+                                       "': ", tier.status().message());
+    }
+    return std::unique_ptr<foc::Store>(*std::move(tier));
+  }
+  auto engine = foc::OpenStorage(config.storage, config.flame_home, config.capacity);
+  if (!engine.ok()) {
+    return engine.status().WithMessage("cannot open storage '",
+                                       foc::RedactS3Uri(config.storage),
+                                       "': ", engine.status().ToString());
+  }
+  foc::StoreOptions store_options;
+  store_options.max_memory_bytes = config.max_memory;
+  store_options.max_objects = config.max_objects;
+  store_options.eviction = config.eviction_policy != "none";
+  store_options.memory_full = config.memory_full == "refuse"
+                                  ? foc::MemoryFullPolicy::kRefuse
+                                  : foc::MemoryFullPolicy::kEvict;
+  auto opened = foc::ObjectStore::Open(store_options, *std::move(engine));
+  if (!opened.ok()) {
+    return opened.status().WithMessage("cannot open the store: ",
+                                       opened.status().ToString());
+  }
+  return std::unique_ptr<foc::Store>(*std::move(opened));
+}
+
 int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         const foc::StorageLocation& where) {
   foc::ListenPlan plan = plan_in;
   for (const auto& w : config.warnings) spdlog::warn("{}", w);
+  if (!config.upstream.empty() && config.storage != "none") {
+    spdlog::warn(
+        "cache.storage '{}' is not used by a node tier (cache.upstream): it "
+        "keeps no durable copy; its upstream does",
+        foc::RedactS3Uri(config.storage));
+  }
 
   // TLS material first: a typo in a path should fail before anything is opened.
   fl::CertKeyPair cert;
@@ -122,25 +165,12 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     }
   }
 
-  auto engine = foc::OpenStorage(config.storage, config.flame_home, config.capacity);
-  if (!engine.ok()) {
-    spdlog::critical("cannot open storage '{}': {}", foc::RedactS3Uri(config.storage),
-                     engine.status().ToString());
-    return kExitFailure;
-  }
-  foc::StoreOptions store_options;
-  store_options.max_memory_bytes = config.max_memory;
-  store_options.max_objects = config.max_objects;
-  store_options.eviction = config.eviction_policy != "none";
-  store_options.memory_full = config.memory_full == "refuse"
-                                  ? foc::MemoryFullPolicy::kRefuse
-                                  : foc::MemoryFullPolicy::kEvict;
-  auto opened = foc::ObjectStore::Open(store_options, *std::move(engine));
+  auto opened = OpenStore(config);
   if (!opened.ok()) {
-    spdlog::critical("cannot open the store: {}", opened.status().ToString());
+    spdlog::critical("{}", opened.status().message());
     return kExitFailure;
   }
-  std::shared_ptr<foc::ObjectStore> store(*std::move(opened));
+  std::shared_ptr<foc::Store> store(*std::move(opened));
 
   // Port 0: pick the port now so that the advertised endpoint can carry it.
   if (plan.port == 0) {
@@ -227,7 +257,8 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         foc::RenderStoreStats(store->stats(), &out);
         foc::RenderLimits(config.max_memory, config.capacity, &out);
         foc::RenderProcessMetrics(&out);
-        foc::RenderChangeFeedStats(store->changes().stats(), &out);
+        if (foc::ChangeFeed* feed = store->change_feed())
+          foc::RenderChangeFeedStats(feed->stats(), &out);
         return out;
       },
       [&] { return !draining.load(); });
@@ -264,8 +295,15 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   spdlog::info("tls {}", !plan.tls    ? std::string("off")
                          : ca.empty() ? std::string("on")
                                       : std::string("on, client certificates required"));
-  spdlog::info("storage {}{}", Describe(where),
-               config.capacity ? ", capacity " + foc::FormatSize(config.capacity) : "");
+  if (config.upstream.empty()) {
+    spdlog::info("storage {}{}", Describe(where),
+                 config.capacity ? ", capacity " + foc::FormatSize(config.capacity) : "");
+  } else {
+    spdlog::info(
+        "node tier of upstream {} (versions are the upstream's; nothing kept "
+        "durably here; copies bounded by max_memory {})",
+        config.upstream, foc::FormatSize(config.max_memory));
+  }
   spdlog::info("eviction {}, max_memory {}, max_objects {}, memory_full {}",
                config.eviction_policy, foc::FormatSize(config.max_memory),
                config.max_objects ? std::to_string(config.max_objects) : "unlimited",
@@ -378,6 +416,8 @@ int main(int argc, char** argv) {
   app.add_option("--storage", o.storage,
                  "cache.storage: none, fs://<path>, file://<path>, "
                  "s3://<bucket>/<prefix>?... or a path");
+  app.add_option("--upstream", o.upstream,
+                 "cache.upstream: run as a node-local tier of this server (grpc://...)");
   app.add_option("--capacity", o.capacity, "cache.capacity: disk limit, e.g. 100G");
   app.add_option("--max-memory", o.max_memory, "cache.eviction.max_memory, e.g. 1G");
   app.add_option("--max-objects", o.max_objects, "cache.eviction.max_objects");

@@ -640,7 +640,7 @@ arrow::Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(
 ObjectStore::ObjectStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ObjectStore::~ObjectStore() = default;
 
-const std::string& ObjectStore::epoch() const { return impl_->epoch(); }
+std::string ObjectStore::epoch() const { return impl_->epoch(); }
 arrow::Result<WriteResult> ObjectStore::Put(const PutTarget& target, Payload payload) {
   return impl_->Put(target, std::move(payload));
 }
@@ -659,7 +659,9 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ObjectStore::NativeSchema(
 arrow::Result<int64_t> ObjectStore::Delete(const KeyPattern& pattern) {
   return impl_->Delete(pattern);
 }
-std::vector<ObjectListing> ObjectStore::List() const { return impl_->List(); }
+arrow::Result<std::vector<ObjectListing>> ObjectStore::List() const {
+  return impl_->List();
+}
 StoreStats ObjectStore::stats() const { return impl_->stats(); }
 const StorageEngine& ObjectStore::storage() const { return impl_->storage(); }
 ChangeFeed& ObjectStore::changes() { return impl_->changes(); }

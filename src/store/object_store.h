@@ -26,6 +26,7 @@
 #include "object/object.h"
 #include "storage/storage_engine.h"
 #include "store/change_feed.h"
+#include "store/store.h"
 
 namespace foc {
 
@@ -43,50 +44,8 @@ struct StoreOptions {
   int64_t max_deltas = 1000;  ///< deltas per object (upstream's limit)
 };
 
-/// An uploaded base: opaque bytes, or a native Arrow table.
-struct Payload {
-  std::shared_ptr<arrow::Buffer> data;  ///< opaque payload (when table is empty)
-  std::optional<NativeTable> table;     ///< native table upload
-};
-
-/// The result of a write.
-struct WriteResult {
-  ObjectKey key;
-  uint64_t version;
-};
-
-/// The result of a read: the object (pinned while this is alive) and what to send.
-struct ReadResult {
-  Object::Ptr object;
-  GetPlan plan;
-};
-
-/// One entry of a listing.
-struct ObjectListing {
-  ObjectKey key;
-  uint64_t version;
-  int64_t payload_bytes;
-};
-
-/// Counters for metrics.
-struct StoreStats {
-  int64_t objects = 0;           ///< keys readable now
-  int64_t resident_objects = 0;  ///< objects held in memory
-  int64_t resident_bytes = 0;    ///< memory charge of resident (and pinned) objects
-  int64_t memory_evictions = 0;  ///< objects dropped from memory for space
-  int64_t lost_objects = 0;      ///< objects evicted and therefore gone (memory-only, or
-                                 ///< removed from a capacity-limited disk store)
-  int64_t refused_writes = 0;    ///< memory-only refuse mode: writes refused
-  int64_t not_modified_replies = 0;
-  int64_t patch_replies = 0;
-  int64_t full_replies = 0;
-  int64_t native_replies = 0;
-  int64_t bytes_written = 0;  ///< payload bytes accepted by PUT/PATCH
-  int64_t bytes_read = 0;     ///< payload bytes sent by GET
-  StorageUsage storage;
-};
-
-class ObjectStore {
+/// The store that is its own version authority (see store/store.h).
+class ObjectStore final : public Store {
  public:
   /// Opens the store: scans `storage` (index only, no payloads) and loads version floors.
   static arrow::Result<std::unique_ptr<ObjectStore>> Open(
@@ -96,27 +55,29 @@ class ObjectStore {
   /// Identifies this store's data set; changes whenever state may have been lost (each
   /// start of a memory-only server). Sent as schema metadata `flame.cache.epoch` and
   /// PutResult field `epoch` so clients can refuse stale cache entries.
-  const std::string& epoch() const;
+  std::string epoch() const override;
 
   /// PUT to a session (new object, generated id) or a full key (create or replace).
-  arrow::Result<WriteResult> Put(const PutTarget& target, Payload payload);
+  arrow::Result<WriteResult> Put(const PutTarget& target, Payload payload) override;
   /// Appends a delta. KeyError if the object does not exist; Invalid for native tables.
   arrow::Result<WriteResult> Patch(const ObjectKey& key,
-                                   std::shared_ptr<arrow::Buffer> delta);
+                                   std::shared_ptr<arrow::Buffer> delta) override;
   /// Versioned read. KeyError if absent (the message says when it was evicted).
-  arrow::Result<ReadResult> Get(const ObjectKey& key, uint64_t client_version);
+  arrow::Result<ReadResult> Get(const ObjectKey& key, uint64_t client_version) override;
   /// The schema of a native table (nullptr if opaque); KeyError if absent.
-  arrow::Result<std::shared_ptr<arrow::Schema>> NativeSchema(const ObjectKey& key);
+  arrow::Result<std::shared_ptr<arrow::Schema>> NativeSchema(
+      const ObjectKey& key) override;
   /// Deletes everything matching; returns how many objects were removed.
-  arrow::Result<int64_t> Delete(const KeyPattern& pattern);
+  arrow::Result<int64_t> Delete(const KeyPattern& pattern) override;
   /// Every readable object.
-  std::vector<ObjectListing> List() const;
+  arrow::Result<std::vector<ObjectListing>> List() const override;
 
-  StoreStats stats() const;
+  StoreStats stats() const override;
   const StorageEngine& storage() const;
   /// Every committed PUT, PATCH and deleted key, published after it is durable and
   /// visible, in commit order per key (see store/change_feed.h).
   ChangeFeed& changes();
+  ChangeFeed* change_feed() override { return &changes(); }
 
   class Impl;
 

@@ -103,7 +103,7 @@ TEST(ObjectStoreTest, DeleteMatchesByComponent) {
   ASSERT_OK_AND_ASSIGN(auto app, KeyPattern::Parse("a/*"));
   ASSERT_OK_AND_ASSIGN(n, store->Delete(app));
   EXPECT_EQ(n, 2);
-  auto listing = store->List();
+  auto listing = *store->List();
   ASSERT_EQ(listing.size(), 1u);
   EXPECT_EQ(listing[0].key.str(), "ab/s/x");
 }
@@ -121,7 +121,7 @@ TEST(ObjectStoreTest, MemoryOnlyEvictionIsReportedNotSilent) {
   auto stats = store->stats();
   EXPECT_EQ(stats.lost_objects, 1);
   EXPECT_EQ(stats.objects, 2);
-  for (const auto& l : store->List()) EXPECT_NE(l.key.str(), first.key.str());
+  for (const auto& l : *store->List()) EXPECT_NE(l.key.str(), first.key.str());
   // Writing it again works and continues its versions.
   ASSERT_OK_AND_ASSIGN(auto again,
                        store->Put(Target("a", "s", "first"), {Bytes("small"), {}}));
@@ -247,14 +247,14 @@ TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersion
   EXPECT_STATUS(KeyError, "evicted from disk", store->Patch(b.key, Bytes("p")));
   ASSERT_OK(store->Get(a.key, 0));
   ASSERT_OK(store->Get(c.key, 0));
-  EXPECT_EQ(store->List().size(), 3u);
+  EXPECT_EQ(store->List()->size(), 3u);
   EXPECT_EQ(store->stats().lost_objects, 1);
   EXPECT_LE(store->stats().storage.stored_bytes, 350 << 10);
   // An object larger than the whole capacity evicts nothing.
   auto st =
       store->Put(Target("app", "s", "huge"), {Bytes(std::string(400 << 10, 'h')), {}});
   EXPECT_TRUE(st.status().IsCapacityError()) << st.status().ToString();
-  EXPECT_EQ(store->List().size(), 3u);
+  EXPECT_EQ(store->List()->size(), 3u);
   // Versions survive the eviction, also across a restart.
   store.reset();
   store = open();

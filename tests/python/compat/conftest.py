@@ -39,12 +39,30 @@ def forget_local_cache() -> None:
         fc._object_cache.clear()
 
 
-@pytest.fixture(params=["none", "s3"])
+class TieredServer(ServerProcess):
+    """A node-local tier (`--upstream`) in front of a memory-only upstream: flamepy talks to
+    the tier, which forwards writes and serves reads at the upstream's versions."""
+
+    def __init__(self) -> None:
+        self.upstream = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"])
+        super().__init__(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none",
+                          "--upstream", self.upstream.endpoint])
+
+    def stop(self, *args, **kwargs) -> int:
+        rc = super().stop(*args, **kwargs)
+        self.upstream.stop()
+        return rc
+
+
+@pytest.fixture(params=["none", "s3", "tier"])
 def server(request) -> Iterator[ServerProcess]:
-    """The test's server: memory only, and again with S3 storage (a fresh prefix of the
-    session's versitygw), so the whole suite runs against both tiers."""
+    """The test's server: memory only, again with S3 storage (a fresh prefix of the
+    session's versitygw), and again as a node tier in front of a memory-only upstream, so
+    the whole suite runs against every kind of store."""
     if request.param == "none":
         proc = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"])
+    elif request.param == "tier":
+        proc = TieredServer()
     else:
         gw: S3Gateway = request.getfixturevalue("s3_gateway")
         proc = ServerProcess(

@@ -1,0 +1,116 @@
+// The interface every RPC handler goes through (src/flight/): what a server serves,
+// whoever owns the versions.
+//
+// Two implementations:
+//   * ObjectStore (store/object_store.h): this server is the authority. It assigns
+//     versions, keeps floors, and places bytes in its own memory and storage tiers.
+//   * UpstreamStore (node/upstream_store.h): a node-local tier. Another server (the
+//     upstream) is the authority; this one forwards writes, keeps a version-checked copy
+//     of what its clients read, and never invents a version.
+// Cluster mode (docs/cluster.md) is meant to be a third: versions committed in etcd.
+//
+// Contract shared by all implementations (what flight/ relies on):
+//   * a write returns only after the authority acknowledged it, with the version the
+//     authority assigned; versions of a key strictly increase within one epoch;
+//   * Get(key, v) plans its reply against the current version (store/PlanGet): a reply
+//     never claims a version the authority did not assign;
+//   * errors are arrow::Status in the project's mapping (KeyError = NOT_FOUND, Invalid =
+//     INVALID_ARGUMENT, CapacityError = RESOURCE_EXHAUSTED, IOError/UNAVAILABLE when the
+//     durable copy or the authority cannot be reached; flight/status.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <arrow/buffer.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "key/key.h"
+#include "object/object.h"
+#include "storage/storage_engine.h"
+
+namespace foc {
+
+class ChangeFeed;
+
+/// An uploaded base: opaque bytes, or a native Arrow table.
+struct Payload {
+  std::shared_ptr<arrow::Buffer> data;  ///< opaque payload (when table is empty)
+  std::optional<NativeTable> table;     ///< native table upload
+};
+
+/// The result of a write.
+struct WriteResult {
+  ObjectKey key;
+  uint64_t version;
+};
+
+/// The result of a read: the object (pinned while this is alive) and what to send.
+struct ReadResult {
+  Object::Ptr object;
+  GetPlan plan;
+};
+
+/// One entry of a listing.
+struct ObjectListing {
+  ObjectKey key;
+  uint64_t version;
+  int64_t payload_bytes;
+};
+
+/// Counters for metrics.
+struct StoreStats {
+  int64_t objects = 0;           ///< keys readable now
+  int64_t resident_objects = 0;  ///< objects held in memory
+  int64_t resident_bytes = 0;    ///< memory charge of resident (and pinned) objects
+  int64_t memory_evictions = 0;  ///< objects dropped from memory for space
+  int64_t lost_objects = 0;      ///< objects evicted and therefore gone (memory-only, or
+                                 ///< removed from a capacity-limited disk store)
+  int64_t refused_writes = 0;    ///< memory-only refuse mode: writes refused
+  int64_t not_modified_replies = 0;
+  int64_t patch_replies = 0;
+  int64_t full_replies = 0;
+  int64_t native_replies = 0;
+  int64_t bytes_written = 0;  ///< payload bytes accepted by PUT/PATCH
+  int64_t bytes_read = 0;     ///< payload bytes sent by GET
+  StorageUsage storage;
+};
+
+/// What flight/ serves. Thread-safe: every method may be called from any RPC thread.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Identifies the data set being served (sent as schema metadata `flame.cache.epoch`
+  /// and PutResult field `epoch`); clients drop cache entries of another epoch. May
+  /// change while serving (a node tier's upstream restarted memory-only); "" = unknown.
+  virtual std::string epoch() const = 0;
+
+  /// PUT to a session (new object, generated id) or a full key (create or replace).
+  virtual arrow::Result<WriteResult> Put(const PutTarget& target, Payload payload) = 0;
+  /// Appends a delta. KeyError if the object does not exist; Invalid for native tables.
+  virtual arrow::Result<WriteResult> Patch(const ObjectKey& key,
+                                           std::shared_ptr<arrow::Buffer> delta) = 0;
+  /// Versioned read. KeyError if absent (the message says when it was evicted).
+  virtual arrow::Result<ReadResult> Get(const ObjectKey& key,
+                                        uint64_t client_version) = 0;
+  /// The schema of a native table (nullptr if opaque); KeyError if absent.
+  virtual arrow::Result<std::shared_ptr<arrow::Schema>> NativeSchema(
+      const ObjectKey& key) = 0;
+  /// Deletes everything matching; returns how many objects were removed (-1: the
+  /// authority did not say).
+  virtual arrow::Result<int64_t> Delete(const KeyPattern& pattern) = 0;
+  /// Every readable object.
+  virtual arrow::Result<std::vector<ObjectListing>> List() const = 0;
+
+  virtual StoreStats stats() const = 0;
+  /// The change feed WATCH serves from (store/change_feed.h), or null when this store
+  /// cannot offer one (WATCH is then refused with UNIMPLEMENTED).
+  virtual ChangeFeed* change_feed() = 0;
+};
+
+}  // namespace foc
