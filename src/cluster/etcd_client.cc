@@ -118,6 +118,10 @@ json CompareJson(const Compare& c) {
   json j = {{"key", B64(c.key)},
             {"target", TargetName(c.target)},
             {"result", ResultName(c.result)}};
+  // Without it etcd compares the single key `key`: a range compare would then hold
+  // vacuously (that key is usually absent), and a DELETE of a session could miss a
+  // concurrent PATCH and leave a floor below a version already issued.
+  if (!c.range_end.empty()) j["range_end"] = B64(c.range_end);
   switch (c.target) {
     case Compare::Target::kVersion:
       j["version"] = std::to_string(c.number);

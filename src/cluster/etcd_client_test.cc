@@ -116,6 +116,25 @@ TEST_F(EtcdClientTest, TxnIsACompareAndSwap) {
   EXPECT_EQ(multi.ranges[2][0].value, "7");
 }
 
+TEST_F(EtcdClientTest, ARangeCompareCoversEveryKeyOfTheRange) {
+  // The shape of a session DELETE: read the range, then delete it only if no key in it
+  // changed since. A write to one key of the range in between must make it fail.
+  ASSERT_OK(client_->Put("/r/a", "1").status());
+  ASSERT_OK(client_->Put("/r/b", "1").status());
+  ASSERT_OK_AND_ASSIGN(auto read, client_->Range("/r/", "/r0"));
+  ASSERT_OK(client_->Put("/r/b", "2").status());
+  ASSERT_OK_AND_ASSIGN(
+      auto stale,
+      client_->Txn({Compare::RangeUnchangedSince("/r/", "/r0", read.revision)},
+                   {TxnOp::Delete("/r/", "/r0")}));
+  EXPECT_FALSE(stale.succeeded);
+  ASSERT_OK_AND_ASSIGN(auto fresh, client_->Range("/r/", "/r0"));
+  ASSERT_OK_AND_ASSIGN(
+      auto ok, client_->Txn({Compare::RangeUnchangedSince("/r/", "/r0", fresh.revision)},
+                            {TxnOp::Delete("/r/", "/r0")}));
+  EXPECT_TRUE(ok.succeeded);
+}
+
 TEST_F(EtcdClientTest, ConcurrentCompareAndSwapIncrementsLoseNothing) {
   ASSERT_OK(client_->Put("/counter", "0"));
   constexpr int kThreads = 4, kEach = 15;
