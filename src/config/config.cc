@@ -198,6 +198,35 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          return arrow::Status::OK();
        }},
   };
+  std::map<std::string, Handler> cluster = {
+      {"etcd",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+         c->cluster->etcd.clear();
+         if (n.IsScalar()) {
+           c->cluster->etcd.push_back(Trim(n.Scalar()));
+         } else if (n.IsSequence()) {
+           for (const auto& e : n) {
+             ARROW_ASSIGN_OR_RAISE(auto v, Scalar(e, k));
+             c->cluster->etcd.push_back(Trim(v));
+           }
+         } else {
+           return arrow::Status::Invalid(k, ": expected a list of etcd URLs");
+         }
+         for (const auto& url : c->cluster->etcd) {
+           if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+             return Bad(k, url, "expected an etcd client URL (http://host:port)");
+         }
+         return arrow::Status::OK();
+       }},
+      {"prefix",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
+         if (v.empty() || v.front() != '/')
+           return Bad(k, v, "expected an etcd key prefix starting with '/'");
+         c->cluster->prefix = v;
+         return arrow::Status::OK();
+       }},
+  };
   std::map<std::string, Handler> log = {
       {"level",
        [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
@@ -304,6 +333,11 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
        }},
       {"log", [c, &log](const YAML::Node& n,
                         const std::string& k) { return WalkMap(n, k, log, c); }},
+      {"cluster",
+       [c, &cluster](const YAML::Node& n, const std::string& k) {
+         c->cluster = Config::Cluster{};
+         return WalkMap(n, k, cluster, c);
+       }},
       {"limits",
        [c](const YAML::Node& n, const std::string& k) {
          return ApplyLimitsYaml(n, k, &c->limits, &c->warnings);
@@ -483,6 +517,21 @@ arrow::Status ApplyEnvironment(const Environment& env, Config* c) {
   auto var = [&](const char* name) { return Trim(Get(env, name)); };
   if (auto v = var("FLAME_HOME"); !v.empty()) c->flame_home = v;
   if (auto v = var("FLAME_CACHE_STORAGE"); !v.empty()) c->storage = v;
+  if (auto v = var("FLAME_CACHE_ETCD"); !v.empty()) {
+    if (!c->cluster) c->cluster = Config::Cluster{};
+    c->cluster->etcd.clear();
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string url = Trim(rest.substr(0, comma));
+      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+      if (url.empty()) continue;
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+        return Bad("FLAME_CACHE_ETCD", url,
+                   "expected etcd client URLs (http://host:port)");
+      c->cluster->etcd.push_back(std::move(url));
+    }
+  }
   if (auto v = var("FLAME_CACHE_UPSTREAM"); !v.empty()) {
     ARROW_RETURN_NOT_OK(CheckEndpoint("FLAME_CACHE_UPSTREAM", v));
     c->upstream = v;
@@ -605,6 +654,25 @@ std::string DefaultStorage(const Environment& env) {
 
 arrow::Status Validate(const Config& c) {
   ARROW_ASSIGN_OR_RAISE(auto endpoint, ParseEndpointUri(c.endpoint));
+  if (c.cluster) {
+    if (c.cluster->etcd.empty()) {
+      return arrow::Status::Invalid(
+          "cache.cluster needs cache.cluster.etcd (or FLAME_CACHE_ETCD): the etcd client "
+          "URLs");
+    }
+    if (c.storage.rfind("s3://", 0) != 0) {
+      return arrow::Status::Invalid(
+          "cache.cluster needs s3:// storage (a server's local disk is not shared), not "
+          "cache.storage '",
+          c.storage, "'");
+    }
+    if (!c.upstream.empty()) {
+      return arrow::Status::Invalid(
+          "cache.cluster and cache.upstream exclude each other: a node tier's upstream "
+          "may "
+          "be a cluster, a cluster member has no upstream");
+    }
+  }
   if (endpoint.tls) {
     if (!c.tls || c.tls->cert_file.empty() || c.tls->key_file.empty()) {
       return arrow::Status::Invalid(
@@ -685,6 +753,12 @@ std::string FormatConfig(const Config& c) {
     out << YAML::Key << "key_file" << YAML::Value << c.tls->key_file;
     if (!c.tls->ca_file.empty())
       out << YAML::Key << "ca_file" << YAML::Value << c.tls->ca_file;
+    out << YAML::EndMap;
+  }
+  if (c.cluster) {
+    out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "etcd" << YAML::Value << YAML::Flow << c.cluster->etcd;
+    out << YAML::Key << "prefix" << YAML::Value << c.cluster->prefix;
     out << YAML::EndMap;
   }
   if (c.metrics.port || !c.metrics.bind.empty()) {

@@ -91,6 +91,14 @@ struct Config {
   /// server (grpc://, grpcs://, ...); empty = this server is the authority
   /// (docs/node-tier.md).
   std::string upstream;
+  /// `cache.cluster` (docs/cluster.md); unset = a single server.
+  struct Cluster {
+    /// `cache.cluster.etcd` (after FLAME_CACHE_ETCD, comma-separated): etcd client URLs.
+    std::vector<std::string> etcd;
+    /// `cache.cluster.prefix`: etcd key prefix of the cluster.
+    std::string prefix = "/flame-object-cache";
+  };
+  std::optional<Cluster> cluster;
   /// `cache.capacity`: disk capacity limit in bytes; 0 = unlimited.
   int64_t capacity = 0;
 

@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "cluster/cluster_store.h"
 #include "config/config.h"
 #include "flight/auth.h"
 #include "flight/call_guard.h"
@@ -99,7 +100,23 @@ std::string Describe(const foc::StorageLocation& where) {
 
 // The store this server serves: its own (storage engine + ObjectStore), or, with
 // `cache.upstream`, a node-local tier whose versions are the upstream's.
-arrow::Result<std::unique_ptr<foc::Store>> OpenStore(const foc::Config& config) {
+arrow::Result<std::unique_ptr<foc::Store>> OpenStore(const foc::Config& config,
+                                                     const std::string& advertised) {
+  if (config.cluster) {
+    foc::cluster::ClusterStoreOptions options;
+    options.etcd = config.cluster->etcd;
+    options.prefix = config.cluster->prefix;
+    options.storage_uri = config.storage;
+    options.advertised_endpoint = advertised;
+    options.max_memory_bytes = config.max_memory;
+    auto store = foc::cluster::ClusterStore::Open(std::move(options));
+    if (!store.ok()) {
+      return store.status().WithMessage(
+          "cannot join the cluster (etcd ", config.cluster->etcd.front(), ", prefix ",
+          config.cluster->prefix, "): ", store.status().message());
+    }
+    return std::unique_ptr<foc::Store>(*std::move(store));
+  }
   if (!config.upstream.empty()) {
     foc::ClientOptions upstream;
     upstream.endpoint = config.upstream;
@@ -165,13 +182,6 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     }
   }
 
-  auto opened = OpenStore(config);
-  if (!opened.ok()) {
-    spdlog::critical("{}", opened.status().message());
-    return kExitFailure;
-  }
-  std::shared_ptr<foc::Store> store(*std::move(opened));
-
   // Port 0: pick the port now so that the advertised endpoint can carry it.
   if (plan.port == 0) {
     auto port = foc::PickFreePort(plan.bind_host);
@@ -181,6 +191,12 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     }
     plan.port = *port;
   }
+  auto opened = OpenStore(config, plan.Advertised(plan.port));
+  if (!opened.ok()) {
+    spdlog::critical("{}", opened.status().message());
+    return kExitFailure;
+  }
+  std::shared_ptr<foc::Store> store(*std::move(opened));
   std::string bind_uri = foc::DialableUri(plan.tls, plan.bind_host, plan.port);
   auto location = plan.tls
                       ? fl::Location::ForGrpcTls(foc::UriHost(plan.bind_host), plan.port)
@@ -295,7 +311,10 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   spdlog::info("tls {}", !plan.tls    ? std::string("off")
                          : ca.empty() ? std::string("on")
                                       : std::string("on, client certificates required"));
-  if (config.upstream.empty()) {
+  if (config.cluster) {
+    spdlog::info("cluster member: etcd {}, prefix {}, payloads in {}",
+                 config.cluster->etcd.front(), config.cluster->prefix, Describe(where));
+  } else if (config.upstream.empty()) {
     spdlog::info("storage {}{}", Describe(where),
                  config.capacity ? ", capacity " + foc::FormatSize(config.capacity) : "");
   } else {

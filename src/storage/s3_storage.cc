@@ -798,9 +798,13 @@ std::string RedactS3Uri(const std::string& uri) {
   return uri.substr(0, scheme + 3) + "***@" + uri.substr(at + 1);
 }
 
-arrow::Result<std::unique_ptr<StorageEngine>> OpenS3Storage(S3StorageOptions options) {
-  const std::string shown = RedactS3Uri(options.uri);
-  ARROW_ASSIGN_OR_RAISE(auto split, SplitOurParams(options.uri));
+arrow::Status S3Unavailable(const arrow::Status& st, std::string_view what) {
+  return Unavailable(st, what);
+}
+
+arrow::Result<S3Location> ConnectS3(const std::string& uri) {
+  const std::string shown = RedactS3Uri(uri);
+  ARROW_ASSIGN_OR_RAISE(auto split, SplitOurParams(uri));
   ARROW_RETURN_NOT_OK(InitializeS3Once());
   std::string path;
   auto s3_options = fs::S3Options::FromUri(split.arrow_uri, &path);
@@ -825,8 +829,14 @@ arrow::Result<std::unique_ptr<StorageEngine>> OpenS3Storage(S3StorageOptions opt
   if (!s3.ok()) return Unavailable(s3.status(), "connect to " + shown);
   static std::once_flag finalizer;
   std::call_once(finalizer, [] { std::atexit([] { (void)fs::EnsureS3Finalized(); }); });
-  auto engine = std::make_unique<S3Storage>(std::move(options), shown, path,
-                                            std::move(*s3), split.lease_seconds);
+  return S3Location{std::move(*s3), path, shown, split.lease_seconds};
+}
+
+arrow::Result<std::unique_ptr<StorageEngine>> OpenS3Storage(S3StorageOptions options) {
+  ARROW_ASSIGN_OR_RAISE(S3Location where, ConnectS3(options.uri));
+  const std::string shown = where.shown;
+  auto engine = std::make_unique<S3Storage>(std::move(options), where.shown, where.root,
+                                            std::move(where.fs), where.lease_seconds);
   if (auto st = engine->Init(); !st.ok()) {
     return st.WithMessage("storage ", shown, ": ", st.message());
   }

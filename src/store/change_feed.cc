@@ -136,6 +136,16 @@ void ChangeFeed::Close() {
   }
 }
 
+void ChangeFeed::DropAll(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(core_->mu);
+  for (Subscription* s : core_->subscribers) {
+    s->End(arrow::Status::CapacityError(reason,
+                                        "; resync: subscribe again naming the "
+                                        "versions you have"));
+    ++core_->dropped;
+  }
+}
+
 ChangeFeedStats ChangeFeed::stats() const {
   ChangeFeedStats s;
   s.subscribers = core_->count;

@@ -123,6 +123,11 @@ class ChangeFeed {
   void Publish(Change change);
   /// Ends every subscription (Next() → Cancelled) and refuses new ones.
   void Close();
+  /// Drops every current subscriber as if its queue had overflowed (Next() →
+  /// CapacityError
+  /// "... resync") and keeps accepting new ones: for a feed whose source had a gap
+  /// (cluster mode's etcd watch restarted), so no subscriber silently misses a change.
+  void DropAll(const std::string& reason);
 
   ChangeFeedStats stats() const;
 

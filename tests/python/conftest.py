@@ -293,3 +293,77 @@ _s3_prefixes = iter(range(1, 1 << 30))
 def new_s3_prefix(name: str = "t") -> str:
     """A prefix no other test of this session uses."""
     return f"{re.sub(r'[^A-Za-z0-9_-]', '_', name)[:60]}-{os.getpid()}-{next(_s3_prefixes)}"
+
+
+class Etcd:
+    """A one-member etcd (Debian's etcd-server) on free loopback ports, data in `root`."""
+
+    def __init__(self, root: Path):
+        import shutil
+        import socket
+        import time
+
+        binary = shutil.which("etcd")
+        if binary is None:
+            pytest.fail("etcd is missing: scripts/bootstrap.sh installs Debian's etcd-server")
+        client, peer = free_loopback_port(), free_loopback_port()
+        self.endpoint = f"http://127.0.0.1:{client}"
+        self.proc = subprocess.Popen(
+            [binary, "--name=test", f"--data-dir={root}/data",
+             f"--listen-client-urls={self.endpoint}", f"--advertise-client-urls={self.endpoint}",
+             f"--listen-peer-urls=http://127.0.0.1:{peer}",
+             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+             f"--initial-cluster=test=http://127.0.0.1:{peer}", f"--log-outputs={root}/etcd.log",
+             "--logger=zap"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"etcd exited with {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", client), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail("etcd did not start listening")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
+    """One etcd for the session; tests keep apart by their own cluster prefixes."""
+    e = Etcd(tmp_path_factory.mktemp("etcd"))
+    yield e
+    e.stop()
+
+
+def cluster_member(etcd: Etcd, gw: S3Gateway, prefix: str, *args: str) -> ServerProcess:
+    """A server in cluster mode (docs/cluster.md) from a configuration file: records in
+    `etcd` under `/<prefix>`, payloads in the gateway's bucket under `<prefix>`."""
+    import yaml
+
+    path = Path(tempfile.mkdtemp(prefix="foc-cluster-")) / "flame-cluster.yaml"
+    path.write_text(yaml.safe_dump({"cache": {
+        "endpoint": "grpc://127.0.0.1:0", "storage": gw.url(prefix),
+        "cluster": {"etcd": [etcd.endpoint], "prefix": "/" + prefix}}}))
+    return ServerProcess(["--config", str(path), *args], env=gw.env)
+
+
+def raw_get(endpoint: str, key: str, version: int) -> tuple[int, int]:
+    """One DoGet (`<key>:<version>`) as flamepy sends it, with plain pyarrow: (rows, highest
+    version sent, or `version` when nothing was sent: not modified)."""
+    import pyarrow.flight as flight
+
+    fc = flight.connect(endpoint)
+    try:
+        table = fc.do_get(flight.Ticket(f"{key}:{version}".encode())).read_all()
+        versions = table.column("version").to_pylist() if table.num_rows else []
+        return table.num_rows, max(versions, default=version)
+    finally:
+        fc.close()

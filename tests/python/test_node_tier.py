@@ -18,7 +18,7 @@ from typing import Iterator
 import bson
 import pyarrow.flight as flight
 import pytest
-from conftest import BINARY, ServerProcess, hermetic_env
+from conftest import BINARY, ServerProcess, hermetic_env, raw_get
 
 import flame_object_cache as foc
 from flame_object_cache import Client
@@ -43,17 +43,6 @@ def tier(upstream: ServerProcess) -> Iterator[ServerProcess]:
     proc = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--upstream", upstream.endpoint])
     yield proc
     proc.stop()
-
-
-def raw_get(endpoint: str, key: str, version: int) -> tuple[int, int]:
-    """One DoGet (`<key>:<version>`) as flamepy sends it: (rows, highest version sent)."""
-    fc = flight.connect(endpoint)
-    try:
-        table = fc.do_get(flight.Ticket(f"{key}:{version}".encode())).read_all()
-        versions = table.column("version").to_pylist() if table.num_rows else []
-        return table.num_rows, max(versions, default=version)
-    finally:
-        fc.close()
 
 
 def test_writes_land_upstream_with_the_upstreams_versions(upstream: ServerProcess, tier: ServerProcess) -> None:

@@ -15,7 +15,7 @@ import flamepy.core.cache as fc
 import pyarrow.flight as flight
 import pytest
 
-from conftest import S3Gateway, ServerProcess, new_s3_prefix
+from conftest import S3Gateway, ServerProcess, cluster_member, new_s3_prefix
 
 # Variables that would change which endpoint or mode flamepy uses.
 _FLAME_ENV = ("FLAME_CACHE_ENDPOINT", "FLAME_CACHE_STORAGE", "FLAME_CA_FILE", "FLAME_ENDPOINT")
@@ -54,15 +54,18 @@ class TieredServer(ServerProcess):
         return rc
 
 
-@pytest.fixture(params=["none", "s3", "tier"])
+@pytest.fixture(params=["none", "s3", "tier", "cluster"])
 def server(request) -> Iterator[ServerProcess]:
     """The test's server: memory only, again with S3 storage (a fresh prefix of the
-    session's versitygw), and again as a node tier in front of a memory-only upstream, so
-    the whole suite runs against every kind of store."""
+    session's versitygw), as a node tier in front of a memory-only upstream, and as a
+    member of a cluster (etcd + S3), so the whole suite runs against every kind of store."""
     if request.param == "none":
         proc = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"])
     elif request.param == "tier":
         proc = TieredServer()
+    elif request.param == "cluster":
+        proc = cluster_member(request.getfixturevalue("etcd"), request.getfixturevalue("s3_gateway"),
+                              new_s3_prefix(request.node.name))
     else:
         gw: S3Gateway = request.getfixturevalue("s3_gateway")
         proc = ServerProcess(

@@ -168,7 +168,7 @@ def test_delete_racing_with_writers_never_reuses_a_version(flame, raw):
         for t in workers:
             t.join(30)
     assert not errors, errors[:3]
-    assert len(issued) == len(set(issued)), "a version was issued twice"
+    assert len(issued) == len(set(issued)), f"a version was issued twice: {sorted(issued)}"
     final = wire.put_path(raw, key, b"last").doc["version"]
     assert final > max(issued)
     wire.patch(raw, key, b"p")
