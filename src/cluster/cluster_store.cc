@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "storage/object_file.h"
+#include "storage/storage_unavailable.h"
 
 namespace foc::cluster {
 
@@ -16,6 +17,19 @@ namespace {
 // Payload files record version 0: the version is the record's (assigned at commit, after
 // the payload was written under a name that does not depend on it).
 constexpr uint64_t kVersionInRecord = 0;
+
+// etcd failures (IOError "etcd unreachable (...)") reach clients as UNAVAILABLE: the
+// write was not committed, and trying again later is right.
+arrow::Status EtcdUnavailable(const arrow::Status& st) {
+  if (st.ok() || !st.IsIOError() || IsStorageUnavailable(st)) return st;
+  return StorageUnavailableError("cluster metadata (etcd) unavailable: ", st.message());
+}
+
+template <typename T>
+arrow::Result<T> EtcdUnavailable(arrow::Result<T> r) {
+  if (r.ok()) return r;
+  return EtcdUnavailable(r.status());
+}
 
 bool Matches(const KeyPattern& pattern, const std::string& key) {
   auto parsed = ObjectKey::Parse(key);
@@ -242,13 +256,14 @@ arrow::Result<WriteResult> ClusterStore::Put(const PutTarget& target, Payload pa
   const bool native = payload.table.has_value();
   ARROW_ASSIGN_OR_RAISE(
       CommitResult done,
-      meta_->Commit(key.str(), [&](const CommitInput& in) -> arrow::Result<ObjectRecord> {
-        ObjectRecord r;
-        r.version = in.version;
-        r.base = PayloadRef{in.version, name, bytes};
-        r.native = native;
-        return r;
-      }));
+      EtcdUnavailable(meta_->Commit(
+          key.str(), [&](const CommitInput& in) -> arrow::Result<ObjectRecord> {
+            ObjectRecord r;
+            r.version = in.version;
+            r.base = PayloadRef{in.version, name, bytes};
+            r.native = native;
+            return r;
+          })));
   // This server's index has it before the client hears of it (read your writes).
   Object::Ptr object =
       native ? Object::MakeNative(done.record.version, *std::move(payload.table))
@@ -284,28 +299,30 @@ arrow::Result<WriteResult> ClusterStore::Patch(const ObjectKey& key,
   const int64_t max_deltas = options_.max_deltas;
   ARROW_ASSIGN_OR_RAISE(
       CommitResult done,
-      meta_->Commit(key.str(), [&](const CommitInput& in) -> arrow::Result<ObjectRecord> {
-        if (!in.current)
-          return arrow::Status::KeyError("Object ", key.str(), " not found");
-        // The same words as a single server's (store/object_store.cc): clients match
-        // them.
-        if (in.current->native) {
-          return arrow::Status::Invalid("object ", key.str(),
-                                        " is a native Arrow table; PATCH applies only to "
-                                        "opaque objects (replace the "
-                                        "table with a PUT to the same key instead)");
-        }
-        if (max_deltas > 0 &&
-            static_cast<int64_t>(in.current->deltas.size()) >= max_deltas) {
-          return arrow::Status::Invalid("object ", key.str(),
-                                        " has reached maximum delta count (", max_deltas,
-                                        ")");
-        }
-        ObjectRecord r = *in.current;
-        r.version = in.version;
-        r.deltas.push_back(PayloadRef{in.version, name, bytes});
-        return r;
-      }));
+      EtcdUnavailable(meta_->Commit(
+          key.str(), [&](const CommitInput& in) -> arrow::Result<ObjectRecord> {
+            if (!in.current)
+              return arrow::Status::KeyError("Object ", key.str(), " not found");
+            // The same words as a single server's (store/object_store.cc): clients match
+            // them.
+            if (in.current->native) {
+              return arrow::Status::Invalid(
+                  "object ", key.str(),
+                  " is a native Arrow table; PATCH applies only to "
+                  "opaque objects (replace the "
+                  "table with a PUT to the same key instead)");
+            }
+            if (max_deltas > 0 &&
+                static_cast<int64_t>(in.current->deltas.size()) >= max_deltas) {
+              return arrow::Status::Invalid("object ", key.str(),
+                                            " has reached maximum delta count (",
+                                            max_deltas, ")");
+            }
+            ObjectRecord r = *in.current;
+            r.version = in.version;
+            r.deltas.push_back(PayloadRef{in.version, name, bytes});
+            return r;
+          })));
   {
     MutexLock lock(&mu_);
     ApplyLocked(key.str(), done.record, done.revision);
@@ -360,7 +377,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ClusterStore::NativeSchema(
 }
 
 arrow::Result<int64_t> ClusterStore::Delete(const KeyPattern& pattern) {
-  ARROW_ASSIGN_OR_RAISE(int64_t removed, meta_->Delete(pattern.str()));
+  ARROW_ASSIGN_OR_RAISE(int64_t removed, EtcdUnavailable(meta_->Delete(pattern.str())));
   // This server forgets them now (the watch confirms); other servers after the lag.
   std::vector<std::string> gone;
   {

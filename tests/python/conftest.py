@@ -296,43 +296,54 @@ def new_s3_prefix(name: str = "t") -> str:
 
 
 class Etcd:
-    """A one-member etcd (Debian's etcd-server) on free loopback ports, data in `root`."""
+    """A one-member etcd (Debian's etcd-server) on free loopback ports, data in `root`;
+    `stop()`/`start()` simulate an etcd outage (the data directory stays)."""
 
     def __init__(self, root: Path):
         import shutil
-        import socket
-        import time
 
         binary = shutil.which("etcd")
         if binary is None:
             pytest.fail("etcd is missing: scripts/bootstrap.sh installs Debian's etcd-server")
-        client, peer = free_loopback_port(), free_loopback_port()
-        self.endpoint = f"http://127.0.0.1:{client}"
+        self.binary, self.root = binary, root
+        root.mkdir(parents=True, exist_ok=True)
+        self.client, self.peer = free_loopback_port(), free_loopback_port()
+        self.endpoint = f"http://127.0.0.1:{self.client}"
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        import socket
+        import time
+
+        peer = f"http://127.0.0.1:{self.peer}"
         self.proc = subprocess.Popen(
-            [binary, "--name=test", f"--data-dir={root}/data",
+            [self.binary, "--name=test", f"--data-dir={self.root}/data",
              f"--listen-client-urls={self.endpoint}", f"--advertise-client-urls={self.endpoint}",
-             f"--listen-peer-urls=http://127.0.0.1:{peer}",
-             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-             f"--initial-cluster=test=http://127.0.0.1:{peer}", f"--log-outputs={root}/etcd.log",
+             f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+             f"--initial-cluster=test={peer}", f"--log-outputs={self.root}/etcd.log",
              "--logger=zap"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"etcd exited with {self.proc.returncode}")
             try:
-                socket.create_connection(("127.0.0.1", client), timeout=1).close()
+                socket.create_connection(("127.0.0.1", self.client), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)
         pytest.fail("etcd did not start listening")
 
     def stop(self) -> None:
+        if self.proc is None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.proc = None
 
 
 @pytest.fixture(scope="session")
