@@ -47,7 +47,7 @@ std::string Printable(std::string_view m) {
   size_t i = 0;
   while (i < m.size()) {
     const auto c = static_cast<unsigned char>(m[i]);
-    const size_t len = c < 0x80                ? 1
+    const size_t len = c < 0x80             ? 1
                        : (c & 0xE0) == 0xC0 ? 2
                        : (c & 0xF0) == 0xE0 ? 3
                        : (c & 0xF8) == 0xF0 ? 4

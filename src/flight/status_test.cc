@@ -16,8 +16,9 @@ TEST(StatusTest, ValidTextPassesUnchanged) {
 }
 
 TEST(StatusTest, BytesThatAreNotUtf8AreEscaped) {
-  const auto st = arrow::Status::Invalid(std::string("Invalid object id '\xff\xfe\x01ok\xc3\xa9"
-                                                     "\xe2\x82': not valid UTF-8"));
+  const auto st =
+      arrow::Status::Invalid(std::string("Invalid object id '\xff\xfe\x01ok\xc3\xa9"
+                                         "\xe2\x82': not valid UTF-8"));
   const auto safe = ClientSafeMessage(st);
   EXPECT_EQ(safe.code(), arrow::StatusCode::Invalid);
   // 0xff 0xfe: never UTF-8; 0x01: a control character; "é" kept; a truncated 3-byte
@@ -47,7 +48,8 @@ TEST(StatusTest, RpcDetailSurvivesAndMapsCodes) {
   EXPECT_EQ(fl::FlightStatusDetail::UnwrapStatus(mapped)->code(),
             fl::FlightStatusCode::Unauthorized);
   EXPECT_EQ(mapped.message(), "permission denied on app \\xff");
-  EXPECT_EQ(ToRpcStatus(arrow::Status::KeyError("k")).code(), arrow::StatusCode::KeyError);
+  EXPECT_EQ(ToRpcStatus(arrow::Status::KeyError("k")).code(),
+            arrow::StatusCode::KeyError);
   EXPECT_TRUE(ToRpcStatus(arrow::Status::OK()).ok());
 }
 
