@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <set>
+#include <thread>
 
 #include <arrow/flight/server.h>
 #include <gtest/gtest.h>
@@ -160,6 +161,23 @@ TEST_F(ClusterClientTest, DiscoversMembersAndReadsLinearizably) {
   members_[0].Stop();  // leaves: MEMBERS drops it
   ASSERT_OK_AND_ASSIGN(auto now, client->RefreshMembers());
   EXPECT_EQ(now.size(), 2u);
+}
+
+TEST_F(ClusterClientTest, ARoutingClientsSubscribedCacheAnswersWithoutARoundTrip) {
+  ClientOptions options;
+  options.endpoint = All();
+  ASSERT_OK_AND_ASSIGN(auto client, CacheClient::Connect(options));
+  ASSERT_OK(client->SubscribeCache({"app/*"}, std::chrono::milliseconds(100)));
+  ASSERT_TRUE(client->WaitCacheSubscribed(std::chrono::seconds(30)));
+  ASSERT_OK_AND_ASSIGN(auto ref, client->Put("app/w", Buf("x")));
+  ASSERT_OK(client->Get(ref).status());
+  // Once the subscribed member's feed has the version, gets are hits with no round trip.
+  for (int i = 0; i < 3000 && client->stats().watch_hits == 0; ++i) {
+    ASSERT_OK(client->Get(ref).status());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GT(client->stats().watch_hits, 0);
+  client->UnsubscribeCache();
 }
 
 }  // namespace
