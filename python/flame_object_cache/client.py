@@ -475,6 +475,22 @@ class Client:
                 except CacheUnavailable:
                     pass
 
+    def _watch_target(self, endpoint: str, key: str) -> str:
+        """Where a WATCH subscription for ``key`` (or a pattern) goes when it (re)subscribes:
+        ``endpoint``, or for the routing label the first member of the order (members that
+        failed lately come last, so a resubscription moves to a live member)."""
+        return self._order(key)[0] if endpoint == _CLUSTER else endpoint
+
+    def _watch_failed(self, target: str) -> None:
+        """A WATCH stream on ``target`` ended by failure: dial afresh, and when routing, try
+        the other members first for a while."""
+        self._reset(target)
+        if self._routing:
+            with self._members_lock:
+                self._down[target] = now()
+                if self.discover and now() - self._members_at > _DOWN_SECONDS:
+                    self._members_at = 0.0
+
     def close(self) -> None:
         """Closes the connections; the client cannot be used afterwards."""
         for sub in list(self._subscriptions):
@@ -715,7 +731,7 @@ class Client:
         if self._subscriptions:
             cached = cache.get(ck)
             if (cached is not None and cached.version >= ref.version
-                    and any(s.vouches(ref.endpoint, ref.key, cached) for s in self._subscriptions)):
+                    and any(s.vouches(ck[0], ref.key, cached) for s in self._subscriptions)):
                 cache.count("watch_hits")  # kept current by WATCH: no round trip
                 return cached
         entry, led = self._single_flight(ref, ck)
@@ -849,7 +865,10 @@ class Client:
         seen so far (changes made meanwhile arrive coalesced, as ``current``). ``close()`` it
         when done."""
         patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-        return _watch.Watch(self, endpoint or self.endpoint, patterns, since, snapshot, max_queue,
+        # A routing client subscribes at the first member of the first pattern's order and
+        # moves to the next member when that one fails (any member's feed has every commit).
+        return _watch.Watch(self, endpoint or (_CLUSTER if self._routing else self.endpoint), patterns, since,
+                            snapshot, max_queue,
                             int(heartbeat * 1000), self.retry_backoff)
 
     def wait_for_change(self, ref: ObjectRef, timeout: float | None = None) -> ObjectRef | None:
@@ -857,7 +876,7 @@ class Client:
         to it, or returns None after ``timeout`` seconds. Raises :class:`ObjectNotFound` if the
         object is deleted. ``ref.version == 0`` waits for the object to exist."""
         ObjectKey.from_key(ref.key)
-        endpoint = self._order(ref.key)[0] if self._routing else ref.endpoint
+        endpoint = _CLUSTER if self._routing else ref.endpoint
         got = _watch.wait_for_change(self, endpoint, ref.key, ref.version, timeout)
         if got is None:
             return None
@@ -878,7 +897,8 @@ class Client:
             raise ValueError("subscribe_cache needs at least one pattern")
         if heartbeat < 0.05:
             raise ValueError("heartbeat must be >= 0.05 seconds")
-        sub = _watch.CacheSubscription(self, endpoint or self.endpoint, list(patterns), heartbeat,
+        sub = _watch.CacheSubscription(self, endpoint or (_CLUSTER if self._routing else self.endpoint),
+                                       list(patterns), heartbeat,
                                        self.retry_backoff)
         self._subscriptions.append(sub)
         return sub

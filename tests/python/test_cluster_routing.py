@@ -174,3 +174,39 @@ def test_a_member_collects_orphans_and_never_a_live_payload(etcd: Etcd, s3_gatew
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_routing_clients_watch_moves_to_a_live_member(etcd: Etcd, s3_gateway: S3Gateway) -> None:
+    prefix = new_s3_prefix("watch")
+    servers = [cluster_member(etcd, s3_gateway, prefix) for _ in range(3)]
+    endpoints = [s.endpoint for s in servers]
+    try:
+        with Client(",".join(endpoints)) as c:
+            # The subscribed cache answers a routing client's gets without a round trip.
+            sub = c.subscribe_cache("app/*", heartbeat=0.1)
+            assert sub.wait_ready(30)
+            ref = c.put_object("app/s", "v1")
+            c.get_object(ref)
+            eventually("no WATCH hit for a routing client",
+                       lambda: c.get_object(ref) == "v1" and c.cache_stats()["watch_hits"] > 0)
+            sub.close()
+
+            w = c.watch("app/*")
+            first = rendezvous_order("app/*", endpoints)[0]  # where the watch subscribed
+            victim = next(s for s in servers if s.endpoint == first)
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait()
+            new = c.put_object("app/after", "written after the kill")
+            # The stream ends with the member; the watch resubscribes at another member and
+            # reports the write (keys it had not seen arrive as `current`).
+            seen = None
+            for change in w:
+                if change.key == new.key:
+                    seen = change
+                    break
+            w.close()
+            assert seen is not None and seen.version == new.version and w.resyncs >= 1
+    finally:
+        for s in servers:
+            if s.proc.poll() is None:
+                s.stop()
