@@ -14,6 +14,7 @@
 
 #include "flight/auth.h"
 #include "flight/call_guard.h"
+#include "flight/map.h"
 #include "flight/status.h"
 #include "flight/upload_limits.h"
 #include "flight/watch.h"
@@ -344,17 +345,28 @@ std::string FlightService::advertised_endpoint() const {
 arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
                                          std::vector<fl::ActionType>* actions) {
   *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"}};
+  if (options_.zero_copy) {
+    actions->push_back(
+        {std::string(kMapAction), "Same-machine clients: the files of an object to map"});
+  }
   return arrow::Status::OK();
 }
 
 arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
                                       const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
+  const std::string body = action.body ? action.body->ToString() : std::string();
+  if (action.type == kMapAction && options_.zero_copy) {
+    auto reply = ServeMap(context, *store_, body);
+    if (!reply.ok()) return ToRpcStatus(reply.status());
+    *result = std::make_unique<SingleResultStream>(
+        arrow::Buffer::FromString(*std::move(reply)));
+    return arrow::Status::OK();
+  }
   if (action.type != kDeleteAction) {
     return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
                                               ". Only DELETE is supported."));
   }
-  const std::string body = action.body ? action.body->ToString() : std::string();
   auto pattern = KeyPattern::Parse(body);
   if (!pattern.ok()) return ToRpcStatus(pattern.status());
   {

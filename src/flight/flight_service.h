@@ -28,6 +28,8 @@ struct FlightServiceOptions {
   int64_t max_upload_bytes = 0;
   /// Bytes all uploads in flight may hold together; null = unlimited.
   std::shared_ptr<UploadBudget> upload_budget;
+  /// Offer the MAP action to same-machine clients (`cache.zero_copy`, flight/map.h).
+  bool zero_copy = true;
 };
 
 class Store;
