@@ -344,11 +344,8 @@ std::string FlightService::advertised_endpoint() const {
 
 arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
                                          std::vector<fl::ActionType>* actions) {
+  // Upstream's list, unchanged: MAP (like WATCH) is an extension flamepy never uses.
   *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"}};
-  if (options_.zero_copy) {
-    actions->push_back(
-        {std::string(kMapAction), "Same-machine clients: the files of an object to map"});
-  }
   return arrow::Status::OK();
 }
 
