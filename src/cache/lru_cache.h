@@ -144,10 +144,14 @@ class LruCache {
             static_cast<int64_t>(table_.size()) - replaced_entries + 1 <=
                 options_.max_entries;
         if (!bytes_ok || !count_ok) {
+          // In this layer's own terms (Options::max_bytes / max_entries); the layers
+          // above name the configuration key when they pass the message on.
           return arrow::Status::CapacityError(
-              "memory limit reached: storing ", charge, " bytes would exceed ",
-              bytes_ok ? "max_objects" : "max_memory", " (", usage_ - detached_, " of ",
-              options_.max_bytes, " bytes and ", table_.size(), " objects in use)");
+              "memory limit reached: storing ", charge,
+              " bytes would exceed the cache's ",
+              bytes_ok ? "entry limit (" : "byte limit (", usage_ - detached_, " of ",
+              options_.max_bytes, " bytes and ", table_.size(), " of ",
+              options_.max_entries, " entries in use)");
         }
       }
       if (it != table_.end()) Detach(it->second);

@@ -82,11 +82,19 @@ TEST(LruCacheTest, OversizeEntryStaysUntilReleasedAndFitsSaysNo) {
   EXPECT_TRUE(cache.Lookup("big"));
 }
 
+TEST(LruCacheTest, RefuseModeNamesTheLimitInItsOwnTerms) {
+  Cache cache({0, 1});
+  ASSERT_OK_AND_ASSIGN(auto a, cache.Insert("a", 1, 10));
+  a.Reset();
+  EXPECT_STATUS(CapacityError, "would exceed the cache's entry limit",
+                cache.Insert("b", 2, 10, /*allow_evict=*/false));
+}
+
 TEST(LruCacheTest, RefuseModeLeavesCacheUnchanged) {
   Cache cache({100, 0});
   ASSERT_OK_AND_ASSIGN(auto a, cache.Insert("a", 1, 60));
   a.Reset();
-  EXPECT_STATUS(CapacityError, "max_memory",
+  EXPECT_STATUS(CapacityError, "would exceed the cache's byte limit",
                 cache.Insert("b", 2, 50, /*allow_evict=*/false));
   EXPECT_TRUE(cache.Lookup("a"));
   EXPECT_EQ(cache.stats().bytes, 60);

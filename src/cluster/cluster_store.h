@@ -34,6 +34,7 @@
 
 #include "base/mutex.h"
 #include "cache/lru_cache.h"
+#include "cache/memory_limit.h"
 #include "cluster/etcd_client.h"
 #include "cluster/membership.h"
 #include "cluster/metadata.h"
@@ -44,13 +45,14 @@
 namespace foc::cluster {
 
 struct ClusterStoreOptions {
-  std::vector<std::string> etcd;                ///< etcd client URLs
-  std::string prefix = "/flame-object-cache";   ///< etcd key prefix of the cluster
-  std::string storage_uri;                      ///< `s3://<bucket>/<prefix>?...`
-  std::string server_id;                        ///< unique per server; empty: generated
-  std::string advertised_endpoint;              ///< registered as this server's member
-  int64_t max_memory_bytes = int64_t{1} << 30;  ///< assembled objects kept; 0: unlimited
-  int64_t max_deltas = 1000;                    ///< deltas per object (upstream's limit)
+  std::vector<std::string> etcd;               ///< etcd client URLs
+  std::string prefix = "/flame-object-cache";  ///< etcd key prefix of the cluster
+  std::string storage_uri;                     ///< `s3://<bucket>/<prefix>?...`
+  std::string server_id;                       ///< unique per server; empty: generated
+  std::string advertised_endpoint;             ///< registered as this server's member
+  int64_t max_memory_bytes =
+      kDefaultMaxMemoryBytes;  ///< assembled objects kept; 0: unlimited
+  int64_t max_deltas = 1000;   ///< deltas per object (upstream's limit)
 };
 
 class ClusterStore final : public Store {

@@ -94,6 +94,7 @@ struct UploadAdmission {
   bool memory_limited;                // max_payload_bytes is the memory limit
   UploadBudget::Reservation* budget;  // across uploads
   CallRecord* call;                   // the call's guard record (may be null)
+  std::string_view limit_name;        // what max_payload_bytes is, for messages
 };
 
 // Refuses an upload whose payload so far (`payload`) is already more than it may be, and
@@ -110,9 +111,8 @@ arrow::Status Admit(const UploadAdmission& admission, int64_t payload, int64_t h
   }
   if (admission.memory_limited && payload > admission.max_payload_bytes) {
     return arrow::Status::CapacityError(
-        "upload of at least ", payload, " bytes exceeds eviction.max_memory (",
-        admission.max_payload_bytes,
-        " bytes); with storage: none it cannot be kept; nothing was stored");
+        "upload of at least ", payload, " bytes exceeds ", admission.limit_name, " (",
+        admission.max_payload_bytes, " bytes); nothing was stored");
   }
   return admission.budget->Resize(held);
 }
@@ -191,10 +191,10 @@ arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
     held += RetainedBytes(*batch);
     // A native table is charged by its buffers (Object), which is what it retains now.
     if (admission.memory_limited && held > admission.max_payload_bytes) {
-      return arrow::Status::CapacityError(
-          "native table upload of at least ", held,
-          " bytes exceeds eviction.max_memory (", admission.max_payload_bytes,
-          " bytes); with storage: none it cannot be kept; nothing was stored");
+      return arrow::Status::CapacityError("native table upload of at least ", held,
+                                          " bytes exceeds ", admission.limit_name, " (",
+                                          admission.max_payload_bytes,
+                                          " bytes); nothing was stored");
     }
     ARROW_RETURN_NOT_OK(admission.budget->Resize(held));
     table.batches.push_back(std::move(batch));
@@ -400,7 +400,7 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
   const auto call = CallGuardFactory::RecordOf(context);
   const UploadAdmission admission{
       options_.max_upload_bytes > 0 ? options_.max_upload_bytes : kMaxPayloadBytes,
-      options_.max_upload_bytes > 0, &reservation, call.get()};
+      options_.max_upload_bytes > 0, &reservation, call.get(), options_.max_upload_name};
   // Reads the whole upload, then stores it: a PATCH (command descriptor) or a PUT (path).
   auto read_and_store = [&]() -> arrow::Result<WriteResult> {
     if (descriptor.type == fl::FlightDescriptor::CMD) {

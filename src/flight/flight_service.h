@@ -26,6 +26,9 @@ struct FlightServiceOptions {
   /// that an upload the store cannot keep is refused as it arrives); 0 = only the 2 GiB
   /// per-payload limit.
   int64_t max_upload_bytes = 0;
+  /// What max_upload_bytes is, in the words of whoever set it, for the error that
+  /// refuses a larger upload (the server names its configuration key).
+  std::string max_upload_name = "the upload size limit";
   /// Bytes all uploads in flight may hold together; null = unlimited.
   std::shared_ptr<UploadBudget> upload_budget;
 };
