@@ -202,32 +202,6 @@ arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
   return table;
 }
 
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(
-    const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
-    const std::shared_ptr<arrow::Buffer>& data) {
-  const int64_t size = data ? data->size() : 0;
-  if (size > std::numeric_limits<int32_t>::max()) {
-    return arrow::Status::CapacityError("payload of ", size,
-                                        " bytes exceeds the binary column limit (2 GiB)");
-  }
-  ARROW_ASSIGN_OR_RAISE(auto version_buf, arrow::AllocateBuffer(sizeof(uint64_t)));
-  std::memcpy(version_buf->mutable_data(), &version, sizeof(version));
-  ARROW_ASSIGN_OR_RAISE(auto kind_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
-  const int32_t ko[2] = {0, static_cast<int32_t>(kind.size())};
-  std::memcpy(kind_offsets->mutable_data(), ko, sizeof(ko));
-  ARROW_ASSIGN_OR_RAISE(auto data_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
-  const int32_t dof[2] = {0, static_cast<int32_t>(size)};
-  std::memcpy(data_offsets->mutable_data(), dof, sizeof(dof));
-  auto versions = std::make_shared<arrow::UInt64Array>(1, std::move(version_buf));
-  auto kinds = std::make_shared<arrow::StringArray>(
-      1, std::move(kind_offsets), arrow::Buffer::FromString(std::string(kind)));
-  // The payload buffer itself: the response shares the cached object's memory.
-  auto payload = std::make_shared<arrow::BinaryArray>(
-      1, std::move(data_offsets),
-      data ? data : std::make_shared<arrow::Buffer>(nullptr, 0));
-  return arrow::RecordBatch::Make(schema, 1, {versions, kinds, payload});
-}
-
 // Streams a DoGet reply one batch at a time from the (pinned, immutable) object: nothing
 // is materialised up front and no payload byte is copied.
 class ReplyReader : public arrow::RecordBatchReader {
@@ -282,10 +256,10 @@ class ReplyReader : public arrow::RecordBatchReader {
     }
     if (i == 0) {
       ARROW_ASSIGN_OR_RAISE(*batch,
-                            OneRow(schema_, obj.base_version(), kKindBase, obj.data()));
+                            ReplyRow(schema_, obj.base_version(), kKindBase, obj.data()));
     } else {
       const Delta& d = obj.deltas()[i - 1];
-      ARROW_ASSIGN_OR_RAISE(*batch, OneRow(schema_, d.version, kKindPatch, d.data));
+      ARROW_ASSIGN_OR_RAISE(*batch, ReplyRow(schema_, d.version, kKindPatch, d.data));
     }
     return arrow::Status::OK();
   }
@@ -325,7 +299,7 @@ FlightService::~FlightService() = default;
 
 std::shared_ptr<arrow::Schema> FlightService::ResponseSchemaNow() {
   std::string epoch = store_->epoch();
-  std::lock_guard<std::mutex> lock(schema_mu_);
+  MutexLock lock(&schema_mu_);
   if (!response_schema_ || epoch != schema_epoch_) {
     response_schema_ = ResponseSchema(epoch);
     schema_epoch_ = std::move(epoch);

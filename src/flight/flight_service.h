@@ -4,12 +4,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <arrow/flight/server.h>
 
+#include "base/mutex.h"
 #include "flight/watch.h"
 
 namespace foc {
@@ -84,9 +84,9 @@ class FlightService : public arrow::flight::FlightServerBase {
   // The opaque reply schema of the store's current epoch (an ObjectStore's is fixed when
   // it opens; a node tier's follows its upstream), rebuilt only when the epoch changes.
   std::shared_ptr<arrow::Schema> ResponseSchemaNow();
-  std::mutex schema_mu_;
-  std::string schema_epoch_;                        // guarded by schema_mu_
-  std::shared_ptr<arrow::Schema> response_schema_;  // guarded by schema_mu_
+  Mutex schema_mu_;
+  std::string schema_epoch_ FOC_GUARDED_BY(schema_mu_);
+  std::shared_ptr<arrow::Schema> response_schema_ FOC_GUARDED_BY(schema_mu_);
   std::unique_ptr<WatchService> watch_;
 };
 
