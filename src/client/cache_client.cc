@@ -20,15 +20,13 @@
 #include "client/atomic_file.h"
 #include "key/key.h"
 #include "protocol/endpoint.h"
+#include "protocol/metadata_keys.h"
 #include "protocol/protocol.h"
 
 namespace foc {
 namespace fl = arrow::flight;
 
 namespace {
-
-constexpr char kLogicalTypeMetadataKey[] = "flame.cache.logical_type";
-constexpr char kFlameMetadataPrefix[] = "flame.cache.";
 
 // Prefixes an error with the operation and the key, keeping its code and detail (so a
 // caller can still tell NOT_FOUND and the Flight status code).
