@@ -57,6 +57,7 @@ install(FILES "${PROJECT_SOURCE_DIR}/include/flame_object_cache/cache_client.h"
               "${PROJECT_SOURCE_DIR}/include/flame_object_cache/watch_stream.h"
         DESTINATION "include/flame_object_cache")
 install(FILES "${PROJECT_SOURCE_DIR}/src/protocol/watch_protocol.h"
+              "${PROJECT_SOURCE_DIR}/src/protocol/metadata_keys.h"
         DESTINATION "include/flame_object_cache/detail/protocol")
 install(FILES "${PROJECT_SOURCE_DIR}/src/key/key.h"
         DESTINATION "include/flame_object_cache/detail/key")

@@ -10,7 +10,7 @@ debs=(build-essential cmake ninja-build pkg-config python3-venv
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libbson-dev
       libgtest-dev libgmock-dev openssl prometheus
       libcpp-httplib-dev systemd ccache clang-format libxxhash-dev libssl-dev
-      clang libclang-rt-14-dev nlohmann-json3-dev etcd-server)
+      clang libclang-rt-14-dev clang-tidy-14 nlohmann-json3-dev etcd-server)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

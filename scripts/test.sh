@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds, and runs every test:
 #   0. style: clang-format of every C++ file (scripts/check-format.sh), ruff and mypy --strict on
-#      the Python SDK (scripts/check-python.sh);
+#      the Python SDK (scripts/check-python.sh); clang's thread-safety analysis of the
+#      annotated layers (scripts/check-thread-safety.sh, syntax only) and clang-tidy with
+#      .clang-tidy's checks (scripts/check-tidy.sh), both from the release compile commands;
 #   1. the C++ unit and integration tests under AddressSanitizer + UBSan (ctest, asan preset);
 #   2. the Python tests (pytest) against the release build of the real server binary (a
 #      test that hangs fails after 900 s: pytest-timeout, a guard, not a speed check);
@@ -23,6 +25,10 @@ status=0
 echo "=== style ==="
 scripts/check-format.sh || status=1
 scripts/check-python.sh || status=1
+
+echo "=== static checks (clang -Wthread-safety, clang-tidy; release compile commands) ==="
+scripts/check-thread-safety.sh || status=1
+scripts/check-tidy.sh || status=1
 
 echo "=== ctest (asan preset) ==="
 ctest --preset asan -j "$jobs" || status=1

@@ -29,7 +29,6 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -37,6 +36,9 @@
 
 #include <arrow/result.h>
 #include <arrow/status.h>
+
+#include "base/check.h"
+#include "base/mutex.h"
 
 namespace foc {
 
@@ -131,7 +133,7 @@ class LruCache {
     std::vector<std::pair<std::string, V>> evicted;
     Handle handle;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       auto it = table_.find(key);
       const int64_t replaced = it == table_.end() ? 0 : it->second->charge;
       const int64_t replaced_entries = it == table_.end() ? 0 : 1;
@@ -144,10 +146,14 @@ class LruCache {
             static_cast<int64_t>(table_.size()) - replaced_entries + 1 <=
                 options_.max_entries;
         if (!bytes_ok || !count_ok) {
+          // In this layer's own terms (Options::max_bytes / max_entries); the layers
+          // above name the configuration key when they pass the message on.
           return arrow::Status::CapacityError(
-              "memory limit reached: storing ", charge, " bytes would exceed ",
-              bytes_ok ? "max_objects" : "max_memory", " (", usage_ - detached_, " of ",
-              options_.max_bytes, " bytes and ", table_.size(), " objects in use)");
+              "memory limit reached: storing ", charge,
+              " bytes would exceed the cache's ",
+              bytes_ok ? "entry limit (" : "byte limit (", usage_ - detached_, " of ",
+              options_.max_bytes, " bytes and ", table_.size(), " of ",
+              options_.max_entries, " entries in use)");
         }
       }
       if (it != table_.end()) Detach(it->second);
@@ -165,7 +171,7 @@ class LruCache {
 
   /// Looks `key` up and pins it (most recently used); an empty Handle when absent.
   Handle Lookup(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = table_.find(key);
     if (it == table_.end()) return Handle();
     Entry* e = it->second;
@@ -174,18 +180,20 @@ class LruCache {
       e->pos = in_use_.insert(in_use_.end(), e);
     }
     e->refs++;
+    CheckInvariantsLocked();
     return Handle(this, e);
   }
 
   /// Removes `key`; its memory is released when the last handle to it goes.
   void Erase(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = table_.find(key);
     if (it != table_.end()) Detach(it->second);
+    CheckInvariantsLocked();
   }
 
   LruCacheStats stats() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     LruCacheStats s = stats_;
     s.bytes = usage_;
     s.entries = static_cast<int64_t>(table_.size());
@@ -194,8 +202,43 @@ class LruCache {
   }
   const Options& options() const { return options_; }
 
+  /// Checks every invariant of the header comment now (debug and ASan builds; a no-op in
+  /// release builds). Tests call it after sequences of operations.
+  void CheckInvariants() const {
+    MutexLock lock(&mu_);
+    CheckInvariantsLocked(/*full=*/true);
+  }
+
  private:
-  bool OverLimit() const {
+  // The invariants of the header comment, as code (on in debug and ASan builds,
+  // base/check.h). The O(1) ones run on every mutation; the walk over all entries runs
+  // on every 64th (and on every call of CheckInvariants()), so that debug builds stay
+  // usable with large caches.
+  void CheckInvariantsLocked(bool full = false) const FOC_REQUIRES(mu_) {
+#if FOC_DCHECK_IS_ON
+    FOC_DCHECK_EQ(lru_.size() + in_use_.size(), table_.size());
+    FOC_DCHECK_GE(detached_, 0);
+    FOC_DCHECK_LE(detached_, usage_);
+    if (!full && ++mutations_ % 64 != 0) return;
+    int64_t cached = 0;
+    for (const auto& [key, e] : table_) {
+      FOC_DCHECK(e->in_table);
+      FOC_DCHECK_EQ(e->key, key);
+      FOC_DCHECK_GE(e->charge, 0);
+      FOC_DCHECK_GE(e->refs, 0);
+      cached += e->charge;
+    }
+    for (const Entry* e : lru_) FOC_DCHECK_EQ(e->refs, 0);
+    for (const Entry* e : in_use_) FOC_DCHECK_GT(e->refs, 0);
+    // usage_ is the sum of the charges of all live entries: those in the table and the
+    // detached ones still pinned (detached_).
+    FOC_DCHECK_EQ(usage_, cached + detached_);
+#else
+    (void)full;
+#endif
+  }
+
+  bool OverLimit() const FOC_REQUIRES(mu_) {
     return (options_.max_bytes > 0 && usage_ - detached_ > options_.max_bytes) ||
            (options_.max_entries > 0 &&
             static_cast<int64_t>(table_.size()) > options_.max_entries);
@@ -203,18 +246,26 @@ class LruCache {
 
   // Evicts unpinned entries, oldest first, while over a limit; collects them for
   // on_evict_.
-  void EvictLocked(std::vector<std::pair<std::string, V>>* evicted) {
+  void EvictLocked(std::vector<std::pair<std::string, V>>* evicted) FOC_REQUIRES(mu_) {
     while (OverLimit() && !lru_.empty()) {
       Entry* victim = lru_.front();
+      // Only unpinned entries are on lru_: a pinned entry is never evicted.
+      FOC_DCHECK_EQ(victim->refs, 0);
+      FOC_DCHECK(victim->in_table);
       stats_.evictions++;
       stats_.evicted_bytes += victim->charge;
       if (on_evict_) evicted->emplace_back(victim->key, victim->value);
       Detach(victim);
     }
+    // Eviction stops exactly when the table is within its limits, or when everything
+    // left is pinned.
+    FOC_DCHECK(!OverLimit() || lru_.empty());
+    CheckInvariantsLocked();
   }
 
   // Takes `e` out of the table; frees it now if unpinned, else when its last handle goes.
-  void Detach(Entry* e) {
+  void Detach(Entry* e) FOC_REQUIRES(mu_) {
+    FOC_DCHECK(e->in_table);
     table_.erase(e->key);
     e->in_table = false;
     if (e->refs == 0) {
@@ -230,11 +281,13 @@ class LruCache {
   void Release(Entry* e) {
     std::vector<std::pair<std::string, V>> evicted;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
+      FOC_DCHECK_GT(e->refs, 0);  // a Handle releases its pin once
       if (--e->refs > 0) return;
       if (!e->in_table) {
         usage_ -= e->charge;
         detached_ -= e->charge;
+        FOC_DCHECK_GE(detached_, 0);
         delete e;
         return;
       }
@@ -248,13 +301,14 @@ class LruCache {
 
   const Options options_;
   const EvictCallback on_evict_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry*> table_;
-  std::list<Entry*> lru_;     // unpinned, oldest first
-  std::list<Entry*> in_use_;  // pinned
-  int64_t usage_ = 0;
-  int64_t detached_ = 0;  // charges of detached entries still pinned
-  LruCacheStats stats_;
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Entry*> table_ FOC_GUARDED_BY(mu_);
+  std::list<Entry*> lru_ FOC_GUARDED_BY(mu_);     // unpinned, oldest first
+  std::list<Entry*> in_use_ FOC_GUARDED_BY(mu_);  // pinned
+  int64_t usage_ FOC_GUARDED_BY(mu_) = 0;
+  int64_t detached_ FOC_GUARDED_BY(mu_) = 0;  // charges of detached entries still pinned
+  LruCacheStats stats_ FOC_GUARDED_BY(mu_);
+  mutable int64_t mutations_ FOC_GUARDED_BY(mu_) = 0;  // paces the full invariant check
 };
 
 }  // namespace foc

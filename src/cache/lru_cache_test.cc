@@ -1,5 +1,6 @@
 #include "cache/lru_cache.h"
 
+#include <random>
 #include <vector>
 
 #include "testing/gtest_util.h"
@@ -82,16 +83,73 @@ TEST(LruCacheTest, OversizeEntryStaysUntilReleasedAndFitsSaysNo) {
   EXPECT_TRUE(cache.Lookup("big"));
 }
 
+TEST(LruCacheTest, RefuseModeNamesTheLimitInItsOwnTerms) {
+  Cache cache({0, 1});
+  ASSERT_OK_AND_ASSIGN(auto a, cache.Insert("a", 1, 10));
+  a.Reset();
+  EXPECT_STATUS(CapacityError, "would exceed the cache's entry limit",
+                cache.Insert("b", 2, 10, /*allow_evict=*/false));
+}
+
 TEST(LruCacheTest, RefuseModeLeavesCacheUnchanged) {
   Cache cache({100, 0});
   ASSERT_OK_AND_ASSIGN(auto a, cache.Insert("a", 1, 60));
   a.Reset();
-  EXPECT_STATUS(CapacityError, "max_memory",
+  EXPECT_STATUS(CapacityError, "would exceed the cache's byte limit",
                 cache.Insert("b", 2, 50, /*allow_evict=*/false));
   EXPECT_TRUE(cache.Lookup("a"));
   EXPECT_EQ(cache.stats().bytes, 60);
   // Replacing a itself with something that fits is fine.
   EXPECT_OK(cache.Insert("a", 3, 100, false));
+}
+
+// Random inserts (evicting or refusing), lookups, erases and pin releases; the cache's
+// invariants (usage == sum of charges, pinned entries never evicted, eviction stops at
+// the limit) are checked by CheckInvariants() after every step, which aborts in debug and
+// ASan builds (base/check.h). The test also checks what release builds can see.
+TEST(LruCacheTest, InvariantsHoldUnderRandomOperations) {
+  std::mt19937 rng(15);
+  for (const Cache::Options options :
+       {Cache::Options{1000, 0}, Cache::Options{0, 8}, Cache::Options{500, 5}}) {
+    Cache cache(options);
+    std::vector<Cache::Handle> pins;
+    for (int step = 0; step < 3000; ++step) {
+      const std::string key = "k" + std::to_string(rng() % 24);
+      switch (rng() % 5) {
+        case 0:
+        case 1: {
+          auto h =
+              cache.Insert(key, step, 1 + rng() % 120, /*allow_evict=*/rng() % 4 != 0);
+          if (h.ok() && rng() % 3 == 0) pins.push_back(*std::move(h));
+          break;
+        }
+        case 2:
+          if (auto h = cache.Lookup(key); h && rng() % 2 == 0)
+            pins.push_back(std::move(h));
+          break;
+        case 3:
+          cache.Erase(key);
+          break;
+        case 4:
+          if (!pins.empty()) pins.erase(pins.begin() + rng() % pins.size());
+          break;
+      }
+      cache.CheckInvariants();
+      // Every pinned entry is still readable: pins are never evicted.
+      for (const auto& pin : pins) ASSERT_GE(pin.charge(), 1);
+      const auto stats = cache.stats();
+      ASSERT_GE(stats.bytes, 0);
+      ASSERT_LE(stats.pinned_entries, stats.entries);
+      if (options.max_entries > 0 && stats.pinned_entries <= options.max_entries) {
+        ASSERT_LE(stats.entries, options.max_entries);
+      }
+    }
+    pins.clear();
+    cache.CheckInvariants();
+    if (options.max_bytes > 0) {
+      EXPECT_LE(cache.stats().bytes, options.max_bytes);
+    }
+  }
 }
 
 }  // namespace

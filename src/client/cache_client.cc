@@ -22,6 +22,7 @@
 #include "client/atomic_file.h"
 #include "key/key.h"
 #include "protocol/endpoint.h"
+#include "protocol/metadata_keys.h"
 #include "protocol/protocol.h"
 #include "protocol/routing.h"
 
@@ -30,7 +31,6 @@ namespace fl = arrow::flight;
 
 namespace {
 
-constexpr char kLogicalTypeMetadataKey[] = "flame.cache.logical_type";
 // The endpoint of a routing client's calls and cache entries (not dialable: Route()
 // replaces it with the members of the key's order).
 constexpr char kRouted[] = "<cluster>";
@@ -67,7 +67,6 @@ bool NeverSent(const arrow::Status& st) {
   return m.find("failed to connect") != std::string::npos ||
          m.find("connection refused") != std::string::npos;
 }
-constexpr char kFlameMetadataPrefix[] = "flame.cache.";
 
 // Prefixes an error with the operation and the key, keeping its code and detail (so a
 // caller can still tell NOT_FOUND and the Flight status code).

@@ -40,6 +40,7 @@
 
 #include "base/mutex.h"
 #include "cache/lru_cache.h"
+#include "cache/memory_limit.h"
 #include "cluster/etcd_client.h"
 #include "cluster/membership.h"
 #include "cluster/metadata.h"
@@ -55,7 +56,7 @@ struct ClusterStoreOptions {
   std::string storage_uri;                      ///< `s3://<bucket>/<prefix>?...`
   std::string server_id;                        ///< unique per server; empty: generated
   std::string advertised_endpoint;              ///< registered as this server's member
-  int64_t max_memory_bytes = int64_t{1} << 30;  ///< assembled objects kept; 0: unlimited
+  int64_t max_memory_bytes = kDefaultMaxMemoryBytes;  ///< assembled objects kept; 0: unlimited
   int64_t max_deltas = 1000;                    ///< deltas per object (upstream's limit)
   /// Orphan collection ("Orphans" in docs/cluster.md): how often this server tries to
   /// take the collector lock and sweep; 0 = never.

@@ -190,7 +190,7 @@ class HttpWatch final : public EtcdWatch {
         on_end_(std::move(on_end)) {
     SetTimeouts(client_, connect_timeout);
     // A watch is idle for as long as nothing changes: only the connection has a deadline.
-    client_.set_read_timeout(24 * 3600, 0);
+    client_.set_read_timeout(time_t{24} * 3600, 0);
     thread_ = std::thread([this] { Run(); });
   }
 

@@ -6,13 +6,13 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
-#include <functional>
 #include <limits>
 #include <set>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/options.h"
 #include "protocol/endpoint.h"
 
 extern char** environ;
@@ -34,364 +34,79 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-arrow::Status Bad(std::string_view where, std::string_view value, std::string_view why) {
-  return arrow::Status::Invalid(where, ": invalid value '", value, "': ", why);
-}
+// ---- YAML: walks `cache:` along the option table
+// ----------------------------------------
 
-arrow::Result<int64_t> ParseCount(std::string_view where, std::string_view text) {
-  std::string t = Trim(text);
-  int64_t v = 0;
-  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || v < 1) {
-    return Bad(where, text, "expected a whole number >= 1");
-  }
-  return v;
-}
-
-arrow::Result<int64_t> ParsePositiveSize(std::string_view where, std::string_view text) {
-  auto r = ParseSize(text);
-  if (!r.ok()) return Bad(where, text, r.status().message());
-  if (*r < 1) return Bad(where, text, "must be at least 1 byte");
-  return *r;
-}
-
-arrow::Result<int> ParsePortValue(std::string_view where, std::string_view text) {
-  std::string t = Trim(text);
-  int v = -1;
-  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || v < 0 ||
-      v > 65535) {
-    return Bad(where, text, "expected a port number 0-65535");
-  }
-  return v;
-}
-
-arrow::Result<std::string> ParsePolicy(std::string_view where, std::string_view text) {
-  std::string p = Lower(Trim(text));
-  if (p == "lru" || p == "none") return p;
-  return Bad(where, text, "expected lru or none");
-}
-
-arrow::Result<std::string> ParseMemoryFull(std::string_view where,
-                                           std::string_view text) {
-  std::string p = Lower(Trim(text));
-  if (p == "evict" || p == "refuse") return p;
-  return Bad(where, text, "expected evict or refuse");
-}
-
-arrow::Status CheckEndpoint(std::string_view where, std::string_view text) {
-  auto r = ParseEndpointUri(text);
-  if (!r.ok()) return Bad(where, text, r.status().message());
-  return arrow::Status::OK();
-}
-
-arrow::Status CheckBind(std::string_view where, std::string_view text) {
-  auto r = ParseBindAddress(text);
-  if (!r.ok()) return Bad(where, text, r.status().message());
-  return arrow::Status::OK();
-}
-
-arrow::Result<std::string> CheckLevel(std::string_view where, std::string_view text) {
-  auto r = ParseLogLevel(text);
-  if (!r.ok()) return Bad(where, text, r.status().message());
-  return *r;
-}
-
-arrow::Result<double> ParseGrace(std::string_view where, std::string_view text) {
-  std::string t = Trim(text);
-  char* end = nullptr;
-  double d = std::strtod(t.c_str(), &end);
-  if (t.empty() || *end != '\0' || !std::isfinite(d) || d < 0 || d > 3600) {
-    return Bad(where, text, "expected seconds between 0 and 3600");
-  }
-  return d;
-}
-
-// ---- YAML
-// -------------------------------------------------------------------------------
-
-// The scalar text of `node`, or an error naming `key` when it is a map or a list.
-arrow::Result<std::string> Scalar(const YAML::Node& node, const std::string& key) {
+// The text of a YAML value for Option::set: a scalar as is, null as "", a list (for
+// options that take one) joined with ','.
+arrow::Result<std::string> ValueText(const YAML::Node& node, const Option& option,
+                                     const std::string& where) {
   if (node.IsScalar()) return node.Scalar();
   if (node.IsNull()) return std::string();
-  return arrow::Status::Invalid(key, ": expected a single value, found a ",
+  if (option.list && node.IsSequence()) {
+    std::string joined;
+    for (const auto& item : node) {
+      if (!item.IsScalar())
+        return arrow::Status::Invalid(where, ": expected a list of values");
+      joined += (joined.empty() ? "" : ",") + item.Scalar();
+    }
+    return joined;
+  }
+  if (option.list) return arrow::Status::Invalid(where, ": expected a list of values");
+  return arrow::Status::Invalid(where, ": expected a single value, found a ",
                                 node.IsMap() ? "mapping" : "list");
 }
 
-using Handler = std::function<arrow::Status(const YAML::Node&, const std::string& key)>;
-
-// Walks the mapping `node` (named `prefix`), calling the handler of each known key and
-// warning about the others.
-arrow::Status WalkMap(const YAML::Node& node, const std::string& prefix,
-                      const std::map<std::string, Handler>& handlers, Config* config) {
-  if (node.IsNull()) return arrow::Status::OK();
-  if (!node.IsMap()) return arrow::Status::Invalid(prefix, ": expected a mapping");
-  for (const auto& entry : node) {
-    std::string name = entry.first.Scalar();
-    std::string key = prefix + "." + name;
-    auto it = handlers.find(name);
-    if (it == handlers.end()) {
-      config->warnings.push_back("unknown configuration key '" + key + "' ignored");
-      continue;
-    }
-    ARROW_RETURN_NOT_OK(it->second(entry.second, key));
-  }
-  return arrow::Status::OK();
+const Option* FindOption(std::string_view key) {
+  for (const auto& o : ConfigOptions())
+    if (o.key == key) return &o;
+  return nullptr;
 }
 
-arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
-  std::map<std::string, Handler> eviction = {
-      {"policy",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->eviction_policy, ParsePolicy(k, v));
-         return arrow::Status::OK();
-       }},
-      {"max_memory",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->max_memory, ParsePositiveSize(k, v));
-         return arrow::Status::OK();
-       }},
-      {"max_objects",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         if (n.IsNull() || Lower(v) == "null" || v == "~") {  // Helm renders `null`
-           c->max_objects = 0;
-           return arrow::Status::OK();
-         }
-         ARROW_ASSIGN_OR_RAISE(c->max_objects, ParseCount(k, v));
-         return arrow::Status::OK();
-       }},
-      {"memory_full",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->memory_full, ParseMemoryFull(k, v));
-         return arrow::Status::OK();
-       }},
-  };
-  auto tls_file = [c](std::string TlsConfig::*field) {
-    return [c, field](const YAML::Node& n, const std::string& k) -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-      if (Trim(v).empty()) return Bad(k, v, "empty path");
-      c->tls.value().*field = v;
-      return arrow::Status::OK();
-    };
-  };
-  std::map<std::string, Handler> tls = {{"cert_file", tls_file(&TlsConfig::cert_file)},
-                                        {"key_file", tls_file(&TlsConfig::key_file)},
-                                        {"ca_file", tls_file(&TlsConfig::ca_file)}};
-  std::map<std::string, Handler> metrics = {
-      {"port",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->metrics.port, ParsePortValue(k, v));
-         return arrow::Status::OK();
-       }},
-      {"bind",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         auto b = ParseBindAddress(v);
-         if (!b.ok() || b->port >= 0)
-           return Bad(k, v, "expected a host or IP address without port");
-         c->metrics.bind = b->host;
-         return arrow::Status::OK();
-       }},
-  };
-  std::map<std::string, Handler> cluster = {
-      {"etcd",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         c->cluster->etcd.clear();
-         if (n.IsScalar()) {
-           c->cluster->etcd.push_back(Trim(n.Scalar()));
-         } else if (n.IsSequence()) {
-           for (const auto& e : n) {
-             ARROW_ASSIGN_OR_RAISE(auto v, Scalar(e, k));
-             c->cluster->etcd.push_back(Trim(v));
-           }
-         } else {
-           return arrow::Status::Invalid(k, ": expected a list of etcd URLs");
-         }
-         for (const auto& url : c->cluster->etcd) {
-           if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
-             return Bad(k, url, "expected an etcd client URL (http://host:port)");
-         }
-         return arrow::Status::OK();
-       }},
-      {"prefix",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         if (v.empty() || v.front() != '/')
-           return Bad(k, v, "expected an etcd key prefix starting with '/'");
-         c->cluster->prefix = v;
-         return arrow::Status::OK();
-       }},
-      {"gc_interval_seconds",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->cluster->gc_interval_seconds, ParseCount(k, v));
-         return arrow::Status::OK();
-       }},
-      {"gc_grace_seconds",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->cluster->gc_grace_seconds, ParseCount(k, v));
-         return arrow::Status::OK();
-       }},
-  };
-  std::map<std::string, Handler> log = {
-      {"level",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->log.level, CheckLevel(k, v));
-         return arrow::Status::OK();
-       }},
-      {"file",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(c->log.file, Scalar(n, k));
-         return arrow::Status::OK();
-       }},
-      {"max_size",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->log.max_size, ParsePositiveSize(k, v));
-         return arrow::Status::OK();
-       }},
-      {"max_files",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(auto count, ParseCount(k, v));
-         if (count > 1000) return Bad(k, v, "at most 1000");
-         c->log.max_files = static_cast<int>(count);
-         return arrow::Status::OK();
-       }},
-  };
-  auto path_key = [c](std::string Config::*field) {
-    return [c, field](const YAML::Node& n, const std::string& k) -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-      if (Trim(v).empty()) return Bad(k, v, "empty path");
-      c->*field = Trim(v);
-      return arrow::Status::OK();
-    };
-  };
-  std::map<std::string, Handler> top = {
-      {"endpoint",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_RETURN_NOT_OK(CheckEndpoint(k, v));
-         c->endpoint = v;
-         return arrow::Status::OK();
-       }},
-      {"network_interface",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         if (v.empty()) return Bad(k, v, "empty interface pattern");
-         c->network_interface = v;
-         c->network_interface_set = true;
-         return arrow::Status::OK();
-       }},
-      {"storage",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         if (Trim(v).empty()) {
-           c->warnings.push_back(k + " is empty: objects are kept in memory only");
-           v = "none";
-         }
-         c->storage = v;
-         return arrow::Status::OK();
-       }},
-      {"capacity",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->capacity, ParsePositiveSize(k, v));
-         return arrow::Status::OK();
-       }},
-      {"bind",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_RETURN_NOT_OK(CheckBind(k, v));
-         c->bind = v;
-         return arrow::Status::OK();
-       }},
-      {"advertised_endpoint",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_RETURN_NOT_OK(CheckEndpoint(k, v));
-         c->advertised_endpoint = v;
-         return arrow::Status::OK();
-       }},
-      {"upstream",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         v = Trim(v);
-         if (!v.empty()) ARROW_RETURN_NOT_OK(CheckEndpoint(k, v));
-         c->upstream = v;
-         return arrow::Status::OK();
-       }},
-      {"upstream_token_file", path_key(&Config::upstream_token_file)},
-      {"upstream_ca_file", path_key(&Config::upstream_ca_file)},
-      {"upstream_cert_file", path_key(&Config::upstream_cert_file)},
-      {"upstream_key_file", path_key(&Config::upstream_key_file)},
-      {"zero_copy",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         const std::string b = Lower(Trim(v));
-         if (b == "true" || b == "yes" || b == "on") {
-           c->zero_copy = true;
-         } else if (b == "false" || b == "no" || b == "off") {
-           c->zero_copy = false;
-         } else {
-           return Bad(k, v, "expected true or false");
-         }
-         return arrow::Status::OK();
-       }},
-      {"shutdown_grace_seconds",
-       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
-         ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds, ParseGrace(k, v));
-         return arrow::Status::OK();
-       }},
-      {"eviction",
-       [c, &eviction](const YAML::Node& n, const std::string& k) {
-         return WalkMap(n, k, eviction, c);
-       }},
-      {"tls",
-       [c, &tls](const YAML::Node& n, const std::string& k) -> arrow::Status {
-         c->tls = TlsConfig{};
-         ARROW_RETURN_NOT_OK(WalkMap(n, k, tls, c));
-         if (c->tls->cert_file.empty() || c->tls->key_file.empty()) {
-           return arrow::Status::Invalid(k, ": cert_file and key_file are both required");
-         }
-         return arrow::Status::OK();
-       }},
-      {"metrics",
-       [c, &metrics](const YAML::Node& n, const std::string& k) {
-         return WalkMap(n, k, metrics, c);
-       }},
-      {"log", [c, &log](const YAML::Node& n,
-                        const std::string& k) { return WalkMap(n, k, log, c); }},
-      {"cluster",
-       [c, &cluster](const YAML::Node& n, const std::string& k) {
-         c->cluster = Config::Cluster{};
-         return WalkMap(n, k, cluster, c);
-       }},
-      {"limits",
-       [c](const YAML::Node& n, const std::string& k) {
-         return ApplyLimitsYaml(n, k, &c->limits, &c->warnings);
-       }},
-      {"auth",
-       [c](const YAML::Node& n, const std::string& k) {
-         c->auth = AuthConfig{};
-         return ApplyAuthYaml(n, k, &*c->auth, &c->warnings);
-       }},
-      {"pprof",
-       [c](const YAML::Node&, const std::string& k) -> arrow::Status {
-         c->warnings.push_back(
-             k + " is not supported by this server and is ignored (see metrics)");
-         return arrow::Status::OK();
-       }},
-  };
-  return WalkMap(cache, "cache", top, c);
+const OptionSection* FindSection(std::string_view key) {
+  for (const auto& s : ConfigSections())
+    if (s.key == key) return &s;
+  return nullptr;
+}
+
+// True when some option lives under `prefix.` (eviction, log, limits, ...).
+bool IsPrefix(std::string_view prefix) {
+  for (const auto& o : ConfigOptions()) {
+    if (o.key.size() > prefix.size() && o.key.substr(0, prefix.size()) == prefix &&
+        o.key[prefix.size()] == '.')
+      return true;
+  }
+  return false;
+}
+
+// Applies the mapping `node`, which is `cache.<path>` (`path` empty: `cache` itself).
+arrow::Status WalkMap(const YAML::Node& node, const std::string& path, Config* c) {
+  const std::string where = path.empty() ? "cache" : "cache." + path;
+  if (node.IsNull()) return arrow::Status::OK();
+  if (!node.IsMap()) return arrow::Status::Invalid(where, ": expected a mapping");
+  for (const auto& entry : node) {
+    const std::string key = (path.empty() ? "" : path + ".") + entry.first.Scalar();
+    const std::string name = "cache." + key;
+    if (const Option* option = FindOption(key)) {
+      ARROW_ASSIGN_OR_RAISE(auto text, ValueText(entry.second, *option, name));
+      ARROW_RETURN_NOT_OK(option->set(name, text, c));
+    } else if (const OptionSection* section = FindSection(key)) {
+      if (section->ignored) {
+        c->warnings.push_back(name +
+                              " is not supported by this server and is ignored (see "
+                              "metrics)");
+        continue;
+      }
+      if (section->enter) section->enter(c);
+      ARROW_RETURN_NOT_OK(WalkMap(entry.second, key, c));
+      if (section->leave) ARROW_RETURN_NOT_OK(section->leave(name, *c));
+    } else if (IsPrefix(key)) {
+      ARROW_RETURN_NOT_OK(WalkMap(entry.second, key, c));
+    } else {
+      c->warnings.push_back("unknown configuration key '" + name + "' ignored");
+    }
+  }
+  return arrow::Status::OK();
 }
 
 }  // namespace
@@ -544,141 +259,37 @@ arrow::Status ApplyYaml(std::string_view yaml, const std::string& source,
   // Storage absent from a file means memory only, as upstream (§6.1).
   config->storage = "none";
   try {
-    return ApplyCacheSection(root["cache"], config);
+    return WalkMap(root["cache"], "", config);
   } catch (const YAML::Exception& e) {
     return arrow::Status::Invalid(source, ": ", e.what());
   }
 }
 
 arrow::Status ApplyEnvironment(const Environment& env, Config* c) {
-  auto var = [&](const char* name) { return Trim(Get(env, name)); };
-  if (auto v = var("FLAME_HOME"); !v.empty()) c->flame_home = v;
-  if (auto v = var("FLAME_CACHE_STORAGE"); !v.empty()) c->storage = v;
-  if (auto v = var("FLAME_CACHE_ETCD"); !v.empty()) {
-    if (!c->cluster) c->cluster = Config::Cluster{};
-    c->cluster->etcd.clear();
-    std::string_view rest = v;
-    while (!rest.empty()) {
-      const size_t comma = rest.find(',');
-      std::string url = Trim(rest.substr(0, comma));
-      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-      if (url.empty()) continue;
-      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
-        return Bad("FLAME_CACHE_ETCD", url,
-                   "expected etcd client URLs (http://host:port)");
-      c->cluster->etcd.push_back(std::move(url));
-    }
-  }
-  if (auto v = var("FLAME_CACHE_UPSTREAM"); !v.empty()) {
-    ARROW_RETURN_NOT_OK(CheckEndpoint("FLAME_CACHE_UPSTREAM", v));
-    c->upstream = v;
-  }
-  if (auto v = var("FLAME_CACHE_EVICTION_POLICY"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->eviction_policy,
-                          ParsePolicy("FLAME_CACHE_EVICTION_POLICY", v));
-  }
-  if (auto v = var("FLAME_CACHE_MAX_MEMORY"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->max_memory, ParsePositiveSize("FLAME_CACHE_MAX_MEMORY", v));
-  }
-  if (auto v = var("FLAME_CACHE_MAX_OBJECTS"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->max_objects, ParseCount("FLAME_CACHE_MAX_OBJECTS", v));
-  }
-  if (auto v = var("FLAME_CACHE_MEMORY_FULL"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->memory_full, ParseMemoryFull("FLAME_CACHE_MEMORY_FULL", v));
-  }
-  if (auto v = var("FLAME_CACHE_CAPACITY"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->capacity, ParsePositiveSize("FLAME_CACHE_CAPACITY", v));
-  }
-  if (auto v = var("FLAME_CACHE_BIND"); !v.empty()) {
-    ARROW_RETURN_NOT_OK(CheckBind("FLAME_CACHE_BIND", v));
-    c->bind = v;
-  }
-  if (auto v = var("FLAME_CACHE_ADVERTISED_ENDPOINT"); !v.empty()) {
-    ARROW_RETURN_NOT_OK(CheckEndpoint("FLAME_CACHE_ADVERTISED_ENDPOINT", v));
-    c->advertised_endpoint = v;
-  }
-  if (auto v = var("FLAME_CACHE_NETWORK_INTERFACE"); !v.empty()) {
-    c->network_interface = v;
-    c->network_interface_set = true;
-  }
-  if (auto v = var("FLAME_CACHE_METRICS_PORT"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->metrics.port, ParsePortValue("FLAME_CACHE_METRICS_PORT", v));
-  }
-  if (auto v = var("FLAME_CACHE_SHUTDOWN_GRACE_SECONDS"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds,
-                          ParseGrace("FLAME_CACHE_SHUTDOWN_GRACE_SECONDS", v));
-  }
-  if (auto v = var("FLAME_CACHE_LOG_FILE"); !v.empty()) c->log.file = v;
-  if (auto v = var("FLAME_CACHE_LOG_LEVEL"); !v.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->log.level, CheckLevel("FLAME_CACHE_LOG_LEVEL", v));
+  if (auto v = Trim(Get(env, "FLAME_HOME")); !v.empty()) c->flame_home = v;
+  for (const Option& option : ConfigOptions()) {
+    if (option.env.empty()) continue;
+    // Empty (or blank) variables are ignored, as upstream's FLAME_CACHE_STORAGE.
+    const std::string v = Trim(Get(env, option.env));
+    if (!v.empty()) ARROW_RETURN_NOT_OK(option.set(std::string(option.env), v, c));
   }
   return arrow::Status::OK();
 }
 
-arrow::Status ApplyOverrides(const ConfigOverrides& o, Config* c) {
-  if (!o.endpoint.empty()) {
-    ARROW_RETURN_NOT_OK(CheckEndpoint("--endpoint", o.endpoint));
-    c->endpoint = o.endpoint;
+arrow::Status ApplyOverrides(const ConfigOverrides& overrides, Config* c) {
+  for (const auto& [flag, value] : overrides) {
+    if (value.empty()) continue;
+    const Option* option = nullptr;
+    for (const Option& o : ConfigOptions())
+      if (o.flag == flag) option = &o;
+    if (option == nullptr) return arrow::Status::Invalid(flag, ": unknown option");
   }
-  if (!o.bind.empty()) {
-    ARROW_RETURN_NOT_OK(CheckBind("--bind", o.bind));
-    c->bind = o.bind;
-  }
-  if (!o.advertised_endpoint.empty()) {
-    ARROW_RETURN_NOT_OK(CheckEndpoint("--advertise", o.advertised_endpoint));
-    c->advertised_endpoint = o.advertised_endpoint;
-  }
-  if (!o.network_interface.empty()) {
-    c->network_interface = o.network_interface;
-    c->network_interface_set = true;
-  }
-  if (!o.storage.empty()) c->storage = o.storage;
-  if (!o.upstream.empty()) {
-    ARROW_RETURN_NOT_OK(CheckEndpoint("--upstream", o.upstream));
-    c->upstream = o.upstream;
-  }
-  if (!o.capacity.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->capacity, ParsePositiveSize("--capacity", o.capacity));
-  }
-  if (!o.eviction_policy.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->eviction_policy,
-                          ParsePolicy("--eviction-policy", o.eviction_policy));
-  }
-  if (!o.max_memory.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->max_memory, ParsePositiveSize("--max-memory", o.max_memory));
-  }
-  if (!o.max_objects.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->max_objects, ParseCount("--max-objects", o.max_objects));
-  }
-  if (!o.memory_full.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->memory_full,
-                          ParseMemoryFull("--memory-full", o.memory_full));
-  }
-  if (!o.log_level.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->log.level, CheckLevel("--log-level", o.log_level));
-  }
-  if (!o.log_file.empty()) c->log.file = o.log_file;
-  if (!o.shutdown_grace.empty()) {
-    ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds,
-                          ParseGrace("--shutdown-grace", o.shutdown_grace));
-  }
-  if (o.metrics_port) {
-    if (*o.metrics_port < 0 || *o.metrics_port > 65535) {
-      return Bad("--metrics-port", std::to_string(*o.metrics_port), "expected 0-65535");
-    }
-    c->metrics.port = o.metrics_port;
-  }
-  if (!o.metrics_bind.empty()) {
-    auto b = ParseBindAddress(o.metrics_bind);
-    if (!b.ok() || b->port >= 0)
-      return Bad("--metrics-bind", o.metrics_bind, "expected a host");
-    c->metrics.bind = b->host;
-  }
-  if (!o.tls_cert_file.empty() || !o.tls_key_file.empty() || !o.tls_ca_file.empty()) {
-    if (!c->tls) c->tls = TlsConfig{};
-    if (!o.tls_cert_file.empty()) c->tls->cert_file = o.tls_cert_file;
-    if (!o.tls_key_file.empty()) c->tls->key_file = o.tls_key_file;
-    if (!o.tls_ca_file.empty()) c->tls->ca_file = o.tls_ca_file;
+  // In table order, so that the outcome does not depend on the map's.
+  for (const Option& option : ConfigOptions()) {
+    if (option.flag.empty()) continue;
+    auto it = overrides.find(option.flag);
+    if (it == overrides.end() || it->second.empty()) continue;
+    ARROW_RETURN_NOT_OK(option.set(it->first, it->second, c));
   }
   return arrow::Status::OK();
 }
@@ -782,68 +393,37 @@ arrow::Result<Config> LoadConfig(const std::string& explicit_path, const Environ
 }
 
 std::string FormatConfig(const Config& c) {
+  // A tree in table order (yaml-cpp keeps the insertion order of a mapping).
+  YAML::Node cache(YAML::NodeType::Map);
+  for (const Option& option : ConfigOptions()) {
+    if (option.omit && option.omit(c)) continue;
+    YAML::Node parent = cache;
+    std::string_view rest = option.key;
+    for (size_t dot; (dot = rest.find('.')) != std::string_view::npos;
+         rest.remove_prefix(dot + 1)) {
+      const std::string part(rest.substr(0, dot));
+      if (!parent[part]) parent[part] = YAML::Node(YAML::NodeType::Map);
+      parent.reset(parent[part]);
+    }
+    const std::string value = option.value(c);
+    if (option.list) {
+      YAML::Node list(YAML::NodeType::Sequence);
+      std::string_view items = value;
+      while (!items.empty()) {
+        const size_t comma = items.find(',');
+        list.push_back(std::string(items.substr(0, comma)));
+        items.remove_prefix(comma == std::string_view::npos ? items.size() : comma + 1);
+      }
+      list.SetStyle(YAML::EmitterStyle::Flow);
+      parent[std::string(rest)] = list;
+    } else {
+      parent[std::string(rest)] = value;
+    }
+  }
+  YAML::Node root(YAML::NodeType::Map);
+  root["cache"] = cache;
   YAML::Emitter out;
-  out << YAML::BeginMap << YAML::Key << "cache" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "endpoint" << YAML::Value << c.endpoint;
-  if (c.network_interface_set) {
-    out << YAML::Key << "network_interface" << YAML::Value << c.network_interface;
-  }
-  if (!c.bind.empty()) out << YAML::Key << "bind" << YAML::Value << c.bind;
-  if (!c.advertised_endpoint.empty()) {
-    out << YAML::Key << "advertised_endpoint" << YAML::Value << c.advertised_endpoint;
-  }
-  out << YAML::Key << "storage" << YAML::Value << c.storage;
-  if (!c.upstream.empty()) out << YAML::Key << "upstream" << YAML::Value << c.upstream;
-  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{
-                                        "upstream_token_file", &c.upstream_token_file},
-                                    {"upstream_ca_file", &c.upstream_ca_file},
-                                    {"upstream_cert_file", &c.upstream_cert_file},
-                                    {"upstream_key_file", &c.upstream_key_file}}) {
-    if (!value->empty()) out << YAML::Key << name << YAML::Value << *value;
-  }
-  if (!c.zero_copy) out << YAML::Key << "zero_copy" << YAML::Value << false;
-  if (c.capacity > 0)
-    out << YAML::Key << "capacity" << YAML::Value << FormatSize(c.capacity);
-  out << YAML::Key << "shutdown_grace_seconds" << YAML::Value << c.shutdown_grace_seconds;
-  out << YAML::Key << "eviction" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "policy" << YAML::Value << c.eviction_policy;
-  out << YAML::Key << "max_memory" << YAML::Value << FormatSize(c.max_memory);
-  if (c.max_objects > 0)
-    out << YAML::Key << "max_objects" << YAML::Value << c.max_objects;
-  out << YAML::Key << "memory_full" << YAML::Value << c.memory_full;
-  out << YAML::EndMap;
-  if (c.tls) {
-    out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "cert_file" << YAML::Value << c.tls->cert_file;
-    out << YAML::Key << "key_file" << YAML::Value << c.tls->key_file;
-    if (!c.tls->ca_file.empty())
-      out << YAML::Key << "ca_file" << YAML::Value << c.tls->ca_file;
-    out << YAML::EndMap;
-  }
-  if (c.cluster) {
-    out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "etcd" << YAML::Value << YAML::Flow << c.cluster->etcd;
-    out << YAML::Key << "prefix" << YAML::Value << c.cluster->prefix;
-    out << YAML::Key << "gc_interval_seconds" << YAML::Value
-        << c.cluster->gc_interval_seconds;
-    out << YAML::Key << "gc_grace_seconds" << YAML::Value << c.cluster->gc_grace_seconds;
-    out << YAML::EndMap;
-  }
-  if (c.metrics.port || !c.metrics.bind.empty()) {
-    out << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
-    if (c.metrics.port) out << YAML::Key << "port" << YAML::Value << *c.metrics.port;
-    if (!c.metrics.bind.empty())
-      out << YAML::Key << "bind" << YAML::Value << c.metrics.bind;
-    out << YAML::EndMap;
-  }
-  out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "level" << YAML::Value << c.log.level;
-  if (!c.log.file.empty()) out << YAML::Key << "file" << YAML::Value << c.log.file;
-  out << YAML::Key << "max_size" << YAML::Value << FormatSize(c.log.max_size);
-  out << YAML::Key << "max_files" << YAML::Value << c.log.max_files;
-  out << YAML::EndMap;
-  EmitSecurityYaml(c.limits, c.auth ? &*c.auth : nullptr, &out);
-  out << YAML::EndMap << YAML::EndMap;
+  out << root;
   return std::string(out.c_str()) + "\n";
 }
 

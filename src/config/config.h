@@ -7,6 +7,11 @@
 // arrow::Status::Invalid whose message names the key (or variable, or flag) and the
 // value. Unknown keys under `cache:` are not errors; they are returned as warnings.
 //
+// Every key is one row of the option table (config/options.h): its YAML path, its
+// FLAME_CACHE_* variable, its command-line flag, how it is parsed and how --check-config
+// prints it. The YAML walk, the environment, the flags of main.cc and FormatConfig all
+// iterate that table, and a test compares it with docs/operations.md's key tables.
+//
 // This layer does no I/O beyond reading the file and the environment it is given: network
 // interfaces, storage and TLS files are resolved by the server (src/server/).
 #pragma once
@@ -21,6 +26,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "cache/memory_limit.h"
 #include "config/security_config.h"
 
 namespace foc {
@@ -41,6 +47,23 @@ arrow::Result<int64_t> ParseSize(std::string_view text);
 
 /// Formats bytes the way ParseSize reads them back exactly ("1G", "512M", "1536K", "10").
 std::string FormatSize(int64_t bytes);
+
+/// `cache.eviction.policy`.
+enum class EvictionPolicy {
+  kLru,   ///< evict least recently used objects when a limit is reached (default)
+  kNone,  ///< no memory limit: nothing is evicted
+};
+/// `cache.eviction.memory_full` (memory-only storage).
+enum class MemoryFull {
+  kEvict,   ///< evict, and report evicted objects as evicted (default)
+  kRefuse,  ///< refuse writes that do not fit with RESOURCE_EXHAUSTED
+};
+/// The configuration spelling of a policy ("lru", "none", "evict", "refuse").
+std::string_view Name(EvictionPolicy policy);
+std::string_view Name(MemoryFull policy);
+
+/// Formats seconds in the shortest form that reads back exactly ("20", "0.5").
+std::string FormatSeconds(double seconds);
 
 /// A log level name (trace, debug, info, warn, error, critical, off; "warning" = warn).
 arrow::Result<std::string> ParseLogLevel(std::string_view text);
@@ -120,14 +143,14 @@ struct Config {
   /// `cache.capacity`: disk capacity limit in bytes; 0 = unlimited.
   int64_t capacity = 0;
 
-  /// `cache.eviction.policy`: "lru" or "none".
-  std::string eviction_policy = "lru";
-  /// `cache.eviction.max_memory` in bytes (default 1 GiB).
-  int64_t max_memory = int64_t{1} << 30;
+  /// `cache.eviction.policy`.
+  EvictionPolicy eviction_policy = EvictionPolicy::kLru;
+  /// `cache.eviction.max_memory` in bytes (the memory tier's default, 1 GiB).
+  int64_t max_memory = kDefaultMaxMemoryBytes;
   /// `cache.eviction.max_objects`; 0 = unlimited.
   int64_t max_objects = 0;
-  /// `cache.eviction.memory_full`: "evict" or "refuse" (memory-only storage).
-  std::string memory_full = "evict";
+  /// `cache.eviction.memory_full` (memory-only storage).
+  MemoryFull memory_full = MemoryFull::kEvict;
 
   /// `cache.tls`; present iff `tls` is set.
   std::optional<TlsConfig> tls;
@@ -145,13 +168,9 @@ struct Config {
   std::vector<std::string> warnings;
 };
 
-/// Command-line overrides (empty/unset = not given).
-struct ConfigOverrides {
-  std::string endpoint, bind, advertised_endpoint, network_interface, storage, upstream,
-      capacity, eviction_policy, max_memory, max_objects, memory_full, log_level,
-      log_file, metrics_bind, tls_cert_file, tls_key_file, tls_ca_file, shutdown_grace;
-  std::optional<int> metrics_port;
-};
+/// Command-line overrides: flag (as in the option table, e.g. "--max-memory") → value.
+/// Empty values are not given.
+using ConfigOverrides = std::map<std::string, std::string, std::less<>>;
 
 /// The process environment as a map (tests pass their own).
 using Environment = std::map<std::string, std::string, std::less<>>;
@@ -173,7 +192,8 @@ arrow::Status ApplyYaml(std::string_view yaml, const std::string& source, Config
 /// Applies FLAME_HOME and FLAME_CACHE_* variables (empty values are ignored).
 arrow::Status ApplyEnvironment(const Environment& env, Config* config);
 
-/// Applies command-line overrides.
+/// Applies command-line overrides (flags of the option table; an unknown flag is an
+/// error).
 arrow::Status ApplyOverrides(const ConfigOverrides& overrides, Config* config);
 
 /// The storage URL used when no configuration file exists: `fs://cache` under $FLAME_HOME

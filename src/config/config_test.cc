@@ -97,10 +97,10 @@ TEST(ConfigTest, EveryKey) {
   EXPECT_EQ(c.storage, "fs://cache");
   EXPECT_EQ(c.capacity, int64_t{100} << 30);
   EXPECT_EQ(c.shutdown_grace_seconds, 7.5);
-  EXPECT_EQ(c.eviction_policy, "lru");
+  EXPECT_EQ(c.eviction_policy, EvictionPolicy::kLru);
   EXPECT_EQ(c.max_memory, int64_t{512} << 20);
   EXPECT_EQ(c.max_objects, 10000);
-  EXPECT_EQ(c.memory_full, "refuse");
+  EXPECT_EQ(c.memory_full, MemoryFull::kRefuse);
   ASSERT_TRUE(c.tls.has_value());
   EXPECT_EQ(c.tls->cert_file, "/etc/flame/certs/server.crt");
   EXPECT_EQ(c.tls->key_file, "/etc/flame/certs/server.key");
@@ -119,7 +119,7 @@ TEST(ConfigTest, UpstreamDefaultsAndMemoryOnlyWhenStorageAbsent) {
   Config c;
   ASSERT_OK(ApplyYaml("cache:\n  endpoint: grpc://127.0.0.1:9090\n", "f", &c));
   EXPECT_EQ(c.storage, "none");
-  EXPECT_EQ(c.eviction_policy, "lru");
+  EXPECT_EQ(c.eviction_policy, EvictionPolicy::kLru);
   EXPECT_EQ(c.max_memory, int64_t{1} << 30);
   EXPECT_EQ(c.max_objects, 0);
   EXPECT_EQ(c.network_interface, "eth0");
@@ -247,10 +247,10 @@ TEST(ConfigTest, EnvironmentOverridesFile) {
   ASSERT_OK(ApplyEnvironment(env, &c));
   EXPECT_EQ(c.flame_home, "/opt/flame");
   EXPECT_EQ(c.storage, "/data/cache");
-  EXPECT_EQ(c.eviction_policy, "none");
+  EXPECT_EQ(c.eviction_policy, EvictionPolicy::kNone);
   EXPECT_EQ(c.max_memory, int64_t{2} << 30);
   EXPECT_EQ(c.max_objects, 5);
-  EXPECT_EQ(c.memory_full, "evict");
+  EXPECT_EQ(c.memory_full, MemoryFull::kEvict);
   EXPECT_EQ(c.capacity, int64_t{1} << 40);
   EXPECT_EQ(c.bind, "127.0.0.1:7");
   EXPECT_EQ(c.advertised_endpoint, "grpc+tls://h:7");
@@ -284,29 +284,29 @@ TEST(ConfigTest, InvalidEnvironmentNamesVariable) {
 
 TEST(ConfigTest, CommandLineOverridesEnvironment) {
   ConfigOverrides o;
-  o.endpoint = "grpc://127.0.0.1:0";
-  o.storage = "none";
-  o.max_memory = "64M";
-  o.max_objects = "9";
-  o.eviction_policy = "none";
-  o.memory_full = "refuse";
-  o.capacity = "1G";
-  o.log_level = "error";
-  o.log_file = "foc.log";
-  o.bind = "0.0.0.0";
-  o.advertised_endpoint = "grpc://me:1";
-  o.network_interface = "lo";
-  o.metrics_port = 0;
-  o.metrics_bind = "127.0.0.1";
-  o.shutdown_grace = "0.5";
+  o["--endpoint"] = "grpc://127.0.0.1:0";
+  o["--storage"] = "none";
+  o["--max-memory"] = "64M";
+  o["--max-objects"] = "9";
+  o["--eviction-policy"] = "none";
+  o["--memory-full"] = "refuse";
+  o["--capacity"] = "1G";
+  o["--log-level"] = "error";
+  o["--log-file"] = "foc.log";
+  o["--bind"] = "0.0.0.0";
+  o["--advertise"] = "grpc://me:1";
+  o["--network-interface"] = "lo";
+  o["--metrics-port"] = "0";
+  o["--metrics-bind"] = "127.0.0.1";
+  o["--shutdown-grace"] = "0.5";
   ASSERT_OK_AND_ASSIGN(
       auto c, LoadConfig("", {{"FLAME_CACHE_MAX_MEMORY", "2G"}}, o, "/nonexistent"));
   EXPECT_EQ(c.endpoint, "grpc://127.0.0.1:0");
   EXPECT_EQ(c.storage, "none");
   EXPECT_EQ(c.max_memory, 64 << 20);
   EXPECT_EQ(c.max_objects, 9);
-  EXPECT_EQ(c.eviction_policy, "none");
-  EXPECT_EQ(c.memory_full, "refuse");
+  EXPECT_EQ(c.eviction_policy, EvictionPolicy::kNone);
+  EXPECT_EQ(c.memory_full, MemoryFull::kRefuse);
   EXPECT_EQ(c.capacity, 1 << 30);
   EXPECT_EQ(c.log.level, "error");
   EXPECT_EQ(c.log.file, "foc.log");
@@ -316,7 +316,7 @@ TEST(ConfigTest, CommandLineOverridesEnvironment) {
   EXPECT_EQ(c.metrics.bind, "127.0.0.1");
   EXPECT_EQ(c.shutdown_grace_seconds, 0.5);
   o = {};
-  o.max_memory = "1Z";
+  o["--max-memory"] = "1Z";
   EXPECT_STATUS(Invalid, "--max-memory: invalid value '1Z'",
                 LoadConfig("", {}, o, "/nonexistent"));
 }

@@ -1,26 +1,18 @@
 // The configuration blocks of docs/security.md: `cache.limits` (resource limits no client
 // can step around) and `cache.auth` (authentication and per-app authorization). Parsed
-// from the `cache:` section by config.cc; kept in their own file so that the rest of the
-// configuration stays as it was.
+// by the option table (config/options.cc) like every other key.
 #pragma once
 
 #include <cstdint>
 #include <string>
-#include <vector>
-
-#include <arrow/status.h>
-
-namespace YAML {
-class Node;
-class Emitter;
-}  // namespace YAML
 
 namespace foc {
 
 /// `cache.limits`. Every limit has a default that is on; see docs/operations.md.
 struct LimitsConfig {
   /// `upload_memory`: bytes all uploads being received may hold together; 0 = automatic
-  /// (memory-only storage: eviction.max_memory; disk: the larger of max_memory and 2G).
+  /// (memory-only storage with eviction: twice eviction.max_memory; otherwise the larger
+  /// of twice max_memory and 4G; src/server/main.cc). At least 1M when set.
   int64_t upload_memory = 0;
   /// `max_concurrent_calls`: Flight calls served at once (each holds a gRPC thread).
   int64_t max_concurrent_calls = 512;
@@ -48,16 +40,5 @@ struct AuthConfig {
   /// "none", "read" or "write".
   std::string anonymous = "none";
 };
-
-/// Applies the `cache.limits` mapping `node` (named `key`).
-arrow::Status ApplyLimitsYaml(const YAML::Node& node, const std::string& key,
-                              LimitsConfig* limits, std::vector<std::string>* warnings);
-/// Applies the `cache.auth` mapping `node` (named `key`).
-arrow::Status ApplyAuthYaml(const YAML::Node& node, const std::string& key,
-                            AuthConfig* auth, std::vector<std::string>* warnings);
-/// Writes `limits:` (the keys that differ from the defaults, if any) and, when set,
-/// `auth:` into the open `cache` mapping of `out`.
-void EmitSecurityYaml(const LimitsConfig& limits, const AuthConfig* auth,
-                      YAML::Emitter* out);
 
 }  // namespace foc

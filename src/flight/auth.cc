@@ -97,7 +97,7 @@ std::string Sha256Hex(std::string_view data) {
 
 arrow::Result<std::shared_ptr<const AuthPolicy>> AuthPolicy::Parse(
     std::string_view yaml, const std::string& source, const std::string& anonymous) {
-  auto policy = std::shared_ptr<AuthPolicy>(new AuthPolicy());
+  auto policy = std::make_shared<AuthPolicy>();
   auto anon = std::make_shared<Identity>();
   anon->name = "anonymous";
   if (anonymous == "read" || anonymous == "write") {
@@ -199,13 +199,13 @@ AuthMiddlewareFactory::AuthMiddlewareFactory(std::string tokens_file,
 
 arrow::Status AuthMiddlewareFactory::Reload() {
   ARROW_ASSIGN_OR_RAISE(auto loaded, AuthPolicy::Load(tokens_file_, anonymous_));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   policy_ = std::move(loaded);
   return arrow::Status::OK();
 }
 
 std::shared_ptr<const AuthPolicy> AuthMiddlewareFactory::policy() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return policy_;
 }
 

@@ -27,7 +27,6 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +34,8 @@
 #include <arrow/flight/server_middleware.h>
 #include <arrow/result.h>
 #include <arrow/status.h>
+
+#include "base/mutex.h"
 
 namespace arrow::flight {
 class ServerCallContext;
@@ -114,8 +115,8 @@ class AuthMiddlewareFactory : public arrow::flight::ServerMiddlewareFactory {
 
   const std::string tokens_file_;
   const std::string anonymous_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const AuthPolicy> policy_;
+  mutable Mutex mu_;
+  std::shared_ptr<const AuthPolicy> policy_ FOC_GUARDED_BY(mu_);
   std::atomic<int64_t> unauthenticated_{0};
   std::atomic<int64_t> denied_{0};
 };

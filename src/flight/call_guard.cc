@@ -70,7 +70,7 @@ arrow::Status CallGuardFactory::StartCall(
   record->streaming = streaming;
   record->Touch();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const auto in_flight = static_cast<int64_t>(calls_.size());
     if (options_.max_calls > 0 && in_flight >= options_.max_calls) {
       refused_++;
@@ -99,7 +99,7 @@ arrow::Status CallGuardFactory::StartCall(
 }
 
 void CallGuardFactory::Finish(const std::shared_ptr<CallRecord>& record) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = std::find(calls_.begin(), calls_.end(), record);
   if (it == calls_.end()) return;
   calls_.erase(it);
@@ -116,7 +116,7 @@ std::shared_ptr<CallRecord> CallGuardFactory::RecordOf(
 
 std::map<std::string, PeerActivity> CallGuardFactory::Snapshot() const {
   std::map<std::string, PeerActivity> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const auto& [peer, ns] : last_seen_) out[peer].last_active_ns = ns;
   for (const auto& call : calls_) {
     auto& a = out[call->peer];
@@ -132,7 +132,7 @@ std::map<std::string, PeerActivity> CallGuardFactory::Snapshot() const {
 }
 
 void CallGuardFactory::Forget(int64_t before_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (auto it = last_seen_.begin(); it != last_seen_.end();) {
     const bool busy = std::any_of(calls_.begin(), calls_.end(),
                                   [&](const auto& c) { return c->peer == it->first; });
@@ -145,7 +145,7 @@ void CallGuardFactory::Forget(int64_t before_ns) {
 }
 
 int64_t CallGuardFactory::calls_in_flight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return static_cast<int64_t>(calls_.size());
 }
 

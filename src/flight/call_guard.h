@@ -19,12 +19,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <arrow/flight/server_middleware.h>
 #include <arrow/status.h>
+
+#include "base/mutex.h"
 
 namespace arrow::flight {
 class ServerCallContext;
@@ -96,10 +97,10 @@ class CallGuardFactory : public arrow::flight::ServerMiddlewareFactory {
   void Finish(const std::shared_ptr<CallRecord>& record);
 
   const CallGuardOptions options_;
-  mutable std::mutex mu_;
-  std::vector<std::shared_ptr<CallRecord>> calls_;
-  std::map<std::string, int64_t> last_seen_;  // peer -> steady ns
-  int64_t uploads_ = 0;
+  mutable Mutex mu_;
+  std::vector<std::shared_ptr<CallRecord>> calls_ FOC_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> last_seen_ FOC_GUARDED_BY(mu_);  // peer -> steady ns
+  int64_t uploads_ FOC_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> refused_{0};
   std::atomic<int64_t> cut_stalled_{0};
   std::atomic<int64_t> cut_idle_{0};

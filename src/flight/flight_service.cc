@@ -95,6 +95,7 @@ struct UploadAdmission {
   bool memory_limited;                // max_payload_bytes is the memory limit
   UploadBudget::Reservation* budget;  // across uploads
   CallRecord* call;                   // the call's guard record (may be null)
+  std::string_view limit_name;        // what max_payload_bytes is, for messages
 };
 
 // Refuses an upload whose payload so far (`payload`) is already more than it may be, and
@@ -111,9 +112,8 @@ arrow::Status Admit(const UploadAdmission& admission, int64_t payload, int64_t h
   }
   if (admission.memory_limited && payload > admission.max_payload_bytes) {
     return arrow::Status::CapacityError(
-        "upload of at least ", payload, " bytes exceeds eviction.max_memory (",
-        admission.max_payload_bytes,
-        " bytes); with storage: none it cannot be kept; nothing was stored");
+        "upload of at least ", payload, " bytes exceeds ", admission.limit_name, " (",
+        admission.max_payload_bytes, " bytes); nothing was stored");
   }
   return admission.budget->Resize(held);
 }
@@ -192,41 +192,15 @@ arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
     held += RetainedBytes(*batch);
     // A native table is charged by its buffers (Object), which is what it retains now.
     if (admission.memory_limited && held > admission.max_payload_bytes) {
-      return arrow::Status::CapacityError(
-          "native table upload of at least ", held,
-          " bytes exceeds eviction.max_memory (", admission.max_payload_bytes,
-          " bytes); with storage: none it cannot be kept; nothing was stored");
+      return arrow::Status::CapacityError("native table upload of at least ", held,
+                                          " bytes exceeds ", admission.limit_name, " (",
+                                          admission.max_payload_bytes,
+                                          " bytes); nothing was stored");
     }
     ARROW_RETURN_NOT_OK(admission.budget->Resize(held));
     table.batches.push_back(std::move(batch));
   }
   return table;
-}
-
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(
-    const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
-    const std::shared_ptr<arrow::Buffer>& data) {
-  const int64_t size = data ? data->size() : 0;
-  if (size > std::numeric_limits<int32_t>::max()) {
-    return arrow::Status::CapacityError("payload of ", size,
-                                        " bytes exceeds the binary column limit (2 GiB)");
-  }
-  ARROW_ASSIGN_OR_RAISE(auto version_buf, arrow::AllocateBuffer(sizeof(uint64_t)));
-  std::memcpy(version_buf->mutable_data(), &version, sizeof(version));
-  ARROW_ASSIGN_OR_RAISE(auto kind_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
-  const int32_t ko[2] = {0, static_cast<int32_t>(kind.size())};
-  std::memcpy(kind_offsets->mutable_data(), ko, sizeof(ko));
-  ARROW_ASSIGN_OR_RAISE(auto data_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
-  const int32_t dof[2] = {0, static_cast<int32_t>(size)};
-  std::memcpy(data_offsets->mutable_data(), dof, sizeof(dof));
-  auto versions = std::make_shared<arrow::UInt64Array>(1, std::move(version_buf));
-  auto kinds = std::make_shared<arrow::StringArray>(
-      1, std::move(kind_offsets), arrow::Buffer::FromString(std::string(kind)));
-  // The payload buffer itself: the response shares the cached object's memory.
-  auto payload = std::make_shared<arrow::BinaryArray>(
-      1, std::move(data_offsets),
-      data ? data : std::make_shared<arrow::Buffer>(nullptr, 0));
-  return arrow::RecordBatch::Make(schema, 1, {versions, kinds, payload});
 }
 
 // Streams a DoGet reply one batch at a time from the (pinned, immutable) object: nothing
@@ -283,10 +257,10 @@ class ReplyReader : public arrow::RecordBatchReader {
     }
     if (i == 0) {
       ARROW_ASSIGN_OR_RAISE(*batch,
-                            OneRow(schema_, obj.base_version(), kKindBase, obj.data()));
+                            ReplyRow(schema_, obj.base_version(), kKindBase, obj.data()));
     } else {
       const Delta& d = obj.deltas()[i - 1];
-      ARROW_ASSIGN_OR_RAISE(*batch, OneRow(schema_, d.version, kKindPatch, d.data));
+      ARROW_ASSIGN_OR_RAISE(*batch, ReplyRow(schema_, d.version, kKindPatch, d.data));
     }
     return arrow::Status::OK();
   }
@@ -326,7 +300,7 @@ FlightService::~FlightService() = default;
 
 std::shared_ptr<arrow::Schema> FlightService::ResponseSchemaNow() {
   std::string epoch = store_->epoch();
-  std::lock_guard<std::mutex> lock(schema_mu_);
+  MutexLock lock(&schema_mu_);
   if (!response_schema_ || epoch != schema_epoch_) {
     response_schema_ = ResponseSchema(epoch);
     schema_epoch_ = std::move(epoch);
@@ -422,7 +396,7 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
   const auto call = CallGuardFactory::RecordOf(context);
   const UploadAdmission admission{
       options_.max_upload_bytes > 0 ? options_.max_upload_bytes : kMaxPayloadBytes,
-      options_.max_upload_bytes > 0, &reservation, call.get()};
+      options_.max_upload_bytes > 0, &reservation, call.get(), options_.max_upload_name};
   // Reads the whole upload, then stores it: a PATCH (command descriptor) or a PUT (path).
   auto read_and_store = [&]() -> arrow::Result<WriteResult> {
     if (descriptor.type == fl::FlightDescriptor::CMD) {

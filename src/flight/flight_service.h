@@ -5,12 +5,12 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <arrow/flight/server.h>
 
+#include "base/mutex.h"
 #include "flight/watch.h"
 #include "key/key.h"
 
@@ -28,6 +28,9 @@ struct FlightServiceOptions {
   /// that an upload the store cannot keep is refused as it arrives); 0 = only the 2 GiB
   /// per-payload limit.
   int64_t max_upload_bytes = 0;
+  /// What max_upload_bytes is, in the words of whoever set it, for the error that
+  /// refuses a larger upload (the server names its configuration key).
+  std::string max_upload_name = "the upload size limit";
   /// Bytes all uploads in flight may hold together; null = unlimited.
   std::shared_ptr<UploadBudget> upload_budget;
   /// MEMBERS: the advertised endpoints of the live servers of this server's cluster.
@@ -92,9 +95,9 @@ class FlightService : public arrow::flight::FlightServerBase {
   // The opaque reply schema of the store's current epoch (an ObjectStore's is fixed when
   // it opens; a node tier's follows its upstream), rebuilt only when the epoch changes.
   std::shared_ptr<arrow::Schema> ResponseSchemaNow();
-  std::mutex schema_mu_;
-  std::string schema_epoch_;                        // guarded by schema_mu_
-  std::shared_ptr<arrow::Schema> response_schema_;  // guarded by schema_mu_
+  Mutex schema_mu_;
+  std::string schema_epoch_ FOC_GUARDED_BY(schema_mu_);
+  std::shared_ptr<arrow::Schema> response_schema_ FOC_GUARDED_BY(schema_mu_);
   std::unique_ptr<WatchService> watch_;
 };
 

@@ -25,7 +25,7 @@ namespace foc {
 
 /// Bytes that an upload may hold beyond its payload before a retained slice is copied
 /// out of the received message (see CompactCell).
-inline constexpr int64_t kRetainSlack = 64 * 1024;
+inline constexpr int64_t kRetainSlack = int64_t{64} * 1024;
 
 /// The size of the allocation `buffer` keeps alive: the size of the outermost parent of
 /// a chain of slices (a cell sliced from a received gRPC message keeps the whole

@@ -86,12 +86,12 @@ arrow::Status ValidateWatchRequest(const fl::ServerCallContext& context,
 }
 
 int64_t WatchService::active_calls() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return calls_;
 }
 
 arrow::Status WatchService::Admit(const std::string& peer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (calls_ >= limits_.max_calls) {
     return arrow::Status::CapacityError("too many WATCH subscriptions on this server (",
                                         limits_.max_calls, "); try again later");
@@ -110,7 +110,7 @@ arrow::Status WatchService::Admit(const std::string& peer) {
 }
 
 void WatchService::Release(const std::string& peer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   --calls_;
   auto it = calls_per_peer_.find(peer);
   if (it != calls_per_peer_.end() && --it->second <= 0) calls_per_peer_.erase(it);
@@ -122,7 +122,7 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context, Store& s
   ARROW_ASSIGN_OR_RAISE(const WatchRequest request, DecodeWatchCommand(command));
   std::vector<KeyPattern> patterns;
   ARROW_RETURN_NOT_OK(ValidateWatchRequest(context, request, limits_, &patterns));
-  const std::string peer = context.peer();
+  const std::string& peer = context.peer();
   ARROW_RETURN_NOT_OK(Admit(peer));
   // Every message sent (heartbeats included) marks the stream as moving for the
   // connection watchdog (server/connection_watch.h), which otherwise closes it as

@@ -13,12 +13,12 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <arrow/flight/server.h>
 
+#include "base/mutex.h"
 #include "key/key.h"
 #include "protocol/watch_protocol.h"
 
@@ -64,9 +64,9 @@ class WatchService {
   void Release(const std::string& peer);
 
   const WatchLimits limits_;
-  mutable std::mutex mu_;
-  std::map<std::string, int64_t> calls_per_peer_;
-  int64_t calls_ = 0;
+  mutable Mutex mu_;
+  std::map<std::string, int64_t> calls_per_peer_ FOC_GUARDED_BY(mu_);
+  int64_t calls_ FOC_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace foc

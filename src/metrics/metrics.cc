@@ -69,7 +69,7 @@ std::string EscapeLabel(std::string_view value) {
 }
 
 void RpcMetrics::Record(std::string_view rpc, std::string_view code, double seconds) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ++calls_[{std::string(rpc), std::string(code)}];
   Histogram& h = latency_[std::string(rpc)];
   size_t i = 0;
@@ -80,12 +80,12 @@ void RpcMetrics::Record(std::string_view rpc, std::string_view code, double seco
 }
 
 void RpcMetrics::AddInFlight(int delta) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   in_flight_ += delta;
 }
 
 void RpcMetrics::Render(std::string* out) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Header(out, "foc_rpc_requests_total", "counter",
          "Flight calls completed, by RPC and gRPC status code.");
   for (const auto& [key, count] : calls_) {

@@ -10,10 +10,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "base/mutex.h"
 #include "store/object_store.h"
 
 namespace foc {
@@ -38,10 +38,10 @@ class RpcMetrics {
     int64_t count = 0;
     double sum = 0;
   };
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, int64_t> calls_;
-  std::map<std::string, Histogram> latency_;
-  int64_t in_flight_ = 0;
+  mutable Mutex mu_;
+  std::map<std::pair<std::string, std::string>, int64_t> calls_ FOC_GUARDED_BY(mu_);
+  std::map<std::string, Histogram> latency_ FOC_GUARDED_BY(mu_);
+  int64_t in_flight_ FOC_GUARDED_BY(mu_) = 0;
 };
 
 /// Appends the store's counters as `foc_*` metrics to `out`.

@@ -92,6 +92,7 @@ arrow::Result<Object::Ptr> Object::Make(Ptr base, std::vector<Delta> deltas) {
     }
     previous = d.version;
   }
+  // NOLINTNEXTLINE(modernize-make-shared): the copy constructor is private.
   auto obj = std::shared_ptr<Object>(new Object(*base));
   obj->deltas_ = std::move(deltas);
   obj->ComputeSizes();
@@ -103,6 +104,7 @@ arrow::Result<Object::Ptr> Object::WithDelta(Delta delta) const {
     return arrow::Status::Invalid("delta version ", delta.version,
                                   " is not above the object's version ", version());
   }
+  // NOLINTNEXTLINE(modernize-make-shared): the copy constructor is private.
   auto obj = std::shared_ptr<Object>(new Object(*this));
   obj->payload_bytes_ += delta.data ? delta.data->size() : 0;
   obj->memory_charge_ += BufferCapacity(delta.data) + kDeltaOverhead;

@@ -18,16 +18,9 @@
 #include <arrow/status.h>
 #include <arrow/type.h>
 
-namespace foc {
+#include "protocol/metadata_keys.h"  // the flame.cache.* keys of native tables
 
-/// Schema metadata key/value that mark a native Arrow table upload (flamepy 0.6.0).
-inline constexpr char kFormatMetadataKey[] = "flame.cache.format";
-inline constexpr char kNativeTableFormat[] = "arrow-table-v1";
-/// Schema metadata key carrying a native table's base version (decimal string).
-inline constexpr char kVersionMetadataKey[] = "flame.cache.version";
-/// Schema metadata key carrying the server instance identifier (see
-/// ObjectStore::epoch()).
-inline constexpr char kEpochMetadataKey[] = "flame.cache.epoch";
+namespace foc {
 
 /// One delta (patch) of an object: opaque bytes at a version above the base's.
 struct Delta {

@@ -1,5 +1,8 @@
 #include "protocol/protocol.h"
 
+#include <cstring>
+#include <limits>
+
 #include <bson/bson.h>
 
 #include <arrow/array.h>
@@ -23,6 +26,32 @@ std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch) {
   if (epoch.empty()) return arrow::schema(std::move(fields));
   return arrow::schema(std::move(fields), arrow::key_value_metadata(
                                               {kEpochMetadataKey}, {std::string(epoch)}));
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReplyRow(
+    const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
+    const std::shared_ptr<arrow::Buffer>& data) {
+  const int64_t size = data ? data->size() : 0;
+  if (size > std::numeric_limits<int32_t>::max()) {
+    return arrow::Status::CapacityError("payload of ", size,
+                                        " bytes exceeds the binary column limit (2 GiB)");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto version_buf, arrow::AllocateBuffer(sizeof(uint64_t)));
+  std::memcpy(version_buf->mutable_data(), &version, sizeof(version));
+  ARROW_ASSIGN_OR_RAISE(auto kind_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
+  const int32_t ko[2] = {0, static_cast<int32_t>(kind.size())};
+  std::memcpy(kind_offsets->mutable_data(), ko, sizeof(ko));
+  ARROW_ASSIGN_OR_RAISE(auto data_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
+  const int32_t dof[2] = {0, static_cast<int32_t>(size)};
+  std::memcpy(data_offsets->mutable_data(), dof, sizeof(dof));
+  auto versions = std::make_shared<arrow::UInt64Array>(1, std::move(version_buf));
+  auto kinds = std::make_shared<arrow::StringArray>(
+      1, std::move(kind_offsets), arrow::Buffer::FromString(std::string(kind)));
+  // The payload buffer itself: the response shares the cached object's memory.
+  auto payload = std::make_shared<arrow::BinaryArray>(
+      1, std::move(data_offsets),
+      data ? data : std::make_shared<arrow::Buffer>(nullptr, 0));
+  return arrow::RecordBatch::Make(schema, 1, {versions, kinds, payload});
 }
 
 std::string JoinDescriptorPath(const std::vector<std::string>& path) {

@@ -36,6 +36,14 @@ std::shared_ptr<arrow::Schema> UploadSchema();
 /// empty.
 std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch = {});
 
+/// One row of a DoGet reply for opaque objects: `version`, `kind` (kKindBase or
+/// kKindPatch) and `data`, under `schema` (ResponseSchema). The payload buffer is shared,
+/// not copied. CapacityError beyond the `binary` column's 2 GiB. The bytes of each reply
+/// shape are pinned by the golden samples in tests/wire/.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReplyRow(
+    const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
+    const std::shared_ptr<arrow::Buffer>& data);
+
 /// Descriptor path elements joined with '/': pyarrow sends one element "a/s/o", a client
 /// sending ["a", "s", "o"] means the same key.
 std::string JoinDescriptorPath(const std::vector<std::string>& path);
@@ -57,6 +65,6 @@ struct PutResultDoc {
 /// upstream (epoch last, omitted when empty).
 arrow::Result<std::shared_ptr<arrow::Buffer>> EncodePutResult(const PutResultDoc& doc);
 /// Decodes a PutResult; `version` may be int64 or int32; `epoch` is optional.
-arrow::Result<PutResultDoc> DecodePutResult(std::string_view bson);
+arrow::Result<PutResultDoc> DecodePutResult(std::string_view data);
 
 }  // namespace foc

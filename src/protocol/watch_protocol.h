@@ -70,6 +70,6 @@ arrow::Result<WatchRequest> DecodeWatchCommand(std::string_view command);
 
 /// BSON `{type, key, version: int64, kind, epoch, reason}`, empty fields omitted.
 arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeWatchMessage(const WatchMessage& m);
-arrow::Result<WatchMessage> DecodeWatchMessage(std::string_view bson);
+arrow::Result<WatchMessage> DecodeWatchMessage(std::string_view data);
 
 }  // namespace foc

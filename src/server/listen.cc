@@ -40,6 +40,7 @@ std::vector<NetworkInterface> ListNetworkInterfaces() {
   }
   freeifaddrs(list);
   std::vector<NetworkInterface> out;
+  out.reserve(by_name.size());
   for (auto& [name, iface] : by_name) out.push_back(std::move(iface));
   return out;
 }

@@ -28,6 +28,7 @@
 
 #include "cluster/cluster_store.h"
 #include "config/config.h"
+#include "config/options.h"
 #include "flight/auth.h"
 #include "flight/call_guard.h"
 #include "flight/flight_service.h"
@@ -180,10 +181,15 @@ arrow::Result<std::unique_ptr<foc::Store>> OpenStore(const foc::Config& config,
   foc::StoreOptions store_options;
   store_options.max_memory_bytes = config.max_memory;
   store_options.max_objects = config.max_objects;
-  store_options.eviction = config.eviction_policy != "none";
-  store_options.memory_full = config.memory_full == "refuse"
-                                  ? foc::MemoryFullPolicy::kRefuse
-                                  : foc::MemoryFullPolicy::kEvict;
+  store_options.eviction = config.eviction_policy != foc::EvictionPolicy::kNone;
+  switch (config.memory_full) {
+    case foc::MemoryFull::kEvict:
+      store_options.memory_full = foc::MemoryFullPolicy::kEvict;
+      break;
+    case foc::MemoryFull::kRefuse:
+      store_options.memory_full = foc::MemoryFullPolicy::kRefuse;
+      break;
+  }
   auto opened = foc::ObjectStore::Open(store_options, *std::move(engine));
   if (!opened.ok()) {
     return opened.status().WithMessage("cannot open the store: ",
@@ -287,7 +293,8 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     // Memory-only storage keeps at most max_memory; an upload of that size holds up to
     // twice as much for a moment while its buffer grows. Otherwise (disk, or no memory
     // limit) one largest payload (2 GiB) fits even while its buffer grows.
-    const bool memory_bound = where.memory_only && config.eviction_policy != "none";
+    const bool memory_bound =
+        where.memory_only && config.eviction_policy != foc::EvictionPolicy::kNone;
     upload_memory = memory_bound ? 2 * config.max_memory
                                  : std::max(2 * config.max_memory, 2 * kTwoGiB);
   }
@@ -295,8 +302,11 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   service_options.upload_budget = upload_budget;
   // Memory-only storage with eviction keeps nothing larger than max_memory: refuse such
   // an upload while it arrives.
-  if (where.memory_only && config.eviction_policy != "none")
+  if (where.memory_only && config.eviction_policy != foc::EvictionPolicy::kNone) {
     service_options.max_upload_bytes = config.max_memory;
+    service_options.max_upload_name =
+        "cache.eviction.max_memory, the most that storage: none can keep";
+  }
   if (auto* cluster = dynamic_cast<foc::cluster::ClusterStore*>(store.get())) {
     service_options.members = [cluster] { return cluster->MemberEndpoints(); };
     service_options.linearize = [cluster](const foc::ObjectKey& key) {
@@ -381,9 +391,9 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
         config.upstream, foc::FormatSize(config.max_memory));
   }
   spdlog::info("eviction {}, max_memory {}, max_objects {}, memory_full {}",
-               config.eviction_policy, foc::FormatSize(config.max_memory),
+               foc::Name(config.eviction_policy), foc::FormatSize(config.max_memory),
                config.max_objects ? std::to_string(config.max_objects) : "unlimited",
-               config.memory_full);
+               foc::Name(config.memory_full));
   spdlog::info(
       "limits: upload memory {}, calls {}, uploads {}, connections {}, idle {}s, stalled "
       "{}s",
@@ -474,56 +484,28 @@ int main(int argc, char** argv) {
       "and the options below override the file (see docs/operations.md)."};
   std::string config_path;
   bool check_config = false;
-  foc::ConfigOverrides o;
-  int metrics_port = -1;
+  // Every other option is a row of the option table (config/options.h): its flag, if it
+  // has one, is declared here from that row.
+  foc::ConfigOverrides overrides;
   app.add_option("-c,--config", config_path,
                  "flame-cluster.yaml to read (its cache: section)");
   app.add_flag("--check-config", check_config,
                "Print the effective configuration and exit");
-  app.add_option(
-      "--endpoint", o.endpoint,
-      "cache.endpoint: grpc://host:port or grpcs:// / grpc+tls:// (port 0 = any free)");
-  app.add_option("--bind", o.bind,
-                 "cache.bind: address to listen on (host, host:port, [v6]:port)");
-  app.add_option("--advertise", o.advertised_endpoint,
-                 "cache.advertised_endpoint: URI for clients");
-  app.add_option("--network-interface", o.network_interface,
-                 "cache.network_interface: regex matched against whole interface names");
-  app.add_option("--storage", o.storage,
-                 "cache.storage: none, fs://<path>, file://<path>, "
-                 "s3://<bucket>/<prefix>?... or a path");
-  app.add_option("--upstream", o.upstream,
-                 "cache.upstream: run as a node-local tier of this server (grpc://...)");
-  app.add_option("--capacity", o.capacity, "cache.capacity: disk limit, e.g. 100G");
-  app.add_option("--max-memory", o.max_memory, "cache.eviction.max_memory, e.g. 1G");
-  app.add_option("--max-objects", o.max_objects, "cache.eviction.max_objects");
-  app.add_option("--eviction-policy", o.eviction_policy,
-                 "cache.eviction.policy: lru or none");
-  app.add_option("--memory-full", o.memory_full,
-                 "cache.eviction.memory_full: evict or refuse");
-  app.add_option("--tls-cert", o.tls_cert_file, "cache.tls.cert_file");
-  app.add_option("--tls-key", o.tls_key_file, "cache.tls.key_file");
-  app.add_option("--tls-ca", o.tls_ca_file,
-                 "cache.tls.ca_file (requires client certificates)");
-  app.add_option("--metrics-port", metrics_port,
-                 "cache.metrics.port (0 = any free port)");
-  app.add_option("--metrics-bind", o.metrics_bind, "cache.metrics.bind");
-  app.add_option("--log-level", o.log_level,
-                 "cache.log.level: trace|debug|info|warn|error|off");
-  app.add_option("--log-file", o.log_file,
-                 "cache.log.file (relative = under $FLAME_HOME)");
-  app.add_option("--shutdown-grace", o.shutdown_grace,
-                 "cache.shutdown_grace_seconds: drain time after SIGTERM/SIGINT");
+  for (const foc::Option& option : foc::ConfigOptions()) {
+    if (option.flag.empty()) continue;
+    app.add_option(std::string(option.flag), overrides[std::string(option.flag)],
+                   "cache." + std::string(option.key) + ": " + std::string(option.help) +
+                       (option.env.empty() ? "" : " [$" + std::string(option.env) + "]"));
+  }
   app.set_version_flag("-V,--version", std::string("flame-object-cache ") + FOC_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (metrics_port != -1) o.metrics_port = metrics_port;
 
   auto env = foc::CurrentEnvironment();
-  auto config = foc::LoadConfig(config_path, env, o);
+  auto config = foc::LoadConfig(config_path, env, overrides);
   arrow::Result<foc::StorageLocation> where = arrow::Status::Invalid("not resolved");
   arrow::Result<foc::ListenPlan> plan = arrow::Status::Invalid("not resolved");
   if (config.ok()) {

@@ -22,6 +22,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "cache/memory_limit.h"
 #include "key/key.h"
 #include "object/object.h"
 #include "storage/storage_engine.h"
@@ -37,9 +38,10 @@ enum class MemoryFullPolicy {
 };
 
 struct StoreOptions {
-  int64_t max_memory_bytes = int64_t{1} << 30;  ///< memory cache limit; 0 = unlimited
-  int64_t max_objects = 0;                      ///< resident object limit; 0 = unlimited
-  bool eviction = true;                         ///< false: `eviction.policy: none`
+  int64_t max_memory_bytes =
+      kDefaultMaxMemoryBytes;  ///< memory cache limit; 0 = unlimited
+  int64_t max_objects = 0;     ///< resident object limit; 0 = unlimited
+  bool eviction = true;        ///< false: `eviction.policy: none`
   MemoryFullPolicy memory_full = MemoryFullPolicy::kEvict;  ///< memory-only storage only
   int64_t max_deltas = 1000;  ///< deltas per object (upstream's limit)
 };
