@@ -5,7 +5,10 @@
 // a time, so an engine needs no per-key locking of its own; calls for different keys run
 // in parallel.
 //
-// Durability contract (engines with persistent() == true):
+// There is no engine for `storage: none`: a memory-only store has no durable tier at all
+// (see docs/architecture.md, "Tiers").
+//
+// Durability contract:
 //   * Put, Append, Remove and RecordFloor return OK only once the change is durable (data
 //   and
 //     directory entries fsync'ed); after a crash at any instant each object is either
@@ -56,13 +59,10 @@ class StorageEngine {
  public:
   virtual ~StorageEngine() = default;
 
-  /// e.g. "disk:/var/lib/flame/cache" or "none".
+  /// e.g. "disk:/var/lib/flame/cache".
   virtual std::string Describe() const = 0;
-  /// False for the memory-only engine: nothing survives a restart.
-  virtual bool persistent() const = 0;
 
-  /// An identifier of the stored data set, stable across restarts of a persistent store
-  /// and new for each start of a non-persistent one ("" = let the caller generate one).
+  /// An identifier of the stored data set, stable across restarts.
   virtual arrow::Result<std::string> InstanceId() = 0;
 
   /// Builds the startup index: calls `visit` once per stored object, reading only file
@@ -95,9 +95,11 @@ class StorageEngine {
   virtual arrow::Result<std::vector<VersionFloor>> LoadFloors() = 0;
 
   virtual StorageUsage Usage() const = 0;
-};
 
-/// The engine of `storage: none`: stores nothing; every read is NotFound.
-std::unique_ptr<StorageEngine> MakeNoneStorage();
+  /// The bytes `key` occupies in storage as the engine counts them against the capacity
+  /// (all its files: base and deltas, with their framing); 0 when it is not stored. The
+  /// store's durable tier charges its LRU with this after every write and scan.
+  virtual int64_t StoredBytes(const ObjectKey& key) const = 0;
+};
 
 }  // namespace foc
