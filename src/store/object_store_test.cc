@@ -306,6 +306,8 @@ TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersion
   ASSERT_OK(store->Get(a.key, 0));
   ASSERT_OK(store->Get(c.key, 0));
   EXPECT_EQ(store->List()->size(), 3u);
+  EXPECT_EQ(store->index_size(), 3);             // b left the index ...
+  EXPECT_EQ(store->recent_evictions_size(), 1);  // ... for the recent evictions
   EXPECT_EQ(store->stats().lost_objects, 1);
   EXPECT_LE(store->stats().storage.stored_bytes, 350 << 10);
   // An object larger than the whole capacity evicts nothing.
