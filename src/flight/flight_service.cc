@@ -343,16 +343,29 @@ std::string FlightService::advertised_endpoint() const {
 
 arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
                                          std::vector<fl::ActionType>* actions) {
-  *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"}};
+  *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"},
+              {std::string(kMembersAction),
+               "Endpoints of the cluster's live servers, one result each"}};
   return arrow::Status::OK();
 }
 
 arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
                                       const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
+  if (action.type == kMembersAction) {
+    // Endpoints are what every client dials anyway: any caller the server admitted (the
+    // auth middleware has identified it) may ask; no per-app right is involved.
+    std::vector<std::string> endpoints;
+    if (options_.members) endpoints = options_.members();
+    if (endpoints.empty()) endpoints.push_back(advertised_endpoint());
+    std::vector<fl::Result> results;
+    for (auto& e : endpoints) results.push_back(fl::Result{arrow::Buffer::FromString(e)});
+    *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+    return arrow::Status::OK();
+  }
   if (action.type != kDeleteAction) {
     return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
-                                              ". Only DELETE is supported."));
+                                              ". Supported: DELETE, MEMBERS."));
   }
   const std::string body = action.body ? action.body->ToString() : std::string();
   auto pattern = KeyPattern::Parse(body);
@@ -453,6 +466,9 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
   if (!ticket.ok()) return ToRpcStatus(ticket.status());
   ARROW_RETURN_NOT_OK(
       Authorize(context, ticket->key.app(), Right::kRead, ticket->key.str()));
+  if (ticket->linearizable && options_.linearize) {
+    if (auto st = options_.linearize(ticket->key); !st.ok()) return ToRpcStatus(st);
+  }
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
   auto reader =

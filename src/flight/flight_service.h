@@ -3,6 +3,7 @@
 // (see docs/protocol.md); status codes are mapped in one place (status.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,6 +12,7 @@
 #include <arrow/flight/server.h>
 
 #include "flight/watch.h"
+#include "key/key.h"
 
 namespace foc {
 
@@ -28,6 +30,13 @@ struct FlightServiceOptions {
   int64_t max_upload_bytes = 0;
   /// Bytes all uploads in flight may hold together; null = unlimited.
   std::shared_ptr<UploadBudget> upload_budget;
+  /// MEMBERS: the advertised endpoints of the live servers of this server's cluster.
+  /// Null = a single server: MEMBERS answers with advertised_endpoint() alone.
+  std::function<std::vector<std::string>()> members;
+  /// A linearizable read (ticket `<key>:L<version>`) calls this before reading: it
+  /// brings the store's view of the key up to date with the version authority. Null =
+  /// the store is its own authority (a single server), so every read is linearizable.
+  std::function<arrow::Status(const ObjectKey&)> linearize;
 };
 
 class Store;

@@ -19,8 +19,11 @@ namespace foc {
 /// DoPut command descriptor prefix that appends a delta:
 /// `PATCH:<app>/<session>/<object>`.
 inline constexpr std::string_view kPatchCommandPrefix = "PATCH:";
-/// The only DoAction type.
+/// DoAction type: delete by key, session or `<app>/*`.
 inline constexpr std::string_view kDeleteAction = "DELETE";
+/// DoAction type: the advertised endpoints of the cluster's live servers (one Result
+/// each, UTF-8; a single server answers with itself). docs/protocol.md, "MEMBERS".
+inline constexpr std::string_view kMembersAction = "MEMBERS";
 /// Response column values of `kind`.
 inline constexpr std::string_view kKindBase = "base";
 inline constexpr std::string_view kKindPatch = "patch";

@@ -108,7 +108,8 @@ def test_decision_table_after_update(raw):
 
 def test_list_actions(raw):
     assert [(a.type, a.description) for a in raw.list_actions()] == [
-        ("DELETE", "Delete objects by key prefix")]
+        ("DELETE", "Delete objects by key prefix"),  # upstream's only action
+        ("MEMBERS", "Endpoints of the cluster's live servers, one result each")]  # ours
 
 
 def test_delete_answers_one_ok(raw):
