@@ -14,6 +14,7 @@
 
 #include "flight/auth.h"
 #include "flight/call_guard.h"
+#include "flight/map.h"
 #include "flight/status.h"
 #include "flight/upload_limits.h"
 #include "flight/watch.h"
@@ -346,12 +347,21 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
   *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"},
               {std::string(kMembersAction),
                "Endpoints of the cluster's live servers, one result each"}};
+  // MAP (like WATCH) is an extension for same-machine clients only: not listed.
   return arrow::Status::OK();
 }
 
 arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
                                       const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
+  const std::string body = action.body ? action.body->ToString() : std::string();
+  if (action.type == kMapAction && options_.zero_copy) {
+    auto reply = ServeMap(context, *store_, body);
+    if (!reply.ok()) return ToRpcStatus(reply.status());
+    *result = std::make_unique<SingleResultStream>(
+        arrow::Buffer::FromString(*std::move(reply)));
+    return arrow::Status::OK();
+  }
   if (action.type == kMembersAction) {
     // Endpoints are what every client dials anyway: any caller the server admitted (the
     // auth middleware has identified it) may ask; no per-app right is involved.
@@ -367,7 +377,6 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
     return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
                                               ". Supported: DELETE, MEMBERS."));
   }
-  const std::string body = action.body ? action.body->ToString() : std::string();
   auto pattern = KeyPattern::Parse(body);
   if (!pattern.ok()) return ToRpcStatus(pattern.status());
   {

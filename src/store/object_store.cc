@@ -195,6 +195,29 @@ class ObjectStore::Impl {
     return durable_->engine().ReadNativeSchema(key);
   }
 
+  arrow::Result<LocalObject> MapLocal(const ObjectKey& key) {
+    auto guard = locks_.Shared(key.str());
+    ARROW_RETURN_NOT_OK(CheckIndexed(key));
+    if (!durable_) {
+      return arrow::Status::NotImplemented("storage none keeps no local files of ",
+                                           key.str(), " to map");
+    }
+    StorageEngine& engine = durable_->engine();
+    ARROW_ASSIGN_OR_RAISE(auto files, engine.LocalFiles(key));
+    LocalObject out{key, files.back().version, false, std::move(files)};
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(key.str());
+      if (it == index_.end() || it->second.version != out.version) {
+        return arrow::Status::IOError("object ", key.str(),
+                                      ": its files do not hold its current version");
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto schema, engine.ReadNativeSchema(key));
+    out.native = schema != nullptr;
+    return out;
+  }
+
   arrow::Result<int64_t> Delete(const KeyPattern& pattern) {
     // Enumerate under the index lock, then take each key's writer lock in turn: a write
     // to a key either completes before its removal or starts after it (then it survives,
@@ -660,5 +683,8 @@ int64_t ObjectStore::recent_evictions_size() const {
   return impl_->recent_evictions_size();
 }
 ChangeFeed& ObjectStore::changes() { return impl_->changes(); }
+arrow::Result<LocalObject> ObjectStore::MapLocal(const ObjectKey& key) {
+  return impl_->MapLocal(key);
+}
 
 }  // namespace foc
