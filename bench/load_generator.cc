@@ -216,7 +216,7 @@ int main(int argc, char** argv) {
   if (endpoint.empty()) {
     foc::StoreOptions options;
     options.max_memory_bytes = 0;  // unlimited: measure the protocol, not eviction
-    auto store = Check(foc::ObjectStore::Open(options, foc::MakeNoneStorage()), "store");
+    auto store = Check(foc::ObjectStore::Open(options, nullptr), "store");
     server = std::make_unique<foc::FlightService>(std::move(store),
                                                   foc::FlightServiceOptions{});
     Check(server->Init(fl::FlightServerOptions(

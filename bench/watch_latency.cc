@@ -62,8 +62,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<foc::FlightService> server;
   if (endpoint.empty()) {
-    auto store = Check(
-        foc::ObjectStore::Open(foc::StoreOptions{}, foc::MakeNoneStorage()), "store");
+    auto store = Check(foc::ObjectStore::Open(foc::StoreOptions{}, nullptr), "store");
     server = std::make_unique<foc::FlightService>(std::move(store),
                                                   foc::FlightServiceOptions{});
     Check(server->Init(fl::FlightServerOptions(

@@ -29,6 +29,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -58,8 +59,15 @@ class LruCache {
     int64_t max_bytes = 0;    ///< 0: unlimited
     int64_t max_entries = 0;  ///< 0: unlimited
   };
-  /// Called (under no cache lock) for each entry evicted for space.
-  using EvictCallback = std::function<void(const std::string& key, const V& value)>;
+  /// One entry evicted for space.
+  struct Evicted {
+    std::string key;
+    V value;
+    int64_t charge = 0;
+  };
+  /// Called (under no cache lock) once per eviction burst — everything one Insert or
+  /// Release evicted — with the entries oldest first; never with an empty list.
+  using EvictCallback = std::function<void(std::vector<Evicted>& evicted)>;
 
  private:
   struct Entry {
@@ -130,7 +138,7 @@ class LruCache {
   /// storage in "refuse" mode), leaving the cache unchanged.
   arrow::Result<Handle> Insert(std::string key, V value, int64_t charge,
                                bool allow_evict = true) {
-    std::vector<std::pair<std::string, V>> evicted;
+    std::vector<Evicted> evicted;
     Handle handle;
     {
       MutexLock lock(&mu_);
@@ -165,7 +173,7 @@ class LruCache {
       handle = Handle(this, e);
       EvictLocked(&evicted);
     }
-    for (auto& [k, v] : evicted) on_evict_(k, v);
+    if (!evicted.empty()) on_evict_(evicted);
     return handle;
   }
 
@@ -190,6 +198,31 @@ class LruCache {
     auto it = table_.find(key);
     if (it != table_.end()) Detach(it->second);
     CheckInvariantsLocked();
+  }
+
+  /// The charge of `key` (0 when absent), without touching its recency.
+  int64_t ChargeOf(const std::string& key) const {
+    MutexLock lock(&mu_);
+    auto it = table_.find(key);
+    return it == table_.end() ? 0 : it->second->charge;
+  }
+
+  /// Evicts the least recently used unpinned entry other than `except` (counted as an
+  /// eviction, not reported to the callback) and returns it; nullopt when there is none.
+  /// For callers that decide themselves when to evict (the store's durable tier, whose
+  /// evictions must happen under other locks than the cache's).
+  std::optional<Evicted> EvictOldest(const std::string& except) {
+    MutexLock lock(&mu_);
+    for (Entry* e : lru_) {
+      if (e->key == except) continue;
+      Evicted out{e->key, e->value, e->charge};
+      stats_.evictions++;
+      stats_.evicted_bytes += e->charge;
+      Detach(e);
+      CheckInvariantsLocked();
+      return out;
+    }
+    return std::nullopt;
   }
 
   LruCacheStats stats() const {
@@ -246,7 +279,7 @@ class LruCache {
 
   // Evicts unpinned entries, oldest first, while over a limit; collects them for
   // on_evict_.
-  void EvictLocked(std::vector<std::pair<std::string, V>>* evicted) FOC_REQUIRES(mu_) {
+  void EvictLocked(std::vector<Evicted>* evicted) FOC_REQUIRES(mu_) {
     while (OverLimit() && !lru_.empty()) {
       Entry* victim = lru_.front();
       // Only unpinned entries are on lru_: a pinned entry is never evicted.
@@ -254,7 +287,8 @@ class LruCache {
       FOC_DCHECK(victim->in_table);
       stats_.evictions++;
       stats_.evicted_bytes += victim->charge;
-      if (on_evict_) evicted->emplace_back(victim->key, victim->value);
+      if (on_evict_)
+        evicted->push_back(Evicted{victim->key, victim->value, victim->charge});
       Detach(victim);
     }
     // Eviction stops exactly when the table is within its limits, or when everything
@@ -279,7 +313,7 @@ class LruCache {
   }
 
   void Release(Entry* e) {
-    std::vector<std::pair<std::string, V>> evicted;
+    std::vector<Evicted> evicted;
     {
       MutexLock lock(&mu_);
       FOC_DCHECK_GT(e->refs, 0);  // a Handle releases its pin once
@@ -296,7 +330,7 @@ class LruCache {
       // A pinned entry may have kept the cache over its limit; settle now.
       EvictLocked(&evicted);
     }
-    for (auto& [k, v] : evicted) on_evict_(k, v);
+    if (!evicted.empty()) on_evict_(evicted);
   }
 
   const Options options_;

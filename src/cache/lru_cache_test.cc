@@ -12,7 +12,11 @@ using Cache = LruCache<int>;
 
 TEST(LruCacheTest, ChargesAndExactEviction) {
   std::vector<std::string> evicted;
-  Cache cache({300, 0}, [&](const std::string& k, const int&) { evicted.push_back(k); });
+  int bursts = 0;
+  Cache cache({300, 0}, [&](std::vector<Cache::Evicted>& burst) {
+    ++bursts;
+    for (const auto& e : burst) evicted.push_back(e.key);
+  });
   for (const char* k : {"a", "b", "c"}) {
     ASSERT_OK_AND_ASSIGN(auto h, cache.Insert(k, 1, 100));
   }
@@ -22,6 +26,7 @@ TEST(LruCacheTest, ChargesAndExactEviction) {
   ASSERT_OK_AND_ASSIGN(auto h, cache.Insert("d", 1, 150));
   // Needs 150 bytes back: b (100) then c (100); a stays.
   EXPECT_EQ(evicted, (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(bursts, 1);  // both in one report: the store logs one line per burst
   EXPECT_EQ(cache.stats().bytes, 250);
   EXPECT_TRUE(cache.Lookup("a"));
 }
@@ -150,6 +155,27 @@ TEST(LruCacheTest, InvariantsHoldUnderRandomOperations) {
       EXPECT_LE(cache.stats().bytes, options.max_bytes);
     }
   }
+}
+
+TEST(LruCacheTest, EvictOldestSkipsTheExceptedAndPinnedEntries) {
+  Cache cache({0, 0});  // unlimited: evictions only on request
+  for (const char* k : {"a", "b", "c"}) {
+    ASSERT_OK_AND_ASSIGN(auto h, cache.Insert(k, 1, 10));
+  }
+  auto pinned_b = cache.Lookup("b");
+  EXPECT_EQ(cache.ChargeOf("c"), 10);
+  EXPECT_EQ(cache.ChargeOf("x"), 0);
+  auto first = cache.EvictOldest("a");  // a is excepted, b pinned: c
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->key, "c");
+  EXPECT_EQ(first->charge, 10);
+  EXPECT_FALSE(cache.EvictOldest("a").has_value());
+  pinned_b.Reset();
+  auto second = cache.EvictOldest("a");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->key, "b");
+  EXPECT_EQ(cache.stats().evictions, 2);
+  EXPECT_EQ(cache.stats().bytes, 10);
 }
 
 }  // namespace

@@ -124,7 +124,8 @@ FOC_VALUE(AdvertisedValue, c.advertised_endpoint)
 FOC_VALUE(StorageValue, c.storage)
 FOC_VALUE(UpstreamValue, c.upstream)
 FOC_VALUE(PrefixValue, c.cluster ? c.cluster->prefix : std::string())
-FOC_VALUE(GcIntervalValue, c.cluster ? Int(c.cluster->gc_interval_seconds) : std::string())
+FOC_VALUE(GcIntervalValue,
+          c.cluster ? Int(c.cluster->gc_interval_seconds) : std::string())
 FOC_VALUE(GcGraceValue, c.cluster ? Int(c.cluster->gc_grace_seconds) : std::string())
 FOC_VALUE(UpstreamTokenValue, c.upstream_token_file)
 FOC_VALUE(UpstreamCaValue, c.upstream_ca_file)
@@ -278,7 +279,8 @@ const std::vector<Option> kOptions = {
     {"upstream_key_file", "", "", "none", "node tier: client key for an mTLS upstream",
      SetUpstreamFile<&Config::upstream_key_file>, UpstreamKeyValue,
      IfEmpty<UpstreamKeyValue>},
-    {"zero_copy", "", "", "`true`", "offer MAP (same-machine zero copy) to loopback clients",
+    {"zero_copy", "", "", "`true`",
+     "offer MAP (same-machine zero copy) to loopback clients",
      [](const std::string& w, const std::string& v, Config* c) {
        const std::string b = Lower(Trim(v));
        if (b == "true" || b == "yes" || b == "on") {
@@ -327,7 +329,7 @@ const std::vector<Option> kOptions = {
      SetClusterSeconds<&Config::Cluster::gc_grace_seconds>, GcGraceValue,
      IfEmpty<PrefixValue>},
     {"capacity", "FLAME_CACHE_CAPACITY", "--capacity", "unlimited",
-     "disk limit, e.g. 100G",
+     "storage capacity (disk or S3), e.g. 100G; LRU objects are evicted to stay within",
      [](const std::string& w, const std::string& v, Config* c) {
        ARROW_ASSIGN_OR_RAISE(c->capacity, Size(w, v, 1));
        return arrow::Status::OK();

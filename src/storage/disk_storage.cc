@@ -238,7 +238,6 @@ class DiskStorage final : public StorageEngine {
   }
 
   std::string Describe() const override { return "disk:" + root_; }
-  bool persistent() const override { return true; }
   arrow::Result<std::string> InstanceId() override { return instance_id_; }
 
   arrow::Status Scan(const std::function<void(StoredObjectInfo)>& visit) override;
@@ -255,6 +254,11 @@ class DiskStorage final : public StorageEngine {
   StorageUsage Usage() const override {
     std::lock_guard<std::mutex> lock(usage_mu_);
     return {stored_, options_.capacity_bytes};
+  }
+  int64_t StoredBytes(const ObjectKey& key) const override {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    auto it = sizes_.find(key.str());
+    return it == sizes_.end() ? 0 : it->second;
   }
 
  private:
@@ -312,10 +316,11 @@ class DiskStorage final : public StorageEngine {
     const int64_t next = replace ? new_bytes : old + new_bytes;
     if (check && options_.capacity_bytes > 0 &&
         stored_ - old + next > options_.capacity_bytes) {
-      return StorageFullError(StorageFullKind::kLimit, "disk capacity reached: storing ",
-                              next - (replace ? 0 : old), " bytes for ", key,
-                              " would exceed the capacity of ", options_.capacity_bytes,
-                              " bytes (", stored_, " bytes stored)");
+      return StorageLimitError(stored_ - old + next - options_.capacity_bytes,
+                               "disk capacity reached: storing ",
+                               next - (replace ? 0 : old), " bytes for ", key,
+                               " would exceed the capacity of ", options_.capacity_bytes,
+                               " bytes (", stored_, " bytes stored)");
     }
     if (check) return arrow::Status::OK();
     stored_ += next - old;

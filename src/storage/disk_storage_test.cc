@@ -510,6 +510,12 @@ TEST_F(DiskStorageTest, CapacityLimitRefusesAndKeepsTheOldObject) {
   auto st = engine->Put(Key("a/s/two"), *Object::MakeOpaque(1, Buf(kb100 + kb100)));
   EXPECT_TRUE(IsCapacityLimit(st)) << st.ToString();
   EXPECT_NE(st.message().find("capacity"), std::string::npos);
+  // It says how much to free: here more than all that is stored (the object alone is
+  // larger than the capacity), so the store knows evicting cannot help.
+  const int64_t one = engine->StoredBytes(Key("a/s/one"));
+  EXPECT_GT(one, 100 << 10);
+  EXPECT_EQ(engine->Usage().stored_bytes, one);
+  EXPECT_GT(BytesToFree(st), one);
   ASSERT_OK(engine->Put(Key("a/s/two"), *Object::MakeOpaque(1, Buf("small"))));
   ASSERT_OK_AND_ASSIGN(auto two, engine->Read(Key("a/s/two")));
   ASSERT_OK_AND_ASSIGN(auto big, two->WithDelta({2, Buf(kb100)}));

@@ -274,7 +274,6 @@ class S3Storage final : public StorageEngine {
   arrow::Status Init();
 
   std::string Describe() const override { return describe_; }
-  bool persistent() const override { return true; }
   arrow::Result<std::string> InstanceId() override { return instance_id_; }
   arrow::Status Scan(const std::function<void(StoredObjectInfo)>& visit) override;
   arrow::Result<Object::Ptr> Read(const ObjectKey& key) override;
@@ -288,6 +287,11 @@ class S3Storage final : public StorageEngine {
   StorageUsage Usage() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return {stored_, options_.capacity_bytes};
+  }
+  int64_t StoredBytes(const ObjectKey& key) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key.str());
+    return it == entries_.end() ? 0 : it->second.bytes();
   }
 
  private:
@@ -365,10 +369,11 @@ class S3Storage final : public StorageEngine {
     const int64_t old = it == entries_.end() ? 0 : it->second.bytes();
     const int64_t next = replace ? bytes : old + bytes;
     if (stored_ - old + next > options_.capacity_bytes) {
-      return StorageFullError(
-          StorageFullKind::kLimit, "storage capacity reached: storing ", bytes,
-          " bytes for ", key, " would exceed the capacity of ", options_.capacity_bytes,
-          " bytes (", stored_, " bytes stored)");
+      return StorageLimitError(stored_ - old + next - options_.capacity_bytes,
+                               "storage capacity reached: storing ", bytes, " bytes for ",
+                               key, " would exceed the capacity of ",
+                               options_.capacity_bytes, " bytes (", stored_,
+                               " bytes stored)");
     }
     return arrow::Status::OK();
   }

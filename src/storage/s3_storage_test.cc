@@ -2,6 +2,8 @@
 // scripts/bootstrap.sh), POSIX backend in a temporary directory.
 #include "storage/s3_storage.h"
 
+#include <sys/xattr.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -114,6 +116,43 @@ TEST_F(S3StorageTest, PutAppendReadRemoveAndRestart) {
   EXPECT_TRUE(ScanAll(engine.get()).empty());
 }
 
+// Whether the gateway completed `file` (relative to the bucket) as a multipart upload:
+// its POSIX backend stores the parts' layout in the xattr "user.mp-metadata" of objects
+// made by CompleteMultipartUpload only, never of a single PutObject.
+bool MadeByMultipartUpload(const std::string& bucket_dir, const std::string& file) {
+  const std::string path = bucket_dir + "/" + file;
+  return ::getxattr(path.c_str(), "user.mp-metadata", nullptr, 0) >= 0;
+}
+
+TEST_F(S3StorageTest, LargeObjectsUseMultipartUploadAndRoundTrip) {
+  // Arrow's S3 output stream uploads parts of 10 MiB: 26 MiB go up in three parts.
+  std::string big(26 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const ObjectKey k = Key("app/s/big");
+  const ObjectKey small = Key("app/s/small");
+  {
+    ASSERT_OK_AND_ASSIGN(auto engine, Open());
+    ASSERT_OK(engine->Put(k, *Object::MakeOpaque(1, Buf(big))));
+    ASSERT_OK(engine->Put(small, *Object::MakeOpaque(1, Buf("tiny"))));
+    EXPECT_GT(engine->StoredBytes(k), static_cast<int64_t>(big.size()));
+  }
+  const std::string bucket_dir = dir_.path() + "/bucket";
+  const std::string big_file = "cache/app/s/big.00000000000000000001.base.arrow";
+  const std::string small_file = "cache/app/s/small.00000000000000000001.base.arrow";
+  ASSERT_TRUE(Files().count(big_file)) << "missing " << big_file;
+  EXPECT_TRUE(MadeByMultipartUpload(bucket_dir, big_file));
+  EXPECT_FALSE(MadeByMultipartUpload(bucket_dir, small_file));  // one PutObject
+  // A fresh engine indexes it and reads every byte back.
+  ASSERT_OK_AND_ASSIGN(auto engine, Open());
+  auto seen = ScanAll(engine.get());
+  ASSERT_EQ(seen.count(k.str()), 1u);
+  EXPECT_GE(seen.at(k.str()).payload_bytes, static_cast<int64_t>(big.size()));
+  ASSERT_OK_AND_ASSIGN(auto o, engine->Read(k));
+  ASSERT_EQ(o->data()->size(), static_cast<int64_t>(big.size()));
+  EXPECT_TRUE(o->data()->ToString() == big);
+}
+
 TEST_F(S3StorageTest, FilesAreTheDiskFormat) {
   const ObjectKey k = Key("a/s/o");
   ASSERT_OK_AND_ASSIGN(auto engine, Open());
@@ -202,6 +241,12 @@ TEST_F(S3StorageTest, CapacityLimit) {
       engine->Put(Key("a/s/big"), *Object::MakeOpaque(2, Buf(std::string(8192, 'b'))));
   EXPECT_TRUE(IsCapacityLimit(st)) << st.ToString();
   EXPECT_EQ(engine->Usage().capacity_bytes, 4096);
+  // The refusal says how much must be freed, in the bytes the engine counts per object.
+  const int64_t small = engine->StoredBytes(Key("a/s/small"));
+  EXPECT_GT(small, 1);
+  EXPECT_EQ(engine->Usage().stored_bytes, small);
+  EXPECT_GT(BytesToFree(st), 8192 - 4096);
+  EXPECT_EQ(engine->StoredBytes(Key("a/s/big")), 0);
 }
 
 TEST_F(S3StorageTest, SecondServerOnThePrefixIsRefused) {

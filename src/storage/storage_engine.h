@@ -5,7 +5,10 @@
 // a time, so an engine needs no per-key locking of its own; calls for different keys run
 // in parallel.
 //
-// Durability contract (engines with persistent() == true):
+// There is no engine for `storage: none`: a memory-only store has no durable tier at all
+// (see docs/architecture.md, "Tiers").
+//
+// Durability contract:
 //   * Put, Append, Remove and RecordFloor return OK only once the change is durable (data
 //   and
 //     directory entries fsync'ed); after a crash at any instant each object is either
@@ -67,13 +70,10 @@ class StorageEngine {
  public:
   virtual ~StorageEngine() = default;
 
-  /// e.g. "disk:/var/lib/flame/cache" or "none".
+  /// e.g. "disk:/var/lib/flame/cache".
   virtual std::string Describe() const = 0;
-  /// False for the memory-only engine: nothing survives a restart.
-  virtual bool persistent() const = 0;
 
-  /// An identifier of the stored data set, stable across restarts of a persistent store
-  /// and new for each start of a non-persistent one ("" = let the caller generate one).
+  /// An identifier of the stored data set, stable across restarts.
   virtual arrow::Result<std::string> InstanceId() = 0;
 
   /// Builds the startup index: calls `visit` once per stored object, reading only file
@@ -107,16 +107,18 @@ class StorageEngine {
 
   virtual StorageUsage Usage() const = 0;
 
+  /// The bytes `key` occupies in storage as the engine counts them against the capacity
+  /// (all its files: base and deltas, with their framing); 0 when it is not stored. The
+  /// store's durable tier charges its LRU with this after every write and scan.
+  virtual int64_t StoredBytes(const ObjectKey& key) const = 0;
+
   /// The files holding the object now, for same-machine readers (MAP): its base, then
   /// its live deltas in order. The caller holds the key's reader lock. NotImplemented for
-  /// engines without local files (the default; memory-only, S3).
+  /// engines without local files (the default; S3).
   virtual arrow::Result<std::vector<LocalObjectFile>> LocalFiles(const ObjectKey& key) {
     return arrow::Status::NotImplemented(
         "storage ", Describe(), " keeps no local files of ", key.str(), " to map");
   }
 };
-
-/// The engine of `storage: none`: stores nothing; every read is NotFound.
-std::unique_ptr<StorageEngine> MakeNoneStorage();
 
 }  // namespace foc

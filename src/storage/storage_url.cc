@@ -47,7 +47,7 @@ arrow::Result<std::unique_ptr<StorageEngine>> OpenStorage(std::string_view url,
                                                           std::string_view flame_home,
                                                           int64_t capacity_bytes) {
   ARROW_ASSIGN_OR_RAISE(auto location, ParseStorageUrl(url, flame_home));
-  if (location.memory_only) return MakeNoneStorage();
+  if (location.memory_only) return std::unique_ptr<StorageEngine>();  // no durable tier
   if (!location.s3_uri.empty()) {
     return OpenS3Storage(S3StorageOptions{location.s3_uri, capacity_bytes});
   }

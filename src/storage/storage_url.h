@@ -26,7 +26,8 @@ arrow::Result<StorageLocation> ParseStorageUrl(std::string_view url,
                                                std::string_view flame_home);
 
 /// Opens the engine a storage URL names. `capacity_bytes` (0 = unlimited) limits the disk
-/// store.
+/// or S3 store. `none` opens no engine: the result is a null pointer, and a store given
+/// it keeps objects in its memory tier only (ObjectStore::Open).
 arrow::Result<std::unique_ptr<StorageEngine>> OpenStorage(std::string_view url,
                                                           std::string_view flame_home,
                                                           int64_t capacity_bytes);

@@ -119,7 +119,7 @@ TEST(ChangeFeedTest, UnsubscribesOnDestruction) {
 
 // The store publishes once per committed write and per deleted key, in commit order.
 TEST(ChangeFeedTest, StorePublishesEveryCommittedMutation) {
-  auto store = ObjectStore::Open({}, MakeNoneStorage()).ValueOrDie();
+  auto store = ObjectStore::Open({}, nullptr).ValueOrDie();
   ASSERT_OK_AND_ASSIGN(auto sub, store->changes().Subscribe(Patterns({"a/*"}), 4096));
   auto bytes = [](const char* s) { return arrow::Buffer::FromString(s); };
   ASSERT_OK_AND_ASSIGN(auto w, store->Put(PutTarget{"a", "s", "o"}, {bytes("x"), {}}));
@@ -145,7 +145,7 @@ TEST(ChangeFeedTest, StorePublishesEveryCommittedMutation) {
 // Concurrent writers of different keys (and of one shared key): each key's changes arrive
 // in commit order, none lost.
 TEST(ChangeFeedTest, ConcurrentWritersKeepPerKeyOrder) {
-  auto store = ObjectStore::Open({}, MakeNoneStorage()).ValueOrDie();
+  auto store = ObjectStore::Open({}, nullptr).ValueOrDie();
   ASSERT_OK_AND_ASSIGN(auto sub, store->changes().Subscribe(Patterns({"a/*"}), 100000));
   constexpr int kThreads = 4, kWrites = 200;
   std::vector<std::thread> writers;

@@ -2,94 +2,36 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <limits>
-#include <list>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cache/lru_cache.h"
-#include "storage/storage_full.h"
 #include "store/key_locks.h"
+#include "store/tiers.h"
 
 namespace foc {
 namespace {
 
-// What the index knows of a key.
+// What the index knows of a live key (evicted keys leave the index).
 struct IndexEntry {
   uint64_t version = 0;  // current version: the next write gets version + 1
   int64_t payload_bytes = 0;
   int32_t delta_count = 0;
-  bool evicted = false;       // memory-only storage: dropped for space, payload gone
-  bool disk_evicted = false;  // disk storage: removed to stay within the capacity
 };
 
-// Recency of the objects on disk (resident or not), for evicting from a capacity-limited
-// disk store. Only maintained when the storage has a capacity limit.
-class DiskLru {
- public:
-  void Touch(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = pos_.find(key);
-    if (it != pos_.end()) {
-      order_.splice(order_.end(), order_, it->second);
-    } else {
-      pos_[key] = order_.insert(order_.end(), key);
-    }
-  }
-  void Remove(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = pos_.find(key);
-    if (it == pos_.end()) return;
-    order_.erase(it->second);
-    pos_.erase(it);
-  }
-  /// The least recently used key other than `except`; empty when there is none.
-  std::string Oldest(const std::string& except) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& k : order_) {
-      if (k != except) return k;
-    }
-    return {};
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::list<std::string> order_;  // oldest first
-  std::unordered_map<std::string, std::list<std::string>::iterator> pos_;
-};
-
-using Cache = LruCache<Object::Ptr>;
-
-// Keeps a memory-cache pin alive for as long as the returned object pointer lives.
-struct PinnedObject {
-  Cache::Handle handle;
-  Object::Ptr object;
-};
-
-Object::Ptr Pin(Cache::Handle handle) {
-  auto holder = std::make_shared<PinnedObject>();
-  holder->object = handle.value();
-  holder->handle = std::move(handle);
-  const Object* raw = holder->object.get();
-  return Object::Ptr(std::move(holder), raw);
+IndexEntry EntryOf(const Object& object) {
+  return IndexEntry{object.version(), object.payload_bytes(),
+                    static_cast<int32_t>(object.deltas().size())};
 }
 
-arrow::Status EvictedError(const ObjectKey& key, bool from_disk = false) {
-  if (from_disk) {
-    return arrow::Status::KeyError("object ", key.str(),
-                                   " was evicted from disk storage to stay within the "
-                                   "storage capacity (cache.capacity); "
-                                   "write it again, or configure a larger capacity");
-  }
-  return arrow::Status::KeyError(
-      "object ", key.str(),
-      " was evicted under memory pressure (storage: none keeps objects only in memory); "
-      "write it again, or configure disk storage or a larger eviction.max_memory");
-}
+// A line of eviction summaries at most this often per tier.
+constexpr std::chrono::seconds kEvictionLogInterval{10};
 
 }  // namespace
 
@@ -97,32 +39,45 @@ class ObjectStore::Impl {
  public:
   Impl(StoreOptions options, std::unique_ptr<StorageEngine> storage)
       : options_(options),
-        storage_(std::move(storage)),
-        memory_only_(!storage_->persistent()),
-        disk_limited_(storage_->persistent() && storage_->Usage().capacity_bytes > 0),
-        cache_(Cache::Options{options.eviction ? options.max_memory_bytes : 0,
-                              options.eviction ? options.max_objects : 0},
-               [this](const std::string& key, const Object::Ptr& obj) {
-                 OnEvict(key, obj);
-               }) {}
+        durable_(storage ? std::make_unique<DurableTier>(std::move(storage)) : nullptr),
+        memory_(options.eviction ? options.max_memory_bytes : 0,
+                options.eviction ? options.max_objects : 0,
+                /*sole_copy=*/durable_ == nullptr,
+                options.memory_full == MemoryFullPolicy::kRefuse,
+                [this](TierKind tier, std::vector<Eviction> burst) {
+                  OnEvicted(tier, std::move(burst), /*end_of_burst=*/true);
+                }),
+        recent_(static_cast<size_t>(std::max<int64_t>(options.recent_evictions, 1))),
+        eviction_log_(kEvictionLogInterval) {}
 
   arrow::Status Open() {
-    ARROW_ASSIGN_OR_RAISE(epoch_, storage_->InstanceId());
-    if (epoch_.empty()) epoch_ = NewUuid4();
     int64_t count = 0;
-    ARROW_RETURN_NOT_OK(storage_->Scan([&](StoredObjectInfo info) {
-      index_[info.key.str()] =
-          IndexEntry{info.version, info.payload_bytes, info.delta_count, false};
-      if (disk_limited_) disk_lru_.Touch(info.key.str());
-      ++count;
-    }));
-    ARROW_ASSIGN_OR_RAISE(auto floors, storage_->LoadFloors());
-    for (auto& f : floors) {
-      auto& v = floors_[f.pattern];
-      v = std::max(v, f.version);
+    if (durable_) {
+      StorageEngine& engine = durable_->engine();
+      ARROW_ASSIGN_OR_RAISE(epoch_, engine.InstanceId());
+      std::vector<std::pair<ObjectKey, uint64_t>> scanned;
+      ARROW_RETURN_NOT_OK(engine.Scan([&](StoredObjectInfo info) {
+        index_[info.key.str()] =
+            IndexEntry{info.version, info.payload_bytes, info.delta_count};
+        if (durable_->limited()) scanned.emplace_back(std::move(info.key), info.version);
+        ++count;
+      }));
+      // After the scan (the engine may hold its own locks while visiting): charge the
+      // durable tier's LRU what the engine counted for each object.
+      for (const auto& [key, version] : scanned) durable_->Stored(key, version);
+      ARROW_ASSIGN_OR_RAISE(auto floors, engine.LoadFloors());
+      for (auto& f : floors) {
+        auto& v = floors_[f.pattern];
+        v = std::max(v, f.version);
+      }
     }
-    spdlog::info("store: {} objects indexed, {} version floors, storage {}", count,
-                 floors_.size(), storage_->Describe());
+    // A memory-only store is a new data set at every start (clients must not trust
+    // what they cached from a previous one).
+    if (epoch_.empty()) epoch_ = NewUuid4();
+    spdlog::info("store: {} objects indexed, {} version floors, {}", count,
+                 floors_.size(),
+                 durable_ ? "storage " + durable_->Describe()
+                          : std::string("storage none (memory tier only)"));
     return arrow::Status::OK();
   }
 
@@ -132,7 +87,6 @@ class ObjectStore::Impl {
                                   target.has_object() ? target.object : NewUuid4()));
     while (true) {
       arrow::Status st;
-      int64_t write_bytes = 0;
       {
         auto guard = locks_.Exclusive(key.str());
         ARROW_ASSIGN_OR_RAISE(const uint64_t current, CurrentVersionForWrite(key));
@@ -140,7 +94,6 @@ class ObjectStore::Impl {
         Object::Ptr object = payload.table ? Object::MakeNative(version, *payload.table)
                                            : Object::MakeOpaque(version, payload.data);
         st = Store(key, object, /*append=*/false);
-        write_bytes = object->payload_bytes();
         if (st.ok()) {
           bytes_written_ += object->payload_bytes();
           changes_.Publish({key.str(), version, ChangeKind::kPut});
@@ -148,7 +101,7 @@ class ObjectStore::Impl {
         }
       }
       // Outside the key's lock (eviction takes other keys' locks): make room, try again.
-      ARROW_RETURN_NOT_OK(MakeRoomOnDisk(key, st, write_bytes, /*replace=*/true));
+      ARROW_RETURN_NOT_OK(MakeRoom(key, st));
     }
   }
 
@@ -161,20 +114,19 @@ class ObjectStore::Impl {
         auto written = PatchLocked(key, delta, &st);
         if (written.ok() || st.ok()) return written;
       }
-      ARROW_RETURN_NOT_OK(MakeRoomOnDisk(key, st, delta ? delta->size() : 0, false));
+      ARROW_RETURN_NOT_OK(MakeRoom(key, st));
     }
   }
 
   // Patch under the key's writer lock. A failure of the storage write is also put in
-  // `*store_status` (so the caller can make room on disk and retry).
+  // `*store_status` (so the caller can make room and retry).
   arrow::Result<WriteResult> PatchLocked(const ObjectKey& key,
                                          const std::shared_ptr<arrow::Buffer>& delta,
                                          arrow::Status* store_status) {
     auto loaded = Load(key);
     if (!loaded.ok()) {
-      // An evicted object keeps its index entry (marked evicted by Load or by eviction):
-      // say so; any other missing object is "not found for patch".
-      if (loaded.status().IsKeyError() && !IsEvicted(key)) {
+      // An evicted object says so; any other missing object is "not found for patch".
+      if (loaded.status().IsKeyError() && !RecentlyEvicted(key)) {
         return arrow::Status::KeyError("object ", key.str(), " not found for patch");
       }
       return loaded.status();
@@ -234,18 +186,24 @@ class ObjectStore::Impl {
 
   arrow::Result<std::shared_ptr<arrow::Schema>> NativeSchema(const ObjectKey& key) {
     auto guard = locks_.Shared(key.str());
-    if (auto handle = cache_.Lookup(key.str())) {
-      const auto& table = handle.value()->table();
+    if (auto object = memory_.Lookup(key.str())) {
+      const auto& table = object->table();
       return table ? table->schema : nullptr;
     }
     ARROW_RETURN_NOT_OK(CheckIndexed(key));
-    return storage_->ReadNativeSchema(key);
+    if (!durable_) return EvictedError(key, TierKind::kMemory);  // raced with eviction
+    return durable_->engine().ReadNativeSchema(key);
   }
 
   arrow::Result<LocalObject> MapLocal(const ObjectKey& key) {
     auto guard = locks_.Shared(key.str());
     ARROW_RETURN_NOT_OK(CheckIndexed(key));
-    ARROW_ASSIGN_OR_RAISE(auto files, storage_->LocalFiles(key));
+    if (!durable_) {
+      return arrow::Status::NotImplemented("storage none keeps no local files of ",
+                                           key.str(), " to map");
+    }
+    StorageEngine& engine = durable_->engine();
+    ARROW_ASSIGN_OR_RAISE(auto files, engine.LocalFiles(key));
     LocalObject out{key, files.back().version, false, std::move(files)};
     {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
@@ -255,7 +213,7 @@ class ObjectStore::Impl {
                                       ": its files do not hold its current version");
       }
     }
-    ARROW_ASSIGN_OR_RAISE(auto schema, storage_->ReadNativeSchema(key));
+    ARROW_ASSIGN_OR_RAISE(auto schema, engine.ReadNativeSchema(key));
     out.native = schema != nullptr;
     return out;
   }
@@ -263,22 +221,27 @@ class ObjectStore::Impl {
   arrow::Result<int64_t> Delete(const KeyPattern& pattern) {
     // Enumerate under the index lock, then take each key's writer lock in turn: a write
     // to a key either completes before its removal or starts after it (then it survives,
-    // as a write issued after the DELETE would).
+    // as a write issued after the DELETE would). Recently evicted keys matching the
+    // pattern are deleted too (they say "not found" from now on, not "evicted").
     std::vector<std::string> keys;
     uint64_t floor = 0;
     {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
-      for (auto it = index_.lower_bound(pattern.key_prefix());
-           it != index_.end() && it->first.starts_with(pattern.key_prefix()); ++it) {
-        if (pattern.kind() == KeyPattern::Kind::kObject &&
-            it->first != pattern.key_prefix()) {
-          continue;
-        }
+      const std::string& prefix = pattern.key_prefix();
+      const bool exact = pattern.kind() == KeyPattern::Kind::kObject;
+      for (auto it = index_.lower_bound(prefix);
+           it != index_.end() && it->first.starts_with(prefix); ++it) {
+        if (exact && it->first != prefix) continue;
         keys.push_back(it->first);
         floor = std::max(floor, it->second.version);
       }
+      for (const auto& [k, e] : recent_.WithPrefix(prefix)) {
+        if (exact && k != prefix) continue;
+        keys.push_back(k);
+        floor = std::max(floor, e.version);
+      }
     }
-    if (pattern.kind() == KeyPattern::Kind::kObject && keys.empty() && !memory_only_) {
+    if (pattern.kind() == KeyPattern::Kind::kObject && keys.empty() && durable_) {
       // An object written into the storage directory behind our back (flamepy local
       // mode).
       ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(pattern.key_prefix()));
@@ -294,19 +257,30 @@ class ObjectStore::Impl {
       ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(k));
       auto guard = locks_.Exclusive(k);
       uint64_t version = 0;
+      bool live = false;
       {
-        std::shared_lock<std::shared_mutex> lock(index_mu_);
+        std::unique_lock<std::shared_mutex> lock(index_mu_);
         auto it = index_.find(k);
-        if (it == index_.end()) continue;  // deleted concurrently
-        version = it->second.version;
+        if (it != index_.end()) {
+          version = it->second.version;
+          live = true;
+        } else if (auto evicted = recent_.Take(k)) {
+          version = evicted->version;  // its bytes are already gone
+        } else {
+          continue;  // deleted concurrently
+        }
       }
       if (version > floor)
         ARROW_RETURN_NOT_OK(RecordFloor(k, version));  // patched meanwhile
-      ARROW_RETURN_NOT_OK(storage_->Remove(key));
-      cache_.Erase(k);
-      if (disk_limited_) disk_lru_.Remove(k);
-      std::unique_lock<std::shared_mutex> lock(index_mu_);
-      index_.erase(k);
+      if (live) {
+        if (durable_) {
+          ARROW_RETURN_NOT_OK(durable_->engine().Remove(key));
+          durable_->Forget(k);
+        }
+        memory_.Erase(k);
+        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        index_.erase(k);
+      }
       changes_.Publish({k, version, ChangeKind::kDelete});
       ++removed;
     }
@@ -318,7 +292,6 @@ class ObjectStore::Impl {
     std::shared_lock<std::shared_mutex> lock(index_mu_);
     out.reserve(index_.size());
     for (const auto& [k, e] : index_) {
-      if (e.evicted) continue;
       auto key = ObjectKey::Parse(k);
       if (key.ok())
         out.push_back(ObjectListing{*std::move(key), e.version, e.payload_bytes});
@@ -330,9 +303,9 @@ class ObjectStore::Impl {
     StoreStats s;
     {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
-      for (const auto& [k, e] : index_) s.objects += e.evicted ? 0 : 1;
+      s.objects = static_cast<int64_t>(index_.size());
     }
-    const auto cs = cache_.stats();
+    const auto cs = memory_.stats();
     s.resident_objects = cs.entries;
     s.resident_bytes = cs.bytes;
     s.memory_evictions = cs.evictions;
@@ -344,15 +317,41 @@ class ObjectStore::Impl {
     s.native_replies = native_replies_;
     s.bytes_written = bytes_written_;
     s.bytes_read = bytes_read_;
-    s.storage = storage_->Usage();
+    if (durable_) s.storage = durable_->engine().Usage();
     return s;
   }
 
+  int64_t index_size() const {
+    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    return static_cast<int64_t>(index_.size());
+  }
+  int64_t recent_evictions_size() const {
+    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    return static_cast<int64_t>(recent_.size());
+  }
+
   const std::string& epoch() const { return epoch_; }
-  const StorageEngine& storage() const { return *storage_; }
+  const StorageEngine* storage() const {
+    return durable_ ? &durable_->engine() : nullptr;
+  }
   ChangeFeed& changes() { return changes_; }
 
  private:
+  arrow::Status EvictedError(const ObjectKey& key, TierKind tier) const {
+    if (tier == TierKind::kDurable) {
+      return arrow::Status::KeyError(
+          "object ", key.str(), " was evicted from the durable tier (",
+          durable_ ? durable_->Kind() : std::string("storage"),
+          " storage) to stay within the storage capacity (cache.capacity); write it "
+          "again, or configure a larger capacity");
+    }
+    return arrow::Status::KeyError(
+        "object ", key.str(),
+        " was evicted from the memory tier under memory pressure (storage: none keeps "
+        "objects only in memory); write it again, or configure durable storage or a "
+        "larger eviction.max_memory");
+  }
+
   // The version a write continues from: the highest of the key's current version and the
   // version floors covering it (a key deleted and re-created continues above its old
   // versions, also when the new object was placed in the storage directory behind our
@@ -364,7 +363,7 @@ class ObjectStore::Impl {
       auto it = index_.find(key.str());
       if (it != index_.end()) return std::max(it->second.version, floor);
     }
-    if (!memory_only_) {
+    if (durable_) {
       // flamepy's local-storage mode writes objects straight into the storage directory.
       if (auto adopted = Adopt(key); adopted.ok()) {
         return std::max((*adopted)->version(), floor);
@@ -385,9 +384,15 @@ class ObjectStore::Impl {
     return current + 1;
   }
 
+  // The highest version `key` ever had that is not in the index: floors of DELETEs and
+  // of forgotten evictions, and the version of a recent eviction.
   uint64_t FloorFor(const ObjectKey& key) {
-    std::lock_guard<std::mutex> lock(floors_mu_);
     uint64_t floor = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      if (const auto* e = recent_.Find(key.str())) floor = e->version;
+    }
+    std::lock_guard<std::mutex> lock(floors_mu_);
     for (const std::string& p :
          {key.str(), std::string(key.prefix()), std::string(key.app()) + "/*"}) {
       auto it = floors_.find(p);
@@ -396,247 +401,238 @@ class ObjectStore::Impl {
     return floor;
   }
 
+  // A floor for `pattern`: durable first (when there is a durable tier), then in memory.
   arrow::Status RecordFloor(const std::string& pattern, uint64_t version) {
-    ARROW_RETURN_NOT_OK(storage_->RecordFloor(VersionFloor{pattern, version}));
+    if (durable_) {
+      ARROW_RETURN_NOT_OK(durable_->engine().RecordFloor(VersionFloor{pattern, version}));
+    }
+    RaiseFloor(pattern, version);
+    return arrow::Status::OK();
+  }
+  void RaiseFloor(const std::string& pattern, uint64_t version) {
     std::lock_guard<std::mutex> lock(floors_mu_);
     auto& v = floors_[pattern];
     v = std::max(v, version);
-    return arrow::Status::OK();
   }
 
   arrow::Status CheckIndexed(const ObjectKey& key) {
     {
       std::shared_lock<std::shared_mutex> lock(index_mu_);
-      auto it = index_.find(key.str());
-      if (it != index_.end()) {
-        if (it->second.evicted) return EvictedError(key, it->second.disk_evicted);
-        return arrow::Status::OK();
-      }
+      if (index_.count(key.str())) return arrow::Status::OK();
+      if (const auto* e = recent_.Find(key.str())) return EvictedError(key, e->tier);
     }
-    if (!memory_only_) return Adopt(key).status();
+    if (durable_) return Adopt(key).status();
     return arrow::Status::KeyError("object ", key.str(), " not found");
   }
 
-  bool IsEvicted(const ObjectKey& key) const {
+  bool RecentlyEvicted(const ObjectKey& key) const {
     std::shared_lock<std::shared_mutex> lock(index_mu_);
-    auto it = index_.find(key.str());
-    return it != index_.end() && it->second.evicted;
+    return recent_.Find(key.str()) != nullptr;
   }
 
   // Reads an object that exists in storage but not in the index, and indexes it. Caller
   // holds the key's lock (shared or exclusive).
   arrow::Result<Object::Ptr> Adopt(const ObjectKey& key) {
-    ARROW_ASSIGN_OR_RAISE(auto object, storage_->Read(key));
-    std::unique_lock<std::shared_mutex> lock(index_mu_);
-    auto [it, inserted] = index_.try_emplace(
-        key.str(), IndexEntry{object->version(), object->payload_bytes(),
-                              static_cast<int32_t>(object->deltas().size()), false});
-    if (inserted) spdlog::info("store: adopted {} found in storage", key.str());
-    return object;
-  }
-
-  // The object, from memory (pinned) or storage (cached when it fits). Caller holds the
-  // key's lock.
-  arrow::Result<Object::Ptr> Load(const ObjectKey& key) {
-    ARROW_ASSIGN_OR_RAISE(auto object, LoadObject(key));
-    // Only objects that exist enter the disk recency list: GETs of missing keys must not
-    // grow it.
-    if (disk_limited_) disk_lru_.Touch(key.str());
-    return object;
-  }
-
-  arrow::Result<Object::Ptr> LoadObject(const ObjectKey& key) {
-    if (auto handle = cache_.Lookup(key.str())) return Pin(std::move(handle));
+    ARROW_ASSIGN_OR_RAISE(auto object, durable_->engine().Read(key));
+    bool inserted = false;
     {
       std::unique_lock<std::shared_mutex> lock(index_mu_);
-      auto it = index_.find(key.str());
-      if (it != index_.end() && it->second.evicted) {
-        return EvictedError(key, it->second.disk_evicted);
-      }
-      if (memory_only_) {
-        if (it == index_.end()) {
+      inserted = index_.try_emplace(key.str(), EntryOf(*object)).second;
+    }
+    if (inserted) {
+      durable_->Stored(key, object->version());
+      spdlog::info("store: adopted {} found in storage", key.str());
+    }
+    return object;
+  }
+
+  // The object, from memory (pinned) or the durable tier (cached when it fits). Caller
+  // holds the key's lock.
+  arrow::Result<Object::Ptr> Load(const ObjectKey& key) {
+    if (auto object = memory_.Lookup(key.str())) {
+      if (durable_) durable_->Touched(key.str());
+      return object;
+    }
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      if (const auto* e = recent_.Find(key.str())) return EvictedError(key, e->tier);
+      if (!durable_) {
+        if (!index_.count(key.str())) {
           return arrow::Status::KeyError("object ", key.str(), " not found");
         }
-        // Indexed but not resident: evicted between our write and now.
-        it->second.evicted = true;
-        return EvictedError(key);
+        // Indexed but not resident: evicted a moment ago, its report is on the way.
+        return EvictedError(key, TierKind::kMemory);
       }
     }
     ARROW_ASSIGN_OR_RAISE(auto object, Adopt(key));
-    if (cache_.Fits(object->memory_charge())) {
-      ARROW_ASSIGN_OR_RAISE(auto handle,
-                            cache_.Insert(key.str(), object, object->memory_charge()));
-      return Pin(std::move(handle));
-    }
-    return object;  // larger than the whole memory limit: served from storage, not cached
+    durable_->Touched(key.str());
+    return memory_.Insert(key.str(), std::move(object));
   }
 
   // Makes `object` the key's new state: durable first, then memory, then the index.
   // Caller holds the key's writer lock.
   arrow::Status Store(const ObjectKey& key, const Object::Ptr& object, bool append) {
-    const int64_t charge = object->memory_charge();
-    const IndexEntry entry{object->version(), object->payload_bytes(),
-                           static_cast<int32_t>(object->deltas().size()), false};
-    if (memory_only_) {
-      if (!cache_.Fits(charge)) {
-        refused_writes_++;
-        return arrow::Status::CapacityError(
-            "object ", key.str(), " needs ", charge,
-            " bytes of memory, more than eviction.max_memory (",
-            options_.max_memory_bytes, " bytes); with storage: none it cannot be kept");
-      }
-      // Index first, so that an eviction racing with the insert sees this version.
-      IndexEntry previous;
-      bool had_previous = false;
-      {
-        std::unique_lock<std::shared_mutex> lock(index_mu_);
-        auto it = index_.find(key.str());
-        if (it != index_.end()) {
-          previous = it->second;
-          had_previous = true;
-        }
-        index_[key.str()] = entry;
-      }
-      const bool allow_evict = options_.memory_full == MemoryFullPolicy::kEvict;
-      auto inserted = cache_.Insert(key.str(), object, charge, allow_evict);
-      if (!inserted.ok()) {
-        refused_writes_++;
-        std::unique_lock<std::shared_mutex> lock(index_mu_);
-        if (had_previous) {
-          index_[key.str()] = previous;
-        } else {
-          index_.erase(key.str());
-        }
-        return inserted.status().WithMessage(
-            "cannot store ", key.str(), ": ", inserted.status().message(),
-            " (storage: none; eviction refuses writes when memory is full)");
-      }
-      return arrow::Status::OK();
-    }
+    if (!durable_) return StoreInMemoryOnly(key, object);
+    StorageEngine& engine = durable_->engine();
     arrow::Status written =
-        append ? storage_->Append(key, *object) : storage_->Put(key, *object);
+        append ? engine.Append(key, *object) : engine.Put(key, *object);
     if (!written.ok()) {
       if (!written.IsCapacityError()) {
-        // The write may have landed on disk although it failed (e.g. the directory fsync
-        // after the rename): forget what memory knows, so the next access reads the state
-        // from storage and the next version is above whatever is there.
-        cache_.Erase(key.str());
+        // The write may have landed although it failed (e.g. the directory fsync after
+        // the rename): forget what memory knows, so the next access reads the state from
+        // storage and the next version is above whatever is there.
+        memory_.Erase(key.str());
+        durable_->Forget(key.str());
         std::unique_lock<std::shared_mutex> lock(index_mu_);
         index_.erase(key.str());
       }
       return written;
     }
-    if (disk_limited_) disk_lru_.Touch(key.str());
-    if (cache_.Fits(charge)) {
-      ARROW_ASSIGN_OR_RAISE(auto handle, cache_.Insert(key.str(), object, charge));
-    } else {
-      cache_.Erase(key.str());
-    }
+    durable_->Stored(key, object->version());
+    ARROW_RETURN_NOT_OK(memory_.Insert(key.str(), object).status());
     std::unique_lock<std::shared_mutex> lock(index_mu_);
-    index_[key.str()] = entry;
+    index_[key.str()] = EntryOf(*object);
+    recent_.Take(key.str());  // stored again: no longer "evicted"
     return arrow::Status::OK();
   }
 
-  // After a write of `write_bytes` to `key` (a replacing PUT, or an appended delta)
-  // failed with `failure`: when the disk store's capacity limit was the reason, removes
-  // least-recently-used other objects from disk until the write fits (at least one),
-  // reporting them as evicted, and returns OK to retry. Returns `failure` itself when
-  // retrying cannot help: another error, a full device (ENOSPC), an object larger than
-  // the whole capacity, or nothing left to evict. Holds no key lock when called.
-  arrow::Status MakeRoomOnDisk(const ObjectKey& key, const arrow::Status& failure,
-                               int64_t write_bytes, bool replace) {
-    if (!disk_limited_ || !IsCapacityLimit(failure)) return failure;
-    constexpr int64_t kFileOverhead =
-        1024;  // IPC framing of one file, as the engine estimates
-    int64_t own = 0;
-    {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
-      auto it = index_.find(key.str());
-      if (it != index_.end() && !it->second.evicted) own = it->second.payload_bytes;
-    }
-    const StorageUsage usage = storage_->Usage();
-    const int64_t object_after = (replace ? 0 : own) + write_bytes + kFileOverhead;
-    if (object_after > usage.capacity_bytes) return failure;
-    const int64_t needed = write_bytes + kFileOverhead - (replace ? own : 0);
-    bool evicted_any = false;
-    while (!evicted_any ||
-           storage_->Usage().stored_bytes + needed > usage.capacity_bytes) {
-      const std::string victim = disk_lru_.Oldest(key.str());
-      if (victim.empty()) return failure;
-      ARROW_ASSIGN_OR_RAISE(bool evicted, EvictFromDisk(victim));
-      evicted_any = evicted_any || evicted;
-    }
-    return arrow::Status::OK();
-  }
-
-  // Removes `victim` from disk and memory, keeping its index entry (and version, also as
-  // a persisted floor) so that a GET says it was evicted and a new PUT continues its
-  // versions.
-  arrow::Result<bool> EvictFromDisk(const std::string& victim) {
-    ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(victim));
-    auto guard = locks_.Exclusive(victim);
-    disk_lru_.Remove(victim);
-    uint64_t version = 0;
-    int64_t bytes = 0;
-    {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
-      auto it = index_.find(victim);
-      if (it == index_.end() || it->second.evicted) return false;
-      version = it->second.version;
-      bytes = it->second.payload_bytes;
-    }
-    ARROW_RETURN_NOT_OK(RecordFloor(victim, version));
-    ARROW_RETURN_NOT_OK(storage_->Remove(key));
-    cache_.Erase(victim);
+  arrow::Status StoreInMemoryOnly(const ObjectKey& key, const Object::Ptr& object) {
+    // Index first (and out of the recent evictions), so that an eviction racing with the
+    // insert sees this version.
+    std::optional<IndexEntry> previous;
+    std::optional<RecentEvictions::Entry> previously_evicted;
     {
       std::unique_lock<std::shared_mutex> lock(index_mu_);
-      auto it = index_.find(victim);
-      if (it != index_.end()) {
-        it->second.evicted = true;
-        it->second.disk_evicted = true;
+      auto it = index_.find(key.str());
+      if (it != index_.end()) previous = it->second;
+      previously_evicted = recent_.Take(key.str());
+      index_[key.str()] = EntryOf(*object);
+    }
+    auto inserted = memory_.Insert(key.str(), object);
+    if (!inserted.ok()) {
+      refused_writes_++;
+      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      if (previous) {
+        index_[key.str()] = *previous;
+      } else {
+        index_.erase(key.str());
+      }
+      if (previously_evicted) ForgetIfNeeded(recent_.Add(key.str(), *previously_evicted));
+    }
+    return inserted.status();
+  }
+
+  // After a write to `key` failed with `failure`: when the durable tier's capacity limit
+  // was the reason and evicting others can help, evicts least-recently-used other
+  // objects until the engine's shortfall is covered (at least one) and returns OK to
+  // retry. Returns `failure` itself otherwise. Holds no key lock when called.
+  arrow::Status MakeRoom(const ObjectKey& key, const arrow::Status& failure) {
+    if (!durable_) return failure;
+    const int64_t needed = durable_->BytesToEvictFor(key.str(), failure);
+    if (needed <= 0) return failure;
+    int64_t freed = 0;
+    int64_t evicted = 0;
+    while (freed < needed) {
+      auto victim = durable_->TakeOldest(key.str());
+      if (!victim) break;
+      auto removed = EvictFromDurable(*victim);
+      if (!removed.ok()) {
+        eviction_log_.Flush(TierKind::kDurable, DurableWhy());
+        return removed.status();
+      }
+      if (*removed) {
+        freed += victim->bytes;
+        ++evicted;
       }
     }
-    lost_objects_++;
-    spdlog::warn(
-        "store: evicted {} (version {}, {} bytes) from disk to stay within the "
-        "storage capacity of {} bytes",
-        victim, version, bytes, storage_->Usage().capacity_bytes);
+    eviction_log_.Flush(TierKind::kDurable, DurableWhy());
+    return evicted > 0 ? arrow::Status::OK() : failure;
+  }
+
+  std::string DurableWhy() const {
+    return fmt::format(
+        "to stay within the storage capacity of {} bytes (cache.capacity, {}); their "
+        "versions are kept as floors",
+        durable_->engine().Usage().capacity_bytes, durable_->Describe());
+  }
+
+  // Removes one durable victim under its key lock: its version floor first (durable, so
+  // a crash after the removal cannot let the version be reused), then its files; then
+  // the one handler retires it. False when the key changed meanwhile (written again:
+  // it is back in the LRU as most recent; or deleted).
+  arrow::Result<bool> EvictFromDurable(const Eviction& victim) {
+    ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(victim.key));
+    auto guard = locks_.Exclusive(victim.key);
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(victim.key);
+      if (it == index_.end() || it->second.version != victim.version) return false;
+    }
+    ARROW_RETURN_NOT_OK(
+        durable_->engine().RecordFloor(VersionFloor{victim.key, victim.version}));
+    ARROW_RETURN_NOT_OK(durable_->engine().Remove(key));
+    OnEvicted(TierKind::kDurable, {victim}, /*end_of_burst=*/false);
     return true;
   }
 
-  void OnEvict(const std::string& key, const Object::Ptr& object) {
-    if (!memory_only_) return;  // the durable copy stays on disk
-    {
-      std::unique_lock<std::shared_mutex> lock(index_mu_);
-      auto it = index_.find(key);
-      if (it == index_.end() || it->second.version != object->version()) return;
-      it->second.evicted = true;
+  // The one eviction handler: every tier reports what it evicted here. Each evicted
+  // object whose index entry is still that version leaves the index (and the memory tier)
+  // for the recent-evictions set, which keeps GET's "evicted" answer and, with the
+  // floors, the key's versions; the set's oldest entry is folded into its app's floor
+  // when the set is full. Memory evictions in front of a durable tier lose nothing (the
+  // durable copy stays) and are only counted by the cache. A line is logged per burst
+  // (EvictionLog). Called without the cache's lock; for the memory tier possibly under
+  // another key's writer lock (so it takes no key locks).
+  void OnEvicted(TierKind tier, std::vector<Eviction> burst, bool end_of_burst) {
+    if (tier == TierKind::kMemory && durable_) return;
+    int64_t objects = 0;
+    int64_t bytes = 0;
+    for (const auto& e : burst) {
+      {
+        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        auto it = index_.find(e.key);
+        if (it == index_.end() || it->second.version != e.version) continue;
+        index_.erase(it);
+        ForgetIfNeeded(recent_.Add(e.key, RecentEvictions::Entry{e.version, tier}));
+      }
+      if (tier == TierKind::kDurable) memory_.Erase(e.key);
+      ++objects;
+      bytes += e.bytes;
     }
-    lost_objects_++;
-    spdlog::warn(
-        "store: evicted {} (version {}, {} bytes) under memory pressure; with storage: "
-        "none "
-        "it is gone",
-        key, object->version(), object->payload_bytes());
+    lost_objects_ += objects;
+    eviction_log_.Add(tier, objects, bytes);
+    if (end_of_burst) {
+      eviction_log_.Flush(
+          tier, fmt::format("under memory pressure (eviction.max_memory {} bytes); with "
+                            "storage: none they are gone",
+                            memory_.max_bytes()));
+    }
+  }
+
+  // Folds the version of an evicted key the recent set forgot into its app's floor: a
+  // later write of the key (or any new key of the app) continues above it. In memory
+  // only: a durable tier recorded the key's own floor durably when it evicted it.
+  void ForgetIfNeeded(const std::optional<RecentEvictions::Forgotten>& forgotten) {
+    if (!forgotten) return;
+    const auto slash = forgotten->key.find('/');
+    RaiseFloor(forgotten->key.substr(0, slash) + "/*", forgotten->version);
   }
 
   const StoreOptions options_;
-  const std::unique_ptr<StorageEngine> storage_;
-  const bool memory_only_;
-  const bool
-      disk_limited_;  // disk storage with a capacity limit: evict from disk for space
+  const std::unique_ptr<DurableTier> durable_;  // null: storage none
   std::string epoch_;
-  DiskLru disk_lru_;
 
   KeyLocks locks_;
-  Cache cache_;
+  MemoryTier memory_;
 
   mutable std::shared_mutex index_mu_;
   std::map<std::string, IndexEntry> index_;  // ordered: prefix scans for DELETE
+  RecentEvictions recent_;                   // guarded by index_mu_
 
   std::mutex floors_mu_;
   std::unordered_map<std::string, uint64_t> floors_;  // pattern -> version floor
 
+  EvictionLog eviction_log_;
   std::atomic<int64_t> lost_objects_{0};
   std::atomic<int64_t> refused_writes_{0};
   std::atomic<int64_t> not_modified_{0};
@@ -681,7 +677,11 @@ arrow::Result<std::vector<ObjectListing>> ObjectStore::List() const {
   return impl_->List();
 }
 StoreStats ObjectStore::stats() const { return impl_->stats(); }
-const StorageEngine& ObjectStore::storage() const { return impl_->storage(); }
+const StorageEngine* ObjectStore::storage() const { return impl_->storage(); }
+int64_t ObjectStore::index_size() const { return impl_->index_size(); }
+int64_t ObjectStore::recent_evictions_size() const {
+  return impl_->recent_evictions_size();
+}
 ChangeFeed& ObjectStore::changes() { return impl_->changes(); }
 arrow::Result<LocalObject> ObjectStore::MapLocal(const ObjectKey& key) {
   return impl_->MapLocal(key);

@@ -3,14 +3,17 @@
 // It owns the index of all keys (version, size, state), orders operations per key
 // (writers exclusive, readers shared; DELETE included), assigns versions, keeps version
 // floors so that versions never go backwards or repeat for a key (not after eviction,
-// restart, or DELETE and re-creation), and coordinates the storage engine (durable copy)
-// with the memory cache (resident copy).
+// restart, or DELETE and re-creation), and places the bytes in its tiers (store/tiers.h):
+// the durable tier (a storage engine; absent with `storage: none`) and the memory tier
+// (resident copy; the only copy without a durable tier). Both report evictions to one
+// handler here; evicted keys leave the index, and a bounded set of recent evictions keeps
+// GET's "evicted" answer for them.
 //
-// Write path (PUT/PATCH): take the key's writer lock → assign version → storage engine
-// writes durably → memory cache insert → index update → unlock → acknowledge. Read path
-// (GET): take the key's reader lock → memory cache lookup (pin) or storage read → decide
-// the reply (PlanGet) → unlock. The returned object stays pinned in the memory cache
-// until the caller drops it, and shares its buffers with the cache (no copies).
+// Write path (PUT/PATCH): take the key's writer lock → assign version → durable tier
+// writes → memory tier insert → index update → unlock → acknowledge. Read path (GET):
+// take the key's reader lock → memory tier lookup (pin) or durable read → decide the
+// reply (PlanGet) → unlock. The returned object stays pinned in the memory tier until
+// the caller drops it, and shares its buffers with it (no copies).
 #pragma once
 
 #include <cstdint>
@@ -44,12 +47,16 @@ struct StoreOptions {
   bool eviction = true;        ///< false: `eviction.policy: none`
   MemoryFullPolicy memory_full = MemoryFullPolicy::kEvict;  ///< memory-only storage only
   int64_t max_deltas = 1000;  ///< deltas per object (upstream's limit)
+  /// Evicted keys remembered so that GET says "evicted" rather than "not found"; older
+  /// ones are forgotten (their versions folded into their app's version floor).
+  int64_t recent_evictions = 65536;
 };
 
 /// The store that is its own version authority (see store/store.h).
 class ObjectStore final : public Store {
  public:
   /// Opens the store: scans `storage` (index only, no payloads) and loads version floors.
+  /// A null `storage` (`storage: none`) opens a store with a memory tier only.
   static arrow::Result<std::unique_ptr<ObjectStore>> Open(
       StoreOptions options, std::unique_ptr<StorageEngine> storage);
   ~ObjectStore();
@@ -75,7 +82,12 @@ class ObjectStore final : public Store {
   arrow::Result<std::vector<ObjectListing>> List() const override;
 
   StoreStats stats() const override;
-  const StorageEngine& storage() const;
+  /// The durable tier's engine; nullptr for a memory-only store.
+  const StorageEngine* storage() const;
+  /// Keys in the index (live objects only: evicted keys leave it).
+  int64_t index_size() const;
+  /// Keys in the recent-evictions set (bounded by StoreOptions::recent_evictions).
+  int64_t recent_evictions_size() const;
   /// Every committed PUT, PATCH and deleted key, published after it is durable and
   /// visible, in commit order per key (see store/change_feed.h).
   ChangeFeed& changes();

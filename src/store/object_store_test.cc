@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include <thread>
 
@@ -24,7 +25,7 @@ std::shared_ptr<arrow::Buffer> Bytes(const std::string& s) {
 }
 
 std::unique_ptr<ObjectStore> MemoryStore(StoreOptions options = {}) {
-  return ObjectStore::Open(options, MakeNoneStorage()).ValueOrDie();
+  return ObjectStore::Open(options, nullptr).ValueOrDie();
 }
 
 PutTarget Target(const std::string& app, const std::string& session,
@@ -116,7 +117,8 @@ TEST(ObjectStoreTest, MemoryOnlyEvictionIsReportedNotSilent) {
                                               {Bytes(std::string(1500, 'x')), {}}));
   ASSERT_OK(store->Put(Target("a", "s", "second"), {Bytes(std::string(1500, 'y')), {}}));
   ASSERT_OK(store->Put(Target("a", "s", "third"), {Bytes(std::string(1500, 'z')), {}}));
-  EXPECT_STATUS(KeyError, "evicted under memory pressure", store->Get(first.key, 0));
+  EXPECT_STATUS(KeyError, "evicted from the memory tier under memory pressure",
+                store->Get(first.key, 0));
   EXPECT_STATUS(KeyError, "evicted", store->Patch(first.key, Bytes("p")));
   auto stats = store->stats();
   EXPECT_EQ(stats.lost_objects, 1);
@@ -126,6 +128,60 @@ TEST(ObjectStoreTest, MemoryOnlyEvictionIsReportedNotSilent) {
   ASSERT_OK_AND_ASSIGN(auto again,
                        store->Put(Target("a", "s", "first"), {Bytes("small"), {}}));
   EXPECT_EQ(again.version, 2u);
+}
+
+TEST(ObjectStoreTest, EvictedKeysLeaveTheIndexAndVersionsAreNeverReused) {
+  // A memory tier that holds 4 objects and remembers 8 evictions: 500 keys written three
+  // times each, round-robin, so that every key is evicted between its writes.
+  StoreOptions options;
+  options.max_objects = 4;
+  options.recent_evictions = 8;
+  auto store = MemoryStore(options);
+  std::map<std::string, uint64_t> last;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 500; ++i) {
+      const std::string id = "o" + std::to_string(i);
+      ASSERT_OK_AND_ASSIGN(auto w, store->Put(Target("app", "s", id), {Bytes("v"), {}}));
+      EXPECT_GT(w.version, last[id]) << id << " round " << round;  // never reused
+      last[id] = w.version;
+      EXPECT_LE(store->index_size(), 4);
+      EXPECT_LE(store->recent_evictions_size(), 8);
+    }
+  }
+  EXPECT_EQ(store->stats().lost_objects, 1500 - 4);
+  // Recently evicted: "evicted"; forgotten long ago: "not found" — never a stale object.
+  ASSERT_OK_AND_ASSIGN(auto recent, ObjectKey::Parse("app/s/o490"));
+  EXPECT_STATUS(KeyError, "evicted from the memory tier", store->Get(recent, 0));
+  ASSERT_OK_AND_ASSIGN(auto old, ObjectKey::Parse("app/s/o3"));
+  EXPECT_STATUS(KeyError, "not found", store->Get(old, 0));
+  EXPECT_STATUS(KeyError, "not found for patch", store->Patch(old, Bytes("p")));
+  // A brand-new key of the app continues above the forgotten versions too (the floor is
+  // per app once the set forgets a key), and a forgotten key's next version is above
+  // every version it had.
+  ASSERT_OK_AND_ASSIGN(auto again,
+                       store->Put(Target("app", "s", "o3"), {Bytes("w"), {}}));
+  EXPECT_GT(again.version, last["o3"]);
+  // Another app is unaffected: it starts at 1.
+  ASSERT_OK_AND_ASSIGN(auto other,
+                       store->Put(Target("other", "s", "x"), {Bytes("w"), {}}));
+  EXPECT_EQ(other.version, 1u);
+}
+
+TEST(ObjectStoreTest, DeletingAnEvictedKeyMakesItNotFoundAndKeepsItsVersions) {
+  StoreOptions options;
+  options.max_objects = 1;
+  auto store = MemoryStore(options);
+  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("a", "s", "x"), {Bytes("1"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto a2, store->Patch(a.key, Bytes("2")));
+  ASSERT_OK(store->Put(Target("a", "t", "y"), {Bytes("3"), {}}));  // evicts a/s/x
+  EXPECT_STATUS(KeyError, "evicted", store->Get(a.key, 0));
+  ASSERT_OK_AND_ASSIGN(auto pattern, KeyPattern::Parse("a/s"));
+  ASSERT_OK_AND_ASSIGN(int64_t n, store->Delete(pattern));
+  EXPECT_EQ(n, 1);
+  EXPECT_STATUS(KeyError, "not found", store->Get(a.key, 0));
+  EXPECT_EQ(store->recent_evictions_size(), 0);
+  ASSERT_OK_AND_ASSIGN(auto again, store->Put(Target("a", "s", "x"), {Bytes("4"), {}}));
+  EXPECT_GT(again.version, a2.version);
 }
 
 TEST(ObjectStoreTest, MemoryOnlyRefuseModeRefusesInsteadOfEvicting) {
@@ -266,11 +322,15 @@ TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersion
   ASSERT_OK_AND_ASSIGN(auto d, store->Put(Target("app", "s", "d"), {Bytes(kb100), {}}));
   EXPECT_EQ(d.version, 1u);
   // Exactly b went: the least recently used, not the one being written.
-  EXPECT_STATUS(KeyError, "evicted from disk", store->Get(b.key, 0));
-  EXPECT_STATUS(KeyError, "evicted from disk", store->Patch(b.key, Bytes("p")));
+  EXPECT_STATUS(KeyError, "evicted from the durable tier (disk storage)",
+                store->Get(b.key, 0));
+  EXPECT_STATUS(KeyError, "evicted from the durable tier",
+                store->Patch(b.key, Bytes("p")));
   ASSERT_OK(store->Get(a.key, 0));
   ASSERT_OK(store->Get(c.key, 0));
   EXPECT_EQ(store->List()->size(), 3u);
+  EXPECT_EQ(store->index_size(), 3);             // b left the index ...
+  EXPECT_EQ(store->recent_evictions_size(), 1);  // ... for the recent evictions
   EXPECT_EQ(store->stats().lost_objects, 1);
   EXPECT_LE(store->stats().storage.stored_bytes, 350 << 10);
   // An object larger than the whole capacity evicts nothing.

@@ -42,8 +42,7 @@ struct TestServer {
   }
   arrow::Status Serve(const arrow::flight::FlightServerOptions& options,
                       std::string advertised) {
-    ARROW_ASSIGN_OR_RAISE(auto opened,
-                          ObjectStore::Open(store_options, MakeNoneStorage()));
+    ARROW_ASSIGN_OR_RAISE(auto opened, ObjectStore::Open(store_options, nullptr));
     store = std::move(opened);
     FlightServiceOptions service_options;
     service_options.advertised_endpoint = std::move(advertised);
