@@ -12,6 +12,7 @@
 
 #include <arrow/array.h>
 #include <arrow/flight/client.h>
+#include <arrow/ipc/dictionary.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
 #include <arrow/util/byte_size.h>
@@ -803,6 +804,34 @@ arrow::Result<std::shared_ptr<arrow::Table>> CacheClient::GetTable(const ObjectR
 // ---------------------------------------------------------------------------------------------
 // Listing
 
+namespace {
+
+// `version=<N>[;kind=opaque|table][;deltas=<D>]` (flight_service.cc ListingMetadata);
+// false when there is no `version=` (upstream's server).
+bool ParseListingMetadata(std::string_view md, ListedObject* obj) {
+  if (!md.starts_with("version=")) return false;
+  while (!md.empty()) {
+    const size_t end = std::min(md.find(';'), md.size());
+    const std::string_view part = md.substr(0, end);
+    const size_t eq = part.find('=');
+    if (eq != std::string_view::npos) {
+      const std::string_view name = part.substr(0, eq);
+      const std::string value(part.substr(eq + 1));
+      if (name == "version") {
+        obj->version = std::strtoull(value.c_str(), nullptr, 10);
+      } else if (name == "kind") {
+        obj->kind = value;
+      } else if (name == "deltas") {
+        obj->delta_count = std::strtoll(value.c_str(), nullptr, 10);
+      }
+    }
+    md.remove_prefix(std::min(md.size(), end + 1));
+  }
+  return true;
+}
+
+}  // namespace
+
 arrow::Result<std::vector<ListedObject>> CacheClient::List() {
   ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
   ARROW_ASSIGN_OR_RAISE(auto listing, client->ListFlights(CallOptions(), fl::Criteria{}));
@@ -813,11 +842,9 @@ arrow::Result<std::vector<ListedObject>> CacheClient::List() {
     ListedObject obj;
     obj.key = JoinDescriptorPath(info->descriptor().path);
     obj.bytes = info->total_bytes();
-    // Our server puts `version=<N>` in app_metadata (docs/protocol.md); upstream sends
-    // none.
-    if (std::string_view md = info->app_metadata(); md.starts_with("version=")) {
-      obj.version = std::strtoull(std::string(md.substr(8)).c_str(), nullptr, 10);
-    }
+    // Our server puts `version=<N>;kind=…;deltas=<D>` in app_metadata
+    // (docs/protocol.md); upstream sends none.
+    ParseListingMetadata(info->app_metadata(), &obj);
     if (!info->endpoints().empty() && !info->endpoints()[0].locations.empty()) {
       obj.endpoint = info->endpoints()[0].locations[0].ToString();
     }
@@ -830,39 +857,74 @@ arrow::Result<ObjectStat> CacheClient::Stat(const ObjectRef& ref) {
   ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "stat", ref.key));
   auto result = [&]() -> arrow::Result<ObjectStat> {
     ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(EndpointOf(ref)));
+    ObjectStat stat;
+    stat.key = ref.key;
+    // Our server answers GetFlightInfo of an existing object with its size and
+    // `version=…` metadata from its index (docs/protocol.md): nothing is transferred.
+    ARROW_ASSIGN_OR_RAISE(
+        auto info,
+        client->GetFlightInfo(CallOptions(), fl::FlightDescriptor::Path({ref.key})));
+    ListedObject listed;
+    if (ParseListingMetadata(info->app_metadata(), &listed)) {
+      stat.version = listed.version;
+      stat.total_bytes = info->total_bytes();
+      stat.delta_count = listed.delta_count;
+      if (!listed.kind.empty()) {
+        stat.is_table = listed.kind == "table";
+      } else {
+        arrow::ipc::DictionaryMemo memo;
+        ARROW_ASSIGN_OR_RAISE(auto schema, info->GetSchema(&memo));
+        stat.is_table = IsNativeTableSchema(*schema);
+      }
+      return stat;
+    }
+    // No metadata: an absent object on our server, or upstream's server (which never
+    // reports any). One read tells; its payloads are counted and dropped.
+    stat.from_metadata = false;
+    stat.delta_count = 0;
     ARROW_ASSIGN_OR_RAISE(auto stream,
                           client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
     ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
-    ObjectStat stat;
-    stat.key = ref.key;
     stat.is_table = IsNativeTableSchema(*schema);
-    if (stat.is_table) stat.version = stat.base_version = NativeSchemaVersion(*schema);
+    if (stat.is_table) stat.version = NativeSchemaVersion(*schema);
     bool seen = false;
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
       if (!chunk.data) break;
       seen = true;
       if (stat.is_table) {
-        stat.base_bytes += arrow::util::TotalBufferSize(*chunk.data);
+        stat.total_bytes += arrow::util::TotalBufferSize(*chunk.data);
         continue;
       }
       for (int64_t i = 0; i < chunk.data->num_rows(); ++i) {
         ARROW_ASSIGN_OR_RAISE(auto row, ReadRow(*chunk.data, i));
-        if (row.is_base) {
-          stat.base_version = row.version;
-          stat.base_bytes = row.data->size();
-        } else {
-          ++stat.delta_count;
-          stat.total_bytes += row.data->size();
-        }
+        if (!row.is_base) ++stat.delta_count;
+        stat.total_bytes += row.data->size();
         stat.version = std::max(stat.version, row.version);
       }
     }
     if (!seen && !stat.is_table) return arrow::Status::KeyError("Object not found");
-    stat.total_bytes += stat.base_bytes;
     return stat;
   }();
   if (!result.ok()) return Annotate(result.status(), "stat", ref.key);
+  return result;
+}
+
+arrow::Result<std::string> CacheClient::Info() {
+  auto result = [&]() -> arrow::Result<std::string> {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
+    ARROW_ASSIGN_OR_RAISE(
+        auto results,
+        client->DoAction(CallOptions(), fl::Action{std::string(kInfoAction), nullptr}));
+    ARROW_ASSIGN_OR_RAISE(auto first, results->Next());
+    if (!first || !first->body) {
+      return arrow::Status::IOError("the server sent no INFO document");
+    }
+    std::string body = first->body->ToString();
+    ARROW_RETURN_NOT_OK(results->Drain());
+    return body;
+  }();
+  if (!result.ok()) return Annotate(result.status(), "info", options_.endpoint);
   return result;
 }
 

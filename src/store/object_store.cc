@@ -25,6 +25,7 @@ struct IndexEntry {
   int32_t delta_count = 0;
   bool evicted = false;       // memory-only storage: dropped for space, payload gone
   bool disk_evicted = false;  // disk storage: removed to stay within the capacity
+  bool native = false;        // a native Arrow table (for listings: kind)
 };
 
 // Recency of the objects on disk (resident or not), for evicting from a capacity-limited
@@ -111,8 +112,8 @@ class ObjectStore::Impl {
     if (epoch_.empty()) epoch_ = NewUuid4();
     int64_t count = 0;
     ARROW_RETURN_NOT_OK(storage_->Scan([&](StoredObjectInfo info) {
-      index_[info.key.str()] =
-          IndexEntry{info.version, info.payload_bytes, info.delta_count, false};
+      index_[info.key.str()] = IndexEntry{
+          info.version, info.payload_bytes, info.delta_count, false, false, info.native};
       if (disk_limited_) disk_lru_.Touch(info.key.str());
       ++count;
     }));
@@ -302,10 +303,22 @@ class ObjectStore::Impl {
     for (const auto& [k, e] : index_) {
       if (e.evicted) continue;
       auto key = ObjectKey::Parse(k);
-      if (key.ok())
-        out.push_back(ObjectListing{*std::move(key), e.version, e.payload_bytes});
+      if (key.ok()) out.push_back(Listing(*std::move(key), e));
     }
     return out;
+  }
+
+  arrow::Result<ObjectListing> Lookup(const ObjectKey& key) const {
+    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    auto it = index_.find(key.str());
+    if (it == index_.end() || it->second.evicted)
+      return arrow::Status::KeyError("object ", key.str(), " not found");
+    return Listing(key, it->second);
+  }
+
+  static ObjectListing Listing(ObjectKey key, const IndexEntry& e) {
+    return ObjectListing{std::move(key), e.version, e.payload_bytes, e.delta_count,
+                         e.native};
   }
 
   StoreStats stats() const {
@@ -412,7 +425,8 @@ class ObjectStore::Impl {
     std::unique_lock<std::shared_mutex> lock(index_mu_);
     auto [it, inserted] = index_.try_emplace(
         key.str(), IndexEntry{object->version(), object->payload_bytes(),
-                              static_cast<int32_t>(object->deltas().size()), false});
+                              static_cast<int32_t>(object->deltas().size()), false, false,
+                              object->is_native()});
     if (inserted) spdlog::info("store: adopted {} found in storage", key.str());
     return object;
   }
@@ -457,8 +471,12 @@ class ObjectStore::Impl {
   // Caller holds the key's writer lock.
   arrow::Status Store(const ObjectKey& key, const Object::Ptr& object, bool append) {
     const int64_t charge = object->memory_charge();
-    const IndexEntry entry{object->version(), object->payload_bytes(),
-                           static_cast<int32_t>(object->deltas().size()), false};
+    const IndexEntry entry{object->version(),
+                           object->payload_bytes(),
+                           static_cast<int32_t>(object->deltas().size()),
+                           false,
+                           false,
+                           object->is_native()};
     if (memory_only_) {
       if (!cache_.Fits(charge)) {
         refused_writes_++;
@@ -661,6 +679,9 @@ arrow::Result<int64_t> ObjectStore::Delete(const KeyPattern& pattern) {
 }
 arrow::Result<std::vector<ObjectListing>> ObjectStore::List() const {
   return impl_->List();
+}
+arrow::Result<ObjectListing> ObjectStore::Lookup(const ObjectKey& key) const {
+  return impl_->Lookup(key);
 }
 StoreStats ObjectStore::stats() const { return impl_->stats(); }
 const StorageEngine& ObjectStore::storage() const { return impl_->storage(); }
