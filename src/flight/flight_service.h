@@ -3,6 +3,7 @@
 // (see docs/protocol.md); status codes are mapped in one place (status.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +29,9 @@ struct FlightServiceOptions {
   int64_t max_upload_bytes = 0;
   /// Bytes all uploads in flight may hold together; null = unlimited.
   std::shared_ptr<UploadBudget> upload_budget;
+  /// Produces the body of the INFO action (a JSON document, docs/protocol.md); null =
+  /// INFO answers UNIMPLEMENTED.
+  std::function<std::string()> info;
 };
 
 class Store;

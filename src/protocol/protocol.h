@@ -19,8 +19,11 @@ namespace foc {
 /// DoPut command descriptor prefix that appends a delta:
 /// `PATCH:<app>/<session>/<object>`.
 inline constexpr std::string_view kPatchCommandPrefix = "PATCH:";
-/// The only DoAction type.
+/// DoAction type that deletes by key pattern (upstream's only action).
 inline constexpr std::string_view kDeleteAction = "DELETE";
+/// DoAction type that returns the server's status as one JSON document (our addition;
+/// docs/protocol.md).
+inline constexpr std::string_view kInfoAction = "INFO";
 /// Response column values of `kind`.
 inline constexpr std::string_view kKindBase = "base";
 inline constexpr std::string_view kKindPatch = "patch";

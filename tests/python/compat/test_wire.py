@@ -107,8 +107,10 @@ def test_decision_table_after_update(raw):
 
 
 def test_list_actions(raw):
-    assert [(a.type, a.description) for a in raw.list_actions()] == [
-        ("DELETE", "Delete objects by key prefix")]
+    # Upstream's one action, unchanged and first; then our INFO (docs/protocol.md).
+    actions = [(a.type, a.description) for a in raw.list_actions()]
+    assert actions[0] == ("DELETE", "Delete objects by key prefix")
+    assert [t for t, _ in actions] == ["DELETE", "INFO"]
 
 
 def test_delete_answers_one_ok(raw):
