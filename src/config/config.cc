@@ -566,6 +566,7 @@ arrow::Status ApplyEnvironment(const Environment& env, Config* c) {
   }
   if (auto v = var("FLAME_CACHE_METRICS_PORT"); !v.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->metrics.port, ParsePortValue("FLAME_CACHE_METRICS_PORT", v));
+    c->metrics.best_effort = false;
   }
   if (auto v = var("FLAME_CACHE_SHUTDOWN_GRACE_SECONDS"); !v.empty()) {
     ARROW_ASSIGN_OR_RAISE(c->shutdown_grace_seconds,
@@ -630,6 +631,7 @@ arrow::Status ApplyOverrides(const ConfigOverrides& o, Config* c) {
       return Bad("--metrics-port", std::to_string(*o.metrics_port), "expected 0-65535");
     }
     c->metrics.port = o.metrics_port;
+    c->metrics.best_effort = false;
   }
   if (!o.metrics_bind.empty()) {
     auto b = ParseBindAddress(o.metrics_bind);
@@ -707,6 +709,9 @@ arrow::Result<Config> LoadConfig(const std::string& explicit_path, const Environ
   if (auto v = ParseLogLevel(Get(env, "RUST_LOG")); v.ok()) config.log.level = *v;
   if (config.source.empty()) {
     config.storage = DefaultStorage(env);
+    config.metrics.port = kDefaultMetricsPort;
+    config.metrics.bind = std::string(kDefaultMetricsBind);
+    config.metrics.best_effort = true;
   } else {
     std::ifstream in(config.source);
     std::stringstream text;
