@@ -20,6 +20,7 @@ set(_foc_client_sources
     "${PROJECT_SOURCE_DIR}/src/client/watch_stream.cc"
     "${PROJECT_SOURCE_DIR}/src/protocol/protocol.cc"
     "${PROJECT_SOURCE_DIR}/src/protocol/endpoint.cc"
+    "${PROJECT_SOURCE_DIR}/src/protocol/routing.cc"
     "${PROJECT_SOURCE_DIR}/src/protocol/watch_protocol.cc"
     "${PROJECT_SOURCE_DIR}/src/key/key.cc"
     "${PROJECT_SOURCE_DIR}/src/object/object.cc")

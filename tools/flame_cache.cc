@@ -51,6 +51,8 @@ struct Globals {
   std::string override_hostname;
   std::string token;
   double timeout = 0;
+  bool discover = false;
+  bool linearizable = false;
   bool json = false;
   bool no_progress = false;
 };
@@ -254,6 +256,8 @@ foc::CacheClient* Context::Client(std::string_view operation, std::string_view s
   }
   foc::ClientOptions options;
   options.endpoint = g.endpoint;
+  options.discover = g.discover;
+  options.linearizable = g.linearizable;
   options.timeout = std::chrono::duration<double>(g.timeout);
   options.override_hostname = g.override_hostname;
   options.token = g.token;
@@ -778,9 +782,15 @@ void AddGlobals(CLI::App& app, Globals& g) {
   app.add_option("--endpoint", g.endpoint,
                  "server endpoint: grpc://, grpc+tcp://, http:// (plaintext) or "
                  "grpc+tls://, grpcs://, "
-                 "https:// (TLS) host:port; default "
-                 "$FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
+                 "https:// (TLS) host:port; several servers of one cluster "
+                 "comma-separated (each key goes to one, failing over to the next); "
+                 "default $FLAME_CACHE_ENDPOINT, else grpc://127.0.0.1:9090")
       ->capture_default_str();
+  app.add_flag("--discover", g.discover,
+               "route over the cluster's live members, asked from --endpoint (MEMBERS)");
+  app.add_flag("--linearizable", g.linearizable,
+               "reads reflect every write acknowledged before them, through any server "
+               "of a cluster (one etcd read on the server)");
   app.add_option("--ca-file", g.ca_file,
                  "PEM root certificates for TLS (default $FLAME_CA_FILE)");
   app.add_option("--cert", g.cert_file, "PEM client certificate for mutual TLS");

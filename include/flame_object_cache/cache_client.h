@@ -57,7 +57,22 @@ struct ClientOptions {
   /// The server to put, upload, delete and list at: `grpc://host:port`, `grpc+tcp://`,
   /// `http://` (plaintext) or `grpcs://`, `grpc+tls://`, `https://` (TLS); anything else
   /// is InvalidArgument (ClientLocation in protocol/endpoint.h).
+  ///
+  /// Several servers of one cluster (docs/cluster.md), comma-separated
+  /// (`grpc://a:9090,grpc://b:9090`), or `discover` below: the client routes. Each key
+  /// goes to one member chosen by rendezvous hashing of its `<app>/<session>`
+  /// (protocol/routing.h, the same rule as the Python SDK), and a call that fails with
+  /// UNAVAILABLE goes to the next member of that key's order (PATCH and PUT of a new
+  /// object only when the failed member cannot have received it: nothing is applied
+  /// twice). Refs' endpoints are then not used for routing, and the client cache holds
+  /// one copy per key, version-checked as always.
   std::string endpoint = "grpc://127.0.0.1:9090";
+  /// Learn the members from the `MEMBERS` action of the given endpoint(s) and route over
+  /// them; asked again after a member fails.
+  bool discover = false;
+  /// Every Get is a linearizable read (ticket `<key>:L<version>`, docs/protocol.md): it
+  /// reflects every write acknowledged by any server of a cluster before it began.
+  bool linearizable = false;
   /// PEM root certificates for TLS endpoints; empty: gRPC's default roots.
   std::string tls_root_certs;
   /// PEM client certificate chain for mutual TLS (with `private_key`); empty: none.
@@ -228,6 +243,18 @@ class CacheClient {
   /// name).
   ObjectRef RefFor(std::string_view key, uint64_t version = 1) const;
 
+  /// Whether this client routes over a cluster (several endpoints, or `discover`).
+  bool routing() const { return routing_; }
+  /// The endpoints this client routes over (learnt by MEMBERS with `discover`); the
+  /// configured endpoint alone when it does not route.
+  std::vector<std::string> Members();
+  /// Asks the known members, then the configured endpoints, for MEMBERS; the first
+  /// answer becomes the member list.
+  arrow::Result<std::vector<std::string>> RefreshMembers();
+  /// The MEMBERS action at `endpoint` (empty: the first configured endpoint): the
+  /// advertised endpoints of the cluster's live servers; a single server answers itself.
+  arrow::Result<std::vector<std::string>> ClusterMembers(std::string_view endpoint = {});
+
  private:
   struct Flight;
   struct Reply;
@@ -235,6 +262,15 @@ class CacheClient {
   explicit CacheClient(ClientOptions options);
 
   const std::string& EndpointOf(const ObjectRef& ref) const;
+  /// Members by preference for `key`: rendezvous order, recently failed ones last.
+  std::vector<std::string> Order(std::string_view key);
+  /// Runs `call` with the endpoint to dial: `endpoint` itself, or — when it is the
+  /// routing label — the members of `key`'s order until one does not fail UNAVAILABLE
+  /// (`resend` false: stop unless the failed call cannot have reached its member).
+  arrow::Status Route(const std::string& endpoint, std::string_view key, bool resend,
+                      const std::function<arrow::Status(const std::string&)>& call);
+  /// What Watch dials for `endpoint` (the routing label: the owner of `key`).
+  std::string DialTarget(const std::string& endpoint, std::string_view key);
   arrow::Result<std::shared_ptr<arrow::flight::FlightClient>> ClientFor(
       const std::string& endpoint);
   arrow::flight::FlightCallOptions CallOptions() const;
@@ -244,11 +280,20 @@ class CacheClient {
       const std::shared_ptr<arrow::Schema>& schema,
       const std::function<arrow::Status(
           const std::function<arrow::Status(const arrow::RecordBatch&)>&)>& produce);
+  arrow::Status PutOnce(
+      arrow::flight::FlightClient* client, bool patch, std::string_view path,
+      const std::shared_ptr<arrow::Schema>& schema,
+      const std::function<arrow::Status(
+          const std::function<arrow::Status(const arrow::RecordBatch&)>&)>& produce,
+      std::shared_ptr<arrow::Buffer>* meta);
+  arrow::Status FetchOnce(const std::string& endpoint, const std::string& key,
+                          uint64_t version, bool linearizable, Reply* out);
+  arrow::Status ListOnce(const std::string& endpoint, std::vector<ListedObject>* out);
   arrow::Result<ObjectRef> PutOpaque(const std::string& endpoint, bool patch,
                                      std::string_view path,
                                      std::shared_ptr<arrow::Buffer> data);
   arrow::Result<Reply> FetchReply(const std::string& endpoint, const std::string& key,
-                                  uint64_t version);
+                                  uint64_t version, bool linearizable);
   arrow::Result<std::shared_ptr<const ObjectValue>> FetchAndInstall(
       const std::string& endpoint, const std::string& key, bool force, Flight* flight);
   /// Records that `endpoint` serves data set `epoch`; drops entries of other epochs.
@@ -261,6 +306,11 @@ class CacheClient {
   void MarkFlightsLocked(const std::function<bool(const Flight&)>& matches);
 
   const ClientOptions options_;
+  const std::vector<std::string> seeds_;  // the configured endpoints
+  const bool routing_;
+  // Where calls without a ref go, and the cache's endpoint of every entry: the configured
+  // endpoint, or the routing label (one copy per key for the whole cluster).
+  const std::string default_endpoint_;
 
   mutable std::mutex mu_;  // guards everything below
   ClientCache cache_;
@@ -273,6 +323,10 @@ class CacheClient {
     size_t next = 0;
   };
   std::map<std::string, Pool, std::less<>> pools_;  // endpoint -> Flight clients
+  std::vector<std::string> members_;                // routing: the members known
+  bool members_known_ = false;                      // members_ is MEMBERS' (or seeds')
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>>
+      down_;  // member -> when it last failed UNAVAILABLE
   // Declared last (destroyed first); set and reset outside mu_, read under mu_.
   std::shared_ptr<CacheWatch> cache_watch_;
 };

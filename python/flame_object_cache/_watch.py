@@ -174,6 +174,7 @@ class Watch:
                  heartbeat_ms: int, retry_backoff: float) -> None:
         self._client = client
         self._endpoint = endpoint
+        self._target = endpoint  # what the current subscription dialled
         self._patterns = patterns
         self.versions: dict[str, int] = dict(since or {})
         self._snapshot = snapshot
@@ -189,7 +190,8 @@ class Watch:
 
     def _open(self) -> None:
         """Subscribes and reads up to ``ready``, keeping the snapshot's changes."""
-        sub = Subscription(self._client._flight(self._endpoint), self._patterns, self.versions,
+        self._target = self._client._watch_target(self._endpoint, self._patterns[0])
+        sub = Subscription(self._client._flight(self._target), self._patterns, self.versions,
                            headers=self._client._headers,
                            snapshot=self._snapshot, max_queue=self._max_queue,
                            heartbeat_ms=self._heartbeat_ms)
@@ -220,7 +222,7 @@ class Watch:
                     if self._sub is not None:
                         self._sub.close()
                     self._sub = None
-                    self._client._reset(self._endpoint)
+                    self._client._watch_failed(self._target)
                     self._snapshot = True  # keys created while away must be reported as well
                     self.resyncs += 1
                     self._pause()
@@ -300,11 +302,13 @@ class CacheSubscription:
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            member = self._client._watch_target(self.endpoint, self.patterns[0])
             try:
-                sub = Subscription(self._client._flight(self.endpoint), self.patterns, None,
+                sub = Subscription(self._client._flight(member), self.patterns, None,
                                    headers=self._client._headers,
                                    snapshot=True, heartbeat_ms=int(self.heartbeat * 1000))
             except CacheError:
+                self._client._watch_failed(member)
                 failures += 1
                 self._stop.wait(min(self._backoff * 2 ** min(failures, 6), 2.0))
                 continue
@@ -339,7 +343,7 @@ class CacheSubscription:
                 sub.close()
             if not self._stop.is_set():
                 self.resubscribes += 1
-                self._client._reset(self.endpoint)
+                self._client._watch_failed(member)
                 failures += 1
                 self._stop.wait(min(self._backoff * 2 ** min(failures, 6), 2.0))
 
@@ -363,8 +367,9 @@ def wait_for_change(client: Client, endpoint: str, key: str, version: int,
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             return None
+        target = client._watch_target(endpoint, key)
         try:
-            with Subscription(client._flight(endpoint), [key], {key: version}, headers=client._headers,
+            with Subscription(client._flight(target), [key], {key: version}, headers=client._headers,
                               snapshot=False,
                               timeout=remaining) as sub:
                 for change in sub:
@@ -375,6 +380,6 @@ def wait_for_change(client: Client, endpoint: str, key: str, version: int,
         except CacheTimeout:
             return None
         except CacheUnavailable:
-            client._reset(endpoint)
+            client._watch_failed(target)
         failures += 1
         time.sleep(min(0.05 * 2 ** min(failures, 6), 1.0))

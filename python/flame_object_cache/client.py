@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator, List, Optional, TypeVar, cast
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, TypeVar, cast
 
 import bson
 import pyarrow as pa
@@ -20,6 +20,7 @@ from . import _watch
 from . import serialization as ser
 from ._cache import CacheKey, Entry, InFlight, ObjectCache, now
 from ._listing import ObjectInfo, flight_info, listed, parse_list_prefix, schema_info
+from ._routing import rendezvous_order
 from .config import load_config
 from .endpoints import parse_endpoint
 from .errors import CacheError, CacheUnavailable, InvalidRequest, ObjectNotFound, ProtocolError, map_error
@@ -85,6 +86,34 @@ def _normalize_endpoint(endpoint: str) -> str:
         return parse_endpoint(endpoint).location
     except ValueError as exc:
         raise InvalidRequest(f"invalid cache endpoint '{endpoint}': {exc}") from None
+
+
+# The cache-key "endpoint" of every entry of a client that routes over a cluster: the
+# cluster's versions are the same on every member, so one copy per key, whoever served it.
+_CLUSTER = "<cluster>"
+# How long a member that failed with UNAVAILABLE is tried only after the others.
+_DOWN_SECONDS = 5.0
+
+
+def _split_endpoints(endpoint: str | Sequence[str]) -> list[str]:
+    """``"a,b,c"`` or ``["a", "b"]`` → the endpoints, in order, without blanks or repeats."""
+    parts = endpoint.split(",") if isinstance(endpoint, str) else list(endpoint)
+    out: list[str] = []
+    for part in parts:
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    if not out:
+        _normalize_endpoint(endpoint if isinstance(endpoint, str) else "")  # raises the usual error
+        raise InvalidRequest(f"invalid cache endpoint {endpoint!r}: no endpoint given")
+    return out
+
+
+def _never_sent(exc: CacheUnavailable) -> bool:
+    """True when the call cannot have reached the server (the connection was never made), so
+    a non-idempotent write may be sent to another member without risk of applying it twice."""
+    text = (str(getattr(exc, "original", "")) + " " + str(exc)).lower()
+    return "failed to connect" in text or "connection refused" in text
 
 
 def _read_file(path: str | None) -> bytes | None:
@@ -217,7 +246,13 @@ class Client:
     """A connection to flame-object-cache with a client-side cache.
 
     Args:
-        endpoint: where ``put_object``, ``delete_objects`` and ``upload_object`` go: ``grpc://``,
+        endpoint: one endpoint, or several (a list, or one string with commas: ``"grpc://a:9090,
+            grpc://b:9090"``; ``FLAME_CACHE_ENDPOINT`` takes the same form) of the servers of one
+            cluster (docs/cluster.md). With several (or ``discover=True``) the client routes: each
+            key goes to one member by rendezvous hashing of its ``<app>/<session>``, and fails over
+            to the next member in that key's order on UNAVAILABLE; refs' endpoints are then not
+            used for routing. With one, as flamepy: where ``put_object``, ``delete_objects`` and
+            ``upload_object`` go: ``grpc://``,
             ``grpc+tcp://``, ``http://`` (plaintext) or ``grpcs://``, ``grpc+tls://``, ``https://``
             (TLS); anything else is an :class:`InvalidRequest` (see :mod:`.endpoints`). Gets,
             updates, patches and downloads go to the
@@ -239,11 +274,14 @@ class Client:
             with ``cache.auth``, docs/security.md). Default: ``FLAME_CACHE_TOKEN``, else the
             first line of the file named by ``FLAME_CACHE_TOKEN_FILE``, else none.
         token_file: read the token from this file (first line) instead.
+        discover: ask the given endpoint(s) for the cluster's live members (the ``MEMBERS``
+            action) and route over those; asked again (at most every 5 s) after a member fails.
+        linearizable: every ``get_object`` is a linearizable read (see ``get_object``).
     """
 
     def __init__(
         self,
-        endpoint: str | None = None,
+        endpoint: str | Sequence[str] | None = None,
         *,
         tls_root_certs: bytes | None = None,
         cert_chain: bytes | None = None,
@@ -257,6 +295,8 @@ class Client:
         transfer_timeout: float = 300.0,
         token: str | None = None,
         token_file: str | os.PathLike[str] | None = None,
+        discover: bool = False,
+        linearizable: bool = False,
     ) -> None:
         if endpoint is None:
             cfg = load_config()
@@ -271,8 +311,18 @@ class Client:
             raise ValueError("timeouts must be > 0")
         if max_staleness < 0 or retries < 0:
             raise ValueError("max_staleness and retries must be >= 0")
-        _normalize_endpoint(endpoint)  # a bad endpoint fails here, not at the first call
-        self.endpoint = endpoint
+        seeds = _split_endpoints(endpoint)
+        for e in seeds:
+            _normalize_endpoint(e)  # a bad endpoint fails here, not at the first call
+        self.endpoints: list[str] = seeds
+        self.endpoint = seeds[0]
+        self.discover = bool(discover)
+        self.linearizable = bool(linearizable)
+        self._routing = len(seeds) > 1 or self.discover
+        self._members: list[str] = list(seeds)
+        self._members_at = 0.0 if self.discover else now()  # when _members was last learnt
+        self._down: dict[str, float] = {}  # member → when it last failed UNAVAILABLE
+        self._members_lock = threading.Lock()
         self.timeout = float(timeout)
         self.transfer_timeout = float(transfer_timeout)
         self.max_staleness = float(max_staleness)
@@ -340,6 +390,107 @@ class Client:
                     raise
                 raise mapped from None  # short tracebacks: the Flight error is mapped.original
 
+    # -- routing over a cluster (docs/cluster.md) ----------------------------------------------
+    def _ck(self, endpoint: str, key: str) -> CacheKey:
+        """The client-cache key of ``key`` read through ``endpoint``."""
+        return (_CLUSTER if self._routing else endpoint, key)
+
+    def members(self) -> list[str]:
+        """The endpoints this client routes over (learnt by ``MEMBERS`` with ``discover``)."""
+        if self.discover:
+            with self._members_lock:
+                stale = self._members_at == 0.0
+            if stale:
+                self.refresh_members()
+        with self._members_lock:
+            return list(self._members)
+
+    def refresh_members(self) -> list[str]:
+        """Asks the known members (then the given endpoints) for ``MEMBERS``; the first answer
+        becomes the member list. Raises :class:`CacheUnavailable` if none answers."""
+        with self._members_lock:
+            candidates = list(dict.fromkeys(self._members + self.endpoints))
+        last: BaseException | None = None
+        for endpoint in candidates:
+            try:
+                found = self.cluster_members(endpoint)
+            except CacheUnavailable as exc:
+                last = exc
+                continue
+            with self._members_lock:
+                self._members = found
+                self._members_at = now()
+                self._down = {m: t for m, t in self._down.items() if m in found}
+            return found
+        assert last is not None
+        raise last
+
+    def cluster_members(self, endpoint: str | None = None) -> list[str]:
+        """The ``MEMBERS`` action on ``endpoint`` (default: this client's first endpoint): the
+        advertised endpoints of the cluster's live servers; a single server answers itself."""
+        def members_(client: flight.FlightClient) -> list[str]:
+            results = client.do_action(flight.Action("MEMBERS", b""), self._options())
+            return [r.body.to_pybytes().decode() for r in results]
+
+        return self._call(endpoint or self.endpoint, members_, idempotent=False)
+
+    def _order(self, key: str) -> list[str]:
+        """Members by preference for ``key``: rendezvous order, members that failed lately last."""
+        order = rendezvous_order(key, self.members())
+        with self._members_lock:
+            cutoff = now() - _DOWN_SECONDS
+            down = {m for m, t in self._down.items() if t > cutoff}
+        return [m for m in order if m not in down] + [m for m in order if m in down]
+
+    def _dispatch(self, endpoint: str, key: str, fn: Callable[[flight.FlightClient], T], *,
+                  idempotent: bool, resend: bool = True) -> T:
+        """Runs ``fn`` for ``key``: on ``endpoint`` (one server, as flamepy), or, routing, on
+        the key's member, failing over along its rendezvous order on UNAVAILABLE. ``resend``
+        False (PATCH, PUT of a new object): fail over only when the call cannot have reached
+        the failed member, so nothing is applied twice."""
+        if not self._routing:
+            return self._call(endpoint, fn, idempotent=idempotent)
+        attempt = 0
+        while True:
+            last: CacheUnavailable | None = None
+            for member in self._order(key):
+                try:
+                    return self._call(member, fn, idempotent=False)
+                except CacheUnavailable as exc:
+                    with self._members_lock:
+                        self._down[member] = now()
+                        if self.discover and now() - self._members_at > _DOWN_SECONDS:
+                            self._members_at = 0.0  # ask MEMBERS again on the next call
+                    if not resend and not _never_sent(exc):
+                        raise
+                    last = exc
+            assert last is not None
+            if attempt >= self.retries:
+                raise last
+            time.sleep(self.retry_backoff * (2**attempt) * (0.5 + random.random() / 2))
+            attempt += 1
+            if self.discover:
+                try:
+                    self.refresh_members()
+                except CacheUnavailable:
+                    pass
+
+    def _watch_target(self, endpoint: str, key: str) -> str:
+        """Where a WATCH subscription for ``key`` (or a pattern) goes when it (re)subscribes:
+        ``endpoint``, or for the routing label the first member of the order (members that
+        failed lately come last, so a resubscription moves to a live member)."""
+        return self._order(key)[0] if endpoint == _CLUSTER else endpoint
+
+    def _watch_failed(self, target: str) -> None:
+        """A WATCH stream on ``target`` ended by failure: dial afresh, and when routing, try
+        the other members first for a while."""
+        self._reset(target)
+        if self._routing:
+            with self._members_lock:
+                self._down[target] = now()
+                if self.discover and now() - self._members_at > _DOWN_SECONDS:
+                    self._members_at = 0.0
+
     def close(self) -> None:
         """Closes the connections; the client cannot be used afterwards."""
         for sub in list(self._subscriptions):
@@ -359,12 +510,15 @@ class Client:
     # -- writes ---------------------------------------------------------------------------
     def _do_put(
         self, endpoint: str, descriptor: flight.FlightDescriptor, schema: pa.Schema,
-        batches: Iterator[pa.RecordBatch] | list[pa.RecordBatch], timeout: float | None = None,
+        batches: Callable[[], Iterable[pa.RecordBatch]] | list[pa.RecordBatch], timeout: float | None = None,
+        *, route: str | None = None, resend: bool = True,
     ) -> ObjectRef:
+        """``batches``: a list, or a function giving them afresh (each attempt sends them all).
+        ``route``: the key (or session) a routing client sends this to."""
         def put(client: flight.FlightClient) -> ObjectRef:
             writer, reader = client.do_put(descriptor, schema, self._options(timeout))
             try:
-                for batch in batches:
+                for batch in (batches() if callable(batches) else batches):
                     writer.write_batch(batch)
                 writer.done_writing()
                 meta = reader.read()
@@ -380,7 +534,7 @@ class Client:
             except Exception as exc:  # any decoding failure is a protocol error
                 raise ProtocolError(f"Failed to read metadata from cache server: {exc}") from exc
 
-        return self._call(endpoint, put, idempotent=False)
+        return self._dispatch(endpoint, route or "", put, idempotent=False, resend=resend)
 
     @staticmethod
     def _payload(obj: Any, progress: bool = False) -> tuple[pa.Schema, list[pa.RecordBatch]]:
@@ -403,11 +557,12 @@ class Client:
 
     def _write(self, endpoint: str, descriptor: flight.FlightDescriptor,
                payload: tuple[pa.Schema, list[pa.RecordBatch]], progress: bool, timeout: float | None,
-               desc: str) -> ObjectRef:
+               desc: str, route: str, resend: bool) -> ObjectRef:
         schema, batches = payload
         deadline = self._write_timeout(batches, timeout)
         if not progress:
-            return self._do_put(endpoint, descriptor, schema, batches, timeout=deadline)
+            return self._do_put(endpoint, descriptor, schema, batches, timeout=deadline, route=route,
+                                resend=resend)
 
         def counted() -> Iterator[pa.RecordBatch]:
             bar = _progress(True, sum(b.nbytes for b in batches), desc)
@@ -420,7 +575,7 @@ class Client:
                 if bar is not None:
                     bar.close()
 
-        return self._do_put(endpoint, descriptor, schema, counted(), timeout=deadline)
+        return self._do_put(endpoint, descriptor, schema, counted, timeout=deadline, route=route, resend=resend)
 
     @_public
     def put_object(self, key_prefix: str, obj: Any, *, progress: bool = False,
@@ -432,8 +587,10 @@ class Client:
         key = ObjectKey.from_prefix(key_prefix)
         if key.is_all_sessions():
             raise ValueError(f"Invalid key prefix {key_prefix!r}: '*' is only valid for delete")
+        # A new object (the server picks its id): sent again elsewhere only if never sent.
         return self._write(self.endpoint, flight.FlightDescriptor.for_path(key.to_prefix()),
-                           self._payload(obj, progress), progress, timeout, f"put {key}")
+                           self._payload(obj, progress), progress, timeout, f"put {key}", key.to_prefix(),
+                           resend=False)
 
     @_public
     def update_object(self, ref: ObjectRef, new_obj: Any, *, progress: bool = False,
@@ -442,10 +599,11 @@ class Client:
         ObjectKey.from_key(ref.key)
         payload = self._payload(new_obj, progress)
         try:
+            # Replacing a key's whole content is safe to send again (at most a spare version).
             return self._write(ref.endpoint, flight.FlightDescriptor.for_path(ref.key), payload, progress, timeout,
-                               f"update {ref.key}")
+                               f"update {ref.key}", ref.key, resend=True)
         finally:
-            self._cache.remove((ref.endpoint, ref.key))
+            self._cache.remove(self._ck(ref.endpoint, ref.key))
 
     @_public
     def patch_object(self, ref: ObjectRef, delta: Any, *, timeout: float | None = None) -> ObjectRef:
@@ -454,10 +612,11 @@ class Client:
         ObjectKey.from_key(ref.key)
         batch = ser.opaque_batch(ser.encode_data(delta))
         try:
+            # A delta applied twice would be wrong: sent again elsewhere only if never sent.
             return self._write(ref.endpoint, flight.FlightDescriptor.for_command(f"PATCH:{ref.key}".encode()),
-                               (ser.OPAQUE_SCHEMA, [batch]), False, timeout, "")
+                               (ser.OPAQUE_SCHEMA, [batch]), False, timeout, "", ref.key, resend=False)
         finally:
-            self._cache.remove((ref.endpoint, ref.key))
+            self._cache.remove(self._ck(ref.endpoint, ref.key))
 
     @_public
     def delete_objects(self, key_prefix: str) -> None:
@@ -468,15 +627,20 @@ class Client:
             def delete(client: flight.FlightClient) -> int:
                 return len(list(client.do_action(flight.Action("DELETE", str(pattern).encode()), self._options())))
 
-            if self._call(self.endpoint, delete, idempotent=True) == 0:
+            # Any member deletes cluster-wide; routed like the pattern's session.
+            if self._dispatch(self.endpoint, str(pattern), delete, idempotent=True) == 0:
                 raise ProtocolError("No result received from DELETE action")
         finally:
             self._cache.remove_matching(lambda k: pattern.matches_key(k[1]))
 
     # -- reads ----------------------------------------------------------------------------
-    def _fetch(self, ref: ObjectRef, version: int) -> _Reply:
-        ticket = flight.Ticket(f"{ref.key}:{version}".encode())
-        progress, timeout = getattr(self._get_options, "value", (False, None))
+    def _fetch(self, ref: ObjectRef, version: int, linearizable: bool | None = None) -> _Reply:
+        progress, timeout, linear = getattr(self._get_options, "value", (False, None, False))
+        if linearizable is not None:
+            linear = linearizable
+        # `<key>:L<version>`: the server reads the record from the version authority (etcd)
+        # before answering (docs/protocol.md); flamepy never sends it.
+        ticket = flight.Ticket(f"{ref.key}:{'L' if linear else ''}{version}".encode())
 
         def get(client: flight.FlightClient) -> tuple[pa.Table, pa.Schema]:
             reader = client.do_get(ticket, self._options(timeout or self.transfer_timeout))
@@ -498,7 +662,7 @@ class Client:
                 _close(bar)
             return pa.Table.from_batches(batches, schema=reader.schema), reader.schema
 
-        table, schema = self._call(ref.endpoint, get, idempotent=True)
+        table, schema = self._dispatch(ref.endpoint, ref.key, get, idempotent=True)
         self._cache.count("requests")
         self._cache.count("bytes_received", table.get_total_buffer_size())
         return _parse_reply(table, schema)
@@ -535,6 +699,13 @@ class Client:
         if reply.kind in ("none", "patches"):  # nothing usable to apply it to: read it all
             started = now()
             reply = self._fetch(ref, 0)
+        if (cached is not None and self._routing and reply.kind in ("full", "native")
+                and reply.epoch == cached.epoch and reply.version < cached.version):
+            # A member whose index lags the cluster (failover, watch lag) answered with an
+            # older version than we hold: never go backwards; make it catch up.
+            cache.count("lagging_replies")
+            started = now()
+            reply = self._fetch(ref, 0, linearizable=True)
         if reply.kind not in ("full", "native"):
             raise ProtocolError(f"Object not found: {ref.key} (server sent no base for a full read)")
         entry = self._entry(reply, started)
@@ -543,10 +714,14 @@ class Client:
         return entry
 
     def _lookup(self, ref: ObjectRef) -> Entry:
-        ck = (ref.endpoint, ref.key)
+        ck = self._ck(ref.endpoint, ref.key)
         cache = self._cache
         if ref.version == 0:
             return self._refresh(ref, ck, None, force_full=True)
+        if getattr(self._get_options, "value", (False, None, False))[2]:
+            # Linearizable: ask the server now, alone (joining another caller's request
+            # could return an answer given before this call began).
+            return self._refresh(ref, ck, None, force_full=False)
         if self.max_staleness > 0:
             cached = cache.get(ck)
             if (cached is not None and cached.version >= ref.version
@@ -556,7 +731,7 @@ class Client:
         if self._subscriptions:
             cached = cache.get(ck)
             if (cached is not None and cached.version >= ref.version
-                    and any(s.vouches(ref.endpoint, ref.key, cached) for s in self._subscriptions)):
+                    and any(s.vouches(ck[0], ref.key, cached) for s in self._subscriptions)):
                 cache.count("watch_hits")  # kept current by WATCH: no round trip
                 return cached
         entry, led = self._single_flight(ref, ck)
@@ -602,12 +777,13 @@ class Client:
             return value
         value = self._decode_base(entry)
         if entry.native is None and not isinstance(value, _ARROW) and _immutable(value):
-            self._cache.memo_put((ref.endpoint, ref.key), entry, _BASE, value)
+            self._cache.memo_put(self._ck(ref.endpoint, ref.key), entry, _BASE, value)
         return value
 
     @_public
     def get_object(self, ref: ObjectRef, deserializer: Optional[Deserializer] = None, *, raw: bool = False,
-                   progress: bool = False, timeout: float | None = None) -> Any:
+                   progress: bool = False, timeout: float | None = None,
+                   linearizable: bool | None = None) -> Any:
         """Returns the object: the base, or ``deserializer(base, [deltas...])``.
 
         Every call asks the server whether its cached copy is current (``<key>:<version>``)
@@ -621,13 +797,22 @@ class Client:
         Without it, bytes not in the SDK's format raise :class:`DecodeError`. ``progress`` shows
         a tqdm bar for the transfer (its total comes from a listing of the server); ``timeout``
         (seconds) overrides the deadline (default: ``transfer_timeout``, as the reply's size is
-        not known before it arrives)."""
+        not known before it arrives).
+
+        ``linearizable`` (default: the client's ``linearizable``): the answer reflects every write
+        acknowledged, by any server of a cluster, before this call began — the server reads the
+        object's record from etcd first (one quorum read) instead of answering from its index,
+        which lags etcd by the watch delay (docs/cluster.md, "Staleness bound"). The client
+        cache is still used (a not-modified answer costs no transfer), but ``max_staleness``
+        and WATCH subscriptions never answer for the server. A single server is always
+        linearizable; a node tier refuses (UNIMPLEMENTED)."""
         ObjectKey.from_key(ref.key)
-        self._get_options.value = (progress, timeout)
+        linear = self.linearizable if linearizable is None else bool(linearizable)
+        self._get_options.value = (progress, timeout, linear)
         try:
             entry = self._lookup(ref)
         finally:
-            self._get_options.value = (False, None)
+            self._get_options.value = (False, None, False)
         if raw:
             if entry.native is not None:
                 return ser.strip_cache_metadata(entry.native)
@@ -651,7 +836,7 @@ class Client:
             kept = _copy(value)
         except Exception:  # noqa: BLE001 - not copyable: return it, do not memoise
             return value
-        self._cache.memo_put((ref.endpoint, ref.key), entry, memo_key, kept)
+        self._cache.memo_put(self._ck(ref.endpoint, ref.key), entry, memo_key, kept)
         return value
 
     def _fold(self, ref: ObjectRef, entry: Entry, inc: Incremental, memo: tuple[int, Any] | None) -> Any:
@@ -664,7 +849,7 @@ class Client:
             kept = _copy(result)
         except Exception:  # noqa: BLE001 - not copyable: return it, do not memoise
             return result
-        self._cache.memo_put((ref.endpoint, ref.key), entry, inc, (len(entry.patches), kept))
+        self._cache.memo_put(self._ck(ref.endpoint, ref.key), entry, inc, (len(entry.patches), kept))
         return result
 
     # -- WATCH (_watch.py) ------------------------------------------------------------------
@@ -680,7 +865,10 @@ class Client:
         seen so far (changes made meanwhile arrive coalesced, as ``current``). ``close()`` it
         when done."""
         patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-        return _watch.Watch(self, endpoint or self.endpoint, patterns, since, snapshot, max_queue,
+        # A routing client subscribes at the first member of the first pattern's order and
+        # moves to the next member when that one fails (any member's feed has every commit).
+        return _watch.Watch(self, endpoint or (_CLUSTER if self._routing else self.endpoint), patterns, since,
+                            snapshot, max_queue,
                             int(heartbeat * 1000), self.retry_backoff)
 
     def wait_for_change(self, ref: ObjectRef, timeout: float | None = None) -> ObjectRef | None:
@@ -688,12 +876,13 @@ class Client:
         to it, or returns None after ``timeout`` seconds. Raises :class:`ObjectNotFound` if the
         object is deleted. ``ref.version == 0`` waits for the object to exist."""
         ObjectKey.from_key(ref.key)
-        got = _watch.wait_for_change(self, ref.endpoint, ref.key, ref.version, timeout)
+        endpoint = _CLUSTER if self._routing else ref.endpoint
+        got = _watch.wait_for_change(self, endpoint, ref.key, ref.version, timeout)
         if got is None:
             return None
         version, deleted = got
         if deleted:
-            self._cache.remove((ref.endpoint, ref.key))
+            self._cache.remove(self._ck(ref.endpoint, ref.key))
             raise ObjectNotFound(f"object {ref.key} was deleted")
         return ObjectRef(endpoint=ref.endpoint, key=ref.key, version=version)
 
@@ -708,7 +897,8 @@ class Client:
             raise ValueError("subscribe_cache needs at least one pattern")
         if heartbeat < 0.05:
             raise ValueError("heartbeat must be >= 0.05 seconds")
-        sub = _watch.CacheSubscription(self, endpoint or self.endpoint, list(patterns), heartbeat,
+        sub = _watch.CacheSubscription(self, endpoint or (_CLUSTER if self._routing else self.endpoint),
+                                       list(patterns), heartbeat,
                                        self.retry_backoff)
         self._subscriptions.append(sub)
         return sub
@@ -726,7 +916,7 @@ class Client:
         def list_(client: flight.FlightClient) -> list[ObjectInfo]:
             return listed(client, self._options(timeout), self.endpoint, selector)
 
-        return self._call(self.endpoint, list_, idempotent=True)
+        return self._dispatch(self.endpoint, "", list_, idempotent=True)
 
     @_public
     def stat(self, key: str, *, timeout: float | None = None) -> ObjectInfo:
@@ -750,14 +940,15 @@ class Client:
                 raise ObjectNotFound(f"object {key} not found")
             return ObjectInfo(key=key, size=found[0].size, endpoint=found[0].endpoint, kind=kind, version=version)
 
-        return self._call(endpoint, stat_, idempotent=True)
+        return self._dispatch(endpoint, key, stat_, idempotent=True)
 
     @_public
     def exists(self, key: str, *, timeout: float | None = None) -> bool:
         """True if ``key`` can be read now (False after a delete or an eviction that lost it)."""
         ObjectKey.from_key(key)
         try:
-            self._call(self.endpoint, lambda c: schema_info(c, self._options(timeout), key), idempotent=True)
+            self._dispatch(self.endpoint, key, lambda c: schema_info(c, self._options(timeout), key),
+                           idempotent=True)
         except ObjectNotFound:
             return False
         return True
@@ -808,8 +999,9 @@ class Client:
                     bar.close()
 
         ref = self._do_put(self.endpoint, flight.FlightDescriptor.for_path(str(key)), ser.OPAQUE_SCHEMA,
-                           batches(), timeout=self.transfer_timeout)
-        self._cache.remove((ref.endpoint, ref.key))
+                           batches, timeout=self.transfer_timeout, route=str(key),
+                           resend=key.object_id is not None)  # a full key: replacing it again is safe
+        self._cache.remove(self._ck(ref.endpoint, ref.key))
         return ref
 
     @_public
@@ -859,7 +1051,7 @@ class Client:
             finally:
                 _close(bar)
 
-        self._call(ref.endpoint, download, idempotent=True)
+        self._dispatch(ref.endpoint, ref.key, download, idempotent=True)
 
 
 def _immutable(value: Any, depth: int = 0) -> bool:

@@ -4,7 +4,8 @@
    ``cache.endpoint`` and ``cache.tls.ca_file`` are used (and, our addition for mTLS,
    ``cache.tls.cert_file`` and ``cache.tls.key_file``). A file without ``current-context`` or
    naming an unknown context is an error (flamepy raises too).
-2. ``FLAME_CACHE_ENDPOINT`` overrides the endpoint.
+2. ``FLAME_CACHE_ENDPOINT`` overrides the endpoint (several, comma-separated, make a routing
+   client over the servers of one cluster: docs/cluster.md).
 3. ``FLAME_CA_FILE`` supplies the CA only if the file did not (the file wins, as in flamepy);
    ``FLAME_CACHE_CERT_FILE``/``FLAME_CACHE_KEY_FILE`` likewise supply a client certificate.
 4. Otherwise the endpoint is ``grpc://127.0.0.1:9090``.

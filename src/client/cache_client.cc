@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -22,6 +24,7 @@
 #include "key/key.h"
 #include "protocol/endpoint.h"
 #include "protocol/protocol.h"
+#include "protocol/routing.h"
 
 namespace foc {
 namespace fl = arrow::flight;
@@ -29,6 +32,42 @@ namespace fl = arrow::flight;
 namespace {
 
 constexpr char kLogicalTypeMetadataKey[] = "flame.cache.logical_type";
+// The endpoint of a routing client's calls and cache entries (not dialable: Route()
+// replaces it with the members of the key's order).
+constexpr char kRouted[] = "<cluster>";
+// How long a member that failed with UNAVAILABLE is tried only after the others.
+constexpr auto kDownFor = std::chrono::seconds(5);
+
+std::vector<std::string> SplitEndpoints(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string part = text.substr(start, comma - start);
+    const size_t b = part.find_first_not_of(" \t");
+    const size_t e = part.find_last_not_of(" \t");
+    part = b == std::string::npos ? std::string() : part.substr(b, e - b + 1);
+    if (!part.empty() && std::find(out.begin(), out.end(), part) == out.end())
+      out.push_back(std::move(part));
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool IsUnavailable(const arrow::Status& st) {
+  auto detail = fl::FlightStatusDetail::UnwrapStatus(st);
+  return detail && detail->code() == fl::FlightStatusCode::Unavailable;
+}
+
+// The call cannot have reached the server: the connection was never made.
+bool NeverSent(const arrow::Status& st) {
+  std::string m = st.message();
+  std::transform(m.begin(), m.end(), m.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return m.find("failed to connect") != std::string::npos ||
+         m.find("connection refused") != std::string::npos;
+}
 constexpr char kFlameMetadataPrefix[] = "flame.cache.";
 
 // Prefixes an error with the operation and the key, keeping its code and detail (so a
@@ -182,7 +221,12 @@ bool IsObjectNotFound(const arrow::Status& status) { return status.IsKeyError();
 
 CacheClient::CacheClient(ClientOptions options)
     : options_(std::move(options)),
-      cache_(options_.cache_max_bytes, options_.cache_max_entries) {}
+      seeds_(SplitEndpoints(options_.endpoint)),
+      routing_(seeds_.size() > 1 || options_.discover),
+      default_endpoint_(routing_ ? std::string(kRouted) : options_.endpoint),
+      cache_(options_.cache_max_bytes, options_.cache_max_entries),
+      members_(seeds_),
+      members_known_(!options_.discover) {}
 
 CacheClient::~CacheClient() {
   UnsubscribeCache();  // its thread makes calls through the pools below
@@ -208,17 +252,118 @@ arrow::Result<std::unique_ptr<CacheClient>> CacheClient::Connect(ClientOptions o
         "mutual TLS needs both a client certificate and its key");
   }
   auto client = std::unique_ptr<CacheClient>(new CacheClient(std::move(options)));
-  ARROW_RETURN_NOT_OK(client->ClientFor(client->options_.endpoint).status());
+  if (client->seeds_.empty()) return arrow::Status::Invalid("empty cache endpoint");
+  if (!client->routing_) {
+    ARROW_RETURN_NOT_OK(client->ClientFor(client->options_.endpoint).status());
+  }
+  for (const auto& seed : client->seeds_) {
+    ARROW_RETURN_NOT_OK(client->ClientFor(seed).status());
+  }
   return client;
 }
 
 ObjectRef CacheClient::RefFor(std::string_view key, uint64_t version) const {
-  return ObjectRef{options_.endpoint, std::string(key), version};
+  return ObjectRef{routing_ ? seeds_.front() : options_.endpoint, std::string(key),
+                   version};
 }
 
 const std::string& CacheClient::EndpointOf(const ObjectRef& ref) const {
+  if (routing_) return default_endpoint_;  // routed by key, whatever the ref says
   if (!options_.follow_ref_endpoint || ref.endpoint.empty()) return options_.endpoint;
   return ref.endpoint;
+}
+
+std::vector<std::string> CacheClient::Members() {
+  if (!routing_) return {options_.endpoint};
+  bool known;
+  {
+    std::lock_guard lock(mu_);
+    known = members_known_;
+  }
+  if (!known) (void)RefreshMembers();
+  std::lock_guard lock(mu_);
+  return members_;
+}
+
+arrow::Result<std::vector<std::string>> CacheClient::ClusterMembers(
+    std::string_view endpoint) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto client, ClientFor(endpoint.empty() ? seeds_.front() : std::string(endpoint)));
+  ARROW_ASSIGN_OR_RAISE(
+      auto results,
+      client->DoAction(CallOptions(), fl::Action{std::string(kMembersAction), nullptr}));
+  std::vector<std::string> out;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto r, results->Next());
+    if (!r) break;
+    out.push_back(r->body ? r->body->ToString() : std::string());
+  }
+  ARROW_RETURN_NOT_OK(results->Drain());
+  return out;
+}
+
+arrow::Result<std::vector<std::string>> CacheClient::RefreshMembers() {
+  std::vector<std::string> candidates;
+  {
+    std::lock_guard lock(mu_);
+    candidates = members_;
+  }
+  for (const auto& seed : seeds_) {
+    if (std::find(candidates.begin(), candidates.end(), seed) == candidates.end())
+      candidates.push_back(seed);
+  }
+  arrow::Status last = arrow::Status::Invalid("no endpoint to ask for MEMBERS");
+  for (const auto& candidate : candidates) {
+    auto found = ClusterMembers(candidate);
+    if (found.ok() && !found->empty()) {
+      std::lock_guard lock(mu_);
+      members_ = *found;
+      members_known_ = true;
+      return *found;
+    }
+    last = found.ok() ? arrow::Status::IOError(candidate, " listed no members")
+                      : found.status();
+  }
+  return Annotate(last, "MEMBERS", candidates.empty() ? "" : candidates.front());
+}
+
+std::vector<std::string> CacheClient::Order(std::string_view key) {
+  std::vector<std::string> order = RendezvousOrder(key, Members());
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  std::stable_partition(order.begin(), order.end(), [&](const std::string& m) {
+    auto it = down_.find(m);
+    return it == down_.end() || now - it->second > kDownFor;
+  });
+  return order;
+}
+
+arrow::Status CacheClient::Route(
+    const std::string& endpoint, std::string_view key, bool resend,
+    const std::function<arrow::Status(const std::string&)>& call) {
+  if (endpoint != kRouted) return call(endpoint);
+  arrow::Status last = arrow::Status::IOError("no cluster member to call");
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& member : Order(key)) {
+      arrow::Status st = call(member);
+      if (st.ok() || !IsUnavailable(st)) return st;
+      {
+        std::lock_guard lock(mu_);
+        down_[member] = std::chrono::steady_clock::now();
+        if (options_.discover) members_known_ = false;  // ask MEMBERS again
+      }
+      if (!resend && !NeverSent(st)) return st;
+      last = st;
+    }
+    if (!options_.discover) break;  // static members: all were tried
+  }
+  return last;
+}
+
+std::string CacheClient::DialTarget(const std::string& endpoint, std::string_view key) {
+  if (endpoint != kRouted) return endpoint;
+  auto order = Order(key);
+  return order.empty() ? seeds_.front() : order.front();
 }
 
 fl::FlightCallOptions CacheClient::CallOptions() const {
@@ -289,7 +434,33 @@ arrow::Result<ObjectRef> CacheClient::DoPutBatches(
     const std::shared_ptr<arrow::Schema>& schema,
     const std::function<arrow::Status(
         const std::function<arrow::Status(const arrow::RecordBatch&)>&)>& produce) {
-  ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(endpoint));
+  // Replacing a full key's content may be sent again to another member (at most a spare
+  // version); a delta or a new object only if the failed member never received it.
+  const bool resend = !patch && ObjectKey::Parse(path).ok();
+  std::shared_ptr<arrow::Buffer> meta;
+  ARROW_RETURN_NOT_OK(Route(endpoint, path, resend, [&](const std::string& target) {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
+    return PutOnce(client.get(), patch, path, schema, produce, &meta);
+  }));
+  if (!meta) return arrow::Status::IOError("the server sent no PutResult");
+  ARROW_ASSIGN_OR_RAISE(auto doc, DecodePutResult(meta->ToString()));
+  if (doc.version <= 0) {
+    return arrow::Status::IOError("the server acknowledged version ", doc.version);
+  }
+  if (!doc.epoch.empty()) {
+    NoteEpoch(endpoint, doc.epoch);
+    if (!routing_ && doc.endpoint != endpoint) NoteEpoch(doc.endpoint, doc.epoch);
+  }
+  return ObjectRef{std::move(doc.endpoint), std::move(doc.key),
+                   static_cast<uint64_t>(doc.version)};
+}
+
+arrow::Status CacheClient::PutOnce(
+    fl::FlightClient* client, bool patch, std::string_view path,
+    const std::shared_ptr<arrow::Schema>& schema,
+    const std::function<arrow::Status(
+        const std::function<arrow::Status(const arrow::RecordBatch&)>&)>& produce,
+    std::shared_ptr<arrow::Buffer>* meta) {
   const auto descriptor = patch
                               ? fl::FlightDescriptor::Command(
                                     std::string(kPatchCommandPrefix) + std::string(path))
@@ -299,24 +470,12 @@ arrow::Result<ObjectRef> CacheClient::DoPutBatches(
     return put.writer->WriteRecordBatch(batch);
   });
   if (st.ok()) st = put.writer->DoneWriting();
-  std::shared_ptr<arrow::Buffer> meta;
-  if (st.ok()) st = put.reader->ReadMetadata(&meta);
+  if (st.ok()) st = put.reader->ReadMetadata(meta);
   // When the server rejects the call, writes fail with a generic error and Close()
   // carries the server's status: prefer it.
   const arrow::Status closed = put.writer->Close();
   if (!closed.ok()) return closed;
-  ARROW_RETURN_NOT_OK(st);
-  if (!meta) return arrow::Status::IOError("the server sent no PutResult");
-  ARROW_ASSIGN_OR_RAISE(auto doc, DecodePutResult(meta->ToString()));
-  if (doc.version <= 0) {
-    return arrow::Status::IOError("the server acknowledged version ", doc.version);
-  }
-  if (!doc.epoch.empty()) {
-    NoteEpoch(endpoint, doc.epoch);
-    if (doc.endpoint != endpoint) NoteEpoch(doc.endpoint, doc.epoch);
-  }
-  return ObjectRef{std::move(doc.endpoint), std::move(doc.key),
-                   static_cast<uint64_t>(doc.version)};
+  return st;
 }
 
 arrow::Result<ObjectRef> CacheClient::PutOpaque(const std::string& endpoint, bool patch,
@@ -345,7 +504,7 @@ arrow::Result<ObjectRef> CacheClient::Put(std::string_view prefix_or_key,
                                           std::shared_ptr<arrow::Buffer> data) {
   ARROW_RETURN_NOT_OK(
       Annotate(ParsePutPath(prefix_or_key).status(), "put", prefix_or_key));
-  auto ref = PutOpaque(options_.endpoint, false, prefix_or_key, std::move(data));
+  auto ref = PutOpaque(default_endpoint_, false, prefix_or_key, std::move(data));
   InvalidateWrittenKey(prefix_or_key);
   if (!ref.ok()) return Annotate(ref.status(), "put", prefix_or_key);
   return ref;
@@ -382,19 +541,22 @@ arrow::Status CacheClient::Delete(std::string_view pattern_text) {
   if (!parsed.ok()) return Annotate(parsed.status(), "delete", pattern_text);
   const KeyPattern& pattern = *parsed;
   arrow::Status st = [&]() -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
-    fl::Action action{std::string(kDeleteAction),
-                      arrow::Buffer::FromString(pattern.str())};
-    ARROW_ASSIGN_OR_RAISE(auto results, client->DoAction(CallOptions(), action));
-    int n = 0;
-    while (true) {
-      ARROW_ASSIGN_OR_RAISE(auto r, results->Next());
-      if (!r) break;
-      ++n;
-    }
-    ARROW_RETURN_NOT_OK(results->Drain());
-    if (n == 0) return arrow::Status::IOError("the server sent no DELETE result");
-    return arrow::Status::OK();
+    // Any member deletes cluster-wide; routed like the pattern's session.
+    return Route(default_endpoint_, pattern.str(), true, [&](const std::string& target) {
+      ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
+      fl::Action action{std::string(kDeleteAction),
+                        arrow::Buffer::FromString(pattern.str())};
+      ARROW_ASSIGN_OR_RAISE(auto results, client->DoAction(CallOptions(), action));
+      int n = 0;
+      while (true) {
+        ARROW_ASSIGN_OR_RAISE(auto r, results->Next());
+        if (!r) break;
+        ++n;
+      }
+      ARROW_RETURN_NOT_OK(results->Drain());
+      if (n == 0) return arrow::Status::IOError("the server sent no DELETE result");
+      return arrow::Status::OK();
+    });
   }();
   {
     // Dropped whatever the outcome: after an error the server may or may not have
@@ -444,7 +606,7 @@ void CacheClient::InvalidateWrittenKey(std::string_view prefix_or_key) {
 std::string CacheClient::epoch(std::string_view endpoint) const {
   std::lock_guard lock(mu_);
   auto it =
-      epochs_.find(endpoint.empty() ? std::string_view(options_.endpoint) : endpoint);
+      epochs_.find(endpoint.empty() ? std::string_view(default_endpoint_) : endpoint);
   return it == epochs_.end() ? std::string() : it->second;
 }
 
@@ -471,13 +633,26 @@ void CacheClient::NoteEpochLocked(const std::string& endpoint, const std::string
 
 arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& endpoint,
                                                           const std::string& key,
-                                                          uint64_t version) {
+                                                          uint64_t version,
+                                                          bool linearizable) {
+  Reply reply;
+  ARROW_RETURN_NOT_OK(Route(endpoint, key, true, [&](const std::string& target) {
+    reply = Reply{};
+    return FetchOnce(target, key, version, linearizable, &reply);
+  }));
+  return reply;
+}
+
+arrow::Status CacheClient::FetchOnce(const std::string& endpoint, const std::string& key,
+                                     uint64_t version, bool linearizable, Reply* out) {
+  Reply& reply = *out;
   ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(endpoint));
+  // `<key>:L<version>`: the server reads the record from the version authority first.
   ARROW_ASSIGN_OR_RAISE(
       auto stream,
-      client->DoGet(CallOptions(), fl::Ticket{key + ":" + std::to_string(version)}));
+      client->DoGet(CallOptions(), fl::Ticket{key + (linearizable ? ":L" : ":") +
+                                              std::to_string(version)}));
   ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
-  Reply reply;
   reply.epoch = EpochOf(*schema);
   if (IsNativeTableSchema(*schema)) {
     reply.kind = Reply::Kind::kTable;
@@ -494,7 +669,7 @@ arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& end
         reply.table,
         arrow::Table::FromRecordBatches(
             options_.keep_flame_metadata ? schema : StripFlameMetadata(schema), batches));
-    return reply;
+    return arrow::Status::OK();
   }
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
@@ -507,12 +682,13 @@ arrow::Result<CacheClient::Reply> CacheClient::FetchReply(const std::string& end
     }
   }
   reply.kind = reply.rows.empty() ? Reply::Kind::kEmpty : Reply::Kind::kRows;
-  return reply;
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
     const std::string& endpoint, const std::string& key, bool force, Flight* flight) {
   bool force_full = force;
+  bool linearizable = options_.linearizable;
   // At most three requests: conditional, then full after an epoch change or an
   // inconsistent patch reply, and one more if the data set changes again in between.
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -523,8 +699,9 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
       if (attempt == 0) ++(cached ? stats_.hits : stats_.misses);
       ++stats_.requests;
     }
-    ARROW_ASSIGN_OR_RAISE(auto reply,
-                          FetchReply(endpoint, key, cached ? cached->version : 0));
+    ARROW_ASSIGN_OR_RAISE(
+        auto reply,
+        FetchReply(endpoint, key, cached ? cached->version : 0, linearizable));
 
     std::lock_guard lock(mu_);
     stats_.rows_received += reply.rows_received;
@@ -532,6 +709,17 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
     NoteEpochLocked(endpoint, reply.epoch);
     const bool whole = reply.kind == Reply::Kind::kTable ||
                        (reply.kind == Reply::Kind::kRows && reply.rows.front().is_base);
+    if (routing_ && cached && whole && cached->epoch == reply.epoch && !linearizable) {
+      const uint64_t replied = reply.kind == Reply::Kind::kTable
+                                   ? reply.table_version
+                                   : reply.rows.back().version;
+      if (replied < cached->version) {
+        // A member whose index lags the cluster (failover, watch lag) answered with an
+        // older version than we hold: never go backwards; make it catch up.
+        linearizable = true;
+        continue;
+      }
+    }
     if (cached && cached->epoch != reply.epoch && !whole) {
       // "Not modified" or deltas relative to a version of a data set the server no longer
       // has.
@@ -682,8 +870,15 @@ arrow::Result<ObjectRef> CacheClient::Upload(std::string_view key_or_prefix,
   const int64_t chunk = options_.upload_chunk_bytes;
   int64_t sent = 0;
   auto ref = DoPutBatches(
-      options_.endpoint, false, key_or_prefix, UploadSchema(),
+      default_endpoint_, false, key_or_prefix, UploadSchema(),
       [&](const auto& write) -> arrow::Status {
+        // From the start on every attempt (a routing client may send it to another
+        // member after a failure).
+        if (::lseek(fd, 0, SEEK_SET) != 0) {
+          return arrow::Status::IOError("cannot rewind ", path.string(), ": ",
+                                        std::strerror(errno));
+        }
+        sent = 0;
         while (true) {
           // A fresh buffer per row: gRPC may still reference the previous one while
           // sending it.
@@ -720,8 +915,8 @@ arrow::Result<ObjectRef> CacheClient::Upload(std::string_view key_or_prefix,
 arrow::Status CacheClient::Download(const ObjectRef& ref,
                                     const std::filesystem::path& path) {
   ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "download", ref.key));
-  auto st = [&]() -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(EndpointOf(ref)));
+  auto st = Route(EndpointOf(ref), ref.key, true, [&](const std::string& target) {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
     ARROW_ASSIGN_OR_RAISE(auto stream,
                           client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
     ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
@@ -747,7 +942,7 @@ arrow::Status CacheClient::Download(const ObjectRef& ref,
       }
     }
     return file->Commit();
-  }();
+  });
   return Annotate(st, "download", ref.key);
 }
 
@@ -770,7 +965,7 @@ arrow::Result<ObjectRef> CacheClient::PutTable(
     md->Append(kLogicalTypeMetadataKey, "pyarrow.table");
   const auto schema = table->schema()->WithMetadata(md);
   auto ref = DoPutBatches(
-      options_.endpoint, false, prefix_or_key, schema,
+      default_endpoint_, false, prefix_or_key, schema,
       [&](const auto& write) -> arrow::Status {
         arrow::TableBatchReader reader(*table);
         int batches = 0;
@@ -833,9 +1028,20 @@ bool ParseListingMetadata(std::string_view md, ListedObject* obj) {
 }  // namespace
 
 arrow::Result<std::vector<ListedObject>> CacheClient::List() {
-  ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
-  ARROW_ASSIGN_OR_RAISE(auto listing, client->ListFlights(CallOptions(), fl::Criteria{}));
   std::vector<ListedObject> out;
+  // Every member lists the whole cluster's namespace.
+  ARROW_RETURN_NOT_OK(Route(default_endpoint_, "", true, [&](const std::string& target) {
+    out.clear();
+    return ListOnce(target, &out);
+  }));
+  return out;
+}
+
+arrow::Status CacheClient::ListOnce(const std::string& endpoint,
+                                    std::vector<ListedObject>* out_list) {
+  std::vector<ListedObject>& out = *out_list;
+  ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(endpoint));
+  ARROW_ASSIGN_OR_RAISE(auto listing, client->ListFlights(CallOptions(), fl::Criteria{}));
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());
     if (!info) break;
@@ -850,15 +1056,16 @@ arrow::Result<std::vector<ListedObject>> CacheClient::List() {
     }
     out.push_back(std::move(obj));
   }
-  return out;
+  return arrow::Status::OK();
 }
 
 arrow::Result<ObjectStat> CacheClient::Stat(const ObjectRef& ref) {
   ARROW_RETURN_NOT_OK(Annotate(ObjectKey::Parse(ref.key).status(), "stat", ref.key));
-  auto result = [&]() -> arrow::Result<ObjectStat> {
-    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(EndpointOf(ref)));
-    ObjectStat stat;
+  ObjectStat stat;
+  auto st = Route(EndpointOf(ref), ref.key, true, [&](const std::string& target) {
+    stat = ObjectStat{};
     stat.key = ref.key;
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
     // Our server answers GetFlightInfo of an existing object with its size and
     // `version=…` metadata from its index (docs/protocol.md): nothing is transferred.
     ARROW_ASSIGN_OR_RAISE(
@@ -876,10 +1083,10 @@ arrow::Result<ObjectStat> CacheClient::Stat(const ObjectRef& ref) {
         ARROW_ASSIGN_OR_RAISE(auto schema, info->GetSchema(&memo));
         stat.is_table = IsNativeTableSchema(*schema);
       }
-      return stat;
+      return arrow::Status::OK();
     }
-    // No metadata: an absent object on our server, or upstream's server (which never
-    // reports any). One read tells; its payloads are counted and dropped.
+    // No metadata: an absent object on our server, a node tier or cluster member, or
+    // upstream's server. One read tells; its payloads are counted and dropped.
     stat.from_metadata = false;
     stat.delta_count = 0;
     ARROW_ASSIGN_OR_RAISE(auto stream,
@@ -904,15 +1111,18 @@ arrow::Result<ObjectStat> CacheClient::Stat(const ObjectRef& ref) {
       }
     }
     if (!seen && !stat.is_table) return arrow::Status::KeyError("Object not found");
-    return stat;
-  }();
-  if (!result.ok()) return Annotate(result.status(), "stat", ref.key);
-  return result;
+    return arrow::Status::OK();
+  });
+  if (!st.ok()) return Annotate(st, "stat", ref.key);
+  return stat;
 }
 
 arrow::Result<std::string> CacheClient::Info() {
-  auto result = [&]() -> arrow::Result<std::string> {
-    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(options_.endpoint));
+  std::string body;
+  // The server this client talks to (with routing: the first live member; INFO describes
+  // that one server).
+  auto st = Route(default_endpoint_, "", true, [&](const std::string& target) {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
     ARROW_ASSIGN_OR_RAISE(
         auto results,
         client->DoAction(CallOptions(), fl::Action{std::string(kInfoAction), nullptr}));
@@ -920,12 +1130,11 @@ arrow::Result<std::string> CacheClient::Info() {
     if (!first || !first->body) {
       return arrow::Status::IOError("the server sent no INFO document");
     }
-    std::string body = first->body->ToString();
-    ARROW_RETURN_NOT_OK(results->Drain());
-    return body;
-  }();
-  if (!result.ok()) return Annotate(result.status(), "info", options_.endpoint);
-  return result;
+    body = first->body->ToString();
+    return results->Drain();
+  });
+  if (!st.ok()) return Annotate(st, "info", options_.endpoint);
+  return body;
 }
 
 CacheStats CacheClient::stats() const {

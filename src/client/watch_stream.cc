@@ -79,7 +79,11 @@ arrow::Result<WatchEvent> WatchStream::Next() {
 arrow::Result<std::unique_ptr<WatchStream>> CacheClient::Watch(
     const WatchRequest& request, std::string_view endpoint,
     std::chrono::duration<double> timeout) {
-  const std::string target(endpoint.empty() ? options_.endpoint : endpoint);
+  // A routing client watches at the first member of its order (any member's feed carries
+  // every member's commits).
+  const std::string target = DialTarget(
+      endpoint.empty() ? default_endpoint_ : std::string(endpoint),
+      request.patterns.empty() ? std::string_view() : request.patterns.front());
   ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
   ARROW_ASSIGN_OR_RAISE(auto command, EncodeWatchCommand(request));
   // The client's call options (token, alignment) without its per-call deadline: a watch
@@ -248,7 +252,7 @@ arrow::Status CacheClient::SubscribeCache(const std::vector<std::string>& patter
     parsed.push_back(std::move(pattern));
   }
   auto watch =
-      std::make_shared<CacheWatch>(this, options_.endpoint, std::move(parsed), heartbeat);
+      std::make_shared<CacheWatch>(this, default_endpoint_, std::move(parsed), heartbeat);
   std::shared_ptr<CacheWatch> old;
   {
     std::lock_guard lock(mu_);

@@ -1,5 +1,7 @@
 #include "cluster/cluster_store.h"
 
+#include <algorithm>
+#include <unordered_set>
 #include <utility>
 
 #include <arrow/filesystem/filesystem.h>
@@ -66,6 +68,12 @@ ClusterStore::ClusterStore(ClusterStoreOptions options, std::unique_ptr<EtcdClie
       cache_(LruCache<Cached>::Options{options_.max_memory_bytes, 0}) {}
 
 ClusterStore::~ClusterStore() {
+  {
+    MutexLock lock(&gc_mu_);
+    gc_stop_ = true;
+    gc_wake_.SignalAll();
+  }
+  if (gc_thread_.joinable()) gc_thread_.join();
   std::unique_ptr<EtcdWatch> watch;
   {
     MutexLock lock(&mu_);
@@ -84,7 +92,9 @@ arrow::Status ClusterStore::Start() {
   m.id = options_.server_id;
   m.endpoint = options_.advertised_endpoint;
   ARROW_ASSIGN_OR_RAISE(members_, Membership::Join(etcd_.get(), m));
-  return Resync();
+  ARROW_RETURN_NOT_OK(Resync());
+  if (options_.gc_interval.count() > 0) gc_thread_ = std::thread([this] { GcLoop(); });
+  return arrow::Status::OK();
 }
 
 arrow::Status ClusterStore::Resync() {
@@ -101,6 +111,7 @@ arrow::Status ClusterStore::Resync() {
     }
     index_ = std::move(fresh);
     watched_ = std::move(watched);
+    AdvanceLocked(snap.revision);
   }
   ARROW_ASSIGN_OR_RAISE(
       auto watch,
@@ -147,14 +158,42 @@ void ClusterStore::ApplyLocked(const std::string& key,
     if (it != index_.end()) index_.erase(it);
     return;
   }
+  // A write older than a deletion this server already applied (its own DELETE, or a
+  // linearizable read that found the key gone): the watch is late, the key stays gone.
+  if (BuriedLocked(key, revision)) return;
   index_[key] = Indexed{*record, revision};
+}
+
+bool ClusterStore::BuriedLocked(const std::string& key, int64_t revision) const {
+  if (tombstones_.empty()) return false;
+  auto parsed = ObjectKey::Parse(key);
+  if (!parsed.ok()) return false;
+  for (const auto& [pattern, at] : tombstones_) {
+    if (at >= revision && pattern.Matches(*parsed)) return true;
+  }
+  return false;
+}
+
+void ClusterStore::BuryLocked(KeyPattern pattern, int64_t revision) {
+  if (revision <= watched_revision_)
+    return;  // the watch already delivered everything older
+  tombstones_.emplace_back(std::move(pattern), revision);
+}
+
+void ClusterStore::AdvanceLocked(int64_t revision) {
+  if (revision <= watched_revision_) return;
+  watched_revision_ = revision;
+  // Events arrive in revision order: none older than `revision` can come any more.
+  std::erase_if(tombstones_, [&](const auto& t) { return t.second <= revision; });
 }
 
 void ClusterStore::OnEvents(const std::vector<RecordEvent>& events) {
   std::vector<Change> changes;
   {
     MutexLock lock(&mu_);
+    int64_t reached = 0;
     for (const RecordEvent& ev : events) {
+      reached = std::max(reached, ev.revision);
       if (ev.is_floor) continue;  // floors are read by each commit from etcd itself
       ApplyLocked(ev.key, ev.record, ev.revision);
       auto seen = watched_.find(ev.key);
@@ -171,6 +210,7 @@ void ClusterStore::OnEvents(const std::vector<RecordEvent>& events) {
                                patch ? ChangeKind::kPatch : ChangeKind::kPut});
       watched_[ev.key] = *ev.record;
     }
+    AdvanceLocked(reached);
   }
   // Published in revision order, after the index shows it (a get issued after the
   // change is seen returns that version or a newer one).
@@ -285,9 +325,16 @@ arrow::Result<WriteResult> ClusterStore::Put(const PutTarget& target, Payload pa
 
 arrow::Result<WriteResult> ClusterStore::Patch(const ObjectKey& key,
                                                std::shared_ptr<arrow::Buffer> delta) {
+  bool known;
   {
-    // A key this server has never heard of: refuse before writing a payload (the commit
-    // below re-checks against etcd, which decides).
+    MutexLock lock(&mu_);
+    known = index_.count(key.str()) > 0;
+  }
+  if (!known) {
+    // A key this server has not heard of (yet: it may have been created through another
+    // server within the watch lag): ask etcd before refusing, and refuse before writing a
+    // payload (the commit below re-checks against etcd, which decides).
+    ARROW_RETURN_NOT_OK(Refresh(key));
     MutexLock lock(&mu_);
     if (!index_.count(key.str())) {
       return arrow::Status::KeyError("Object ", key.str(), " not found");
@@ -377,14 +424,18 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ClusterStore::NativeSchema(
 }
 
 arrow::Result<int64_t> ClusterStore::Delete(const KeyPattern& pattern) {
-  ARROW_ASSIGN_OR_RAISE(int64_t removed, EtcdUnavailable(meta_->Delete(pattern.str())));
-  // This server forgets them now (the watch confirms); other servers after the lag.
+  ARROW_ASSIGN_OR_RAISE(DeleteResult done,
+                        EtcdUnavailable(meta_->DeleteAt(pattern.str())));
+  // This server forgets them now (the watch confirms); other servers after the lag. Only
+  // entries older than the delete go (a write committed after it stays), and a tombstone
+  // keeps late watch events of older writes from bringing them back.
   std::vector<std::string> gone;
   {
     MutexLock lock(&mu_);
+    BuryLocked(pattern, done.revision);
     for (auto it = index_.lower_bound(pattern.key_prefix());
          it != index_.end() && it->first.rfind(pattern.key_prefix(), 0) == 0;) {
-      if (Matches(pattern, it->first)) {
+      if (it->second.revision < done.revision && Matches(pattern, it->first)) {
         gone.push_back(it->first);
         it = index_.erase(it);
       } else {
@@ -393,7 +444,120 @@ arrow::Result<int64_t> ClusterStore::Delete(const KeyPattern& pattern) {
     }
   }
   for (const auto& k : gone) cache_.Erase(k);
-  return removed;
+  return done.removed;
+}
+
+void ClusterStore::StopWatchForTesting() {
+  std::unique_ptr<EtcdWatch> watch;
+  {
+    MutexLock lock(&mu_);
+    watch = std::move(watch_);
+  }
+  if (watch) watch->Cancel();  // a cancelled watch does not call OnWatchEnd
+}
+
+std::vector<std::string> ClusterStore::MemberEndpoints() const {
+  std::vector<std::string> out;
+  for (const auto& [id, endpoint] : members_->members()) {
+    if (!endpoint.empty()) out.push_back(endpoint);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+arrow::Status ClusterStore::Refresh(const ObjectKey& key) {
+  ARROW_ASSIGN_OR_RAISE(RecordRead read, EtcdUnavailable(meta_->Read(key.str())));
+  MutexLock lock(&mu_);
+  ApplyLocked(key.str(), read.record, read.revision);
+  if (!read.record) {
+    ARROW_ASSIGN_OR_RAISE(KeyPattern one, KeyPattern::Parse(key.str()));
+    BuryLocked(std::move(one), read.revision);
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<SweepResult> ClusterStore::SweepOrphans() {
+  MutexLock sweep(&gc_mu_);
+  SweepResult out;
+  // One collector at a time: `<prefix>/gc` under the collector's member lease (gone when
+  // it dies). Two collectors for a moment (a lease expiring mid-sweep) are still safe:
+  // each deletes only what no record names.
+  const std::string lock_key = options_.prefix + "/gc";
+  const int64_t lease = members_->lease();
+  if (lease == 0) return out;
+  ARROW_ASSIGN_OR_RAISE(auto txn, EtcdUnavailable(etcd_->Txn(
+                                      {Compare::Missing(lock_key)},
+                                      {TxnOp::Put(lock_key, options_.server_id, lease)},
+                                      {TxnOp::Get(lock_key)})));
+  if (!txn.succeeded && (txn.ranges.empty() || txn.ranges[0].empty() ||
+                         txn.ranges[0][0].value != options_.server_id)) {
+    gc_marked_.clear();  // another server collects; our marks would be stale later
+    return out;
+  }
+  out.collector = true;
+  // List first, then read the records: a payload listed here whose commit happened
+  // before the snapshot is named by the snapshot. One committed after it was written
+  // less than gc_grace ago (the grace period's assumption).
+  arrow::fs::FileSelector selector;
+  selector.base_dir = s3_.root + "/cluster/objects";
+  selector.recursive = true;
+  selector.allow_not_found = true;
+  auto listed = s3_.fs->GetFileInfo(selector);
+  if (!listed.ok()) return S3Unavailable(listed.status(), "list " + selector.base_dir);
+  ARROW_ASSIGN_OR_RAISE(MetadataSnapshot snap, EtcdUnavailable(meta_->Snapshot()));
+  std::unordered_set<std::string> named;
+  for (const auto& [key, record] : snap.records) {
+    named.insert(record.base.name);
+    for (const auto& d : record.deltas) named.insert(d.name);
+  }
+  const auto old_before = std::chrono::system_clock::now() - options_.gc_grace;
+  std::set<std::string> marked;
+  for (const auto& info : *listed) {
+    if (!info.IsFile()) continue;
+    ++out.listed;
+    if (named.count(info.path())) {
+      ++out.referenced;
+      continue;
+    }
+    if (info.mtime() == arrow::fs::kNoTime || info.mtime() > old_before) {
+      ++out.young;
+      continue;
+    }
+    if (!gc_marked_.count(info.path())) {
+      ++out.marked;
+      marked.insert(info.path());
+      continue;
+    }
+    arrow::Status st = s3_.fs->DeleteFile(info.path());
+    if (st.ok()) {
+      ++out.collected;
+    } else {
+      marked.insert(info.path());  // tried again next sweep
+      spdlog::warn("cluster: cannot collect orphan payload {}: {}", info.path(),
+                   st.ToString());
+    }
+  }
+  gc_marked_ = std::move(marked);
+  return out;
+}
+
+void ClusterStore::GcLoop() {
+  while (true) {
+    {
+      MutexLock lock(&gc_mu_);
+      if (!gc_stop_) (void)gc_wake_.WaitFor(options_.gc_interval);
+      if (gc_stop_) return;
+    }
+    auto swept = SweepOrphans();
+    if (!swept.ok()) {
+      spdlog::warn("cluster: orphan sweep failed: {}", swept.status().ToString());
+    } else if (swept->collected > 0) {
+      spdlog::info(
+          "cluster: collected {} orphan payloads ({} listed, {} referenced, {} marked)",
+          swept->collected, swept->listed, swept->referenced, swept->marked);
+    }
+  }
 }
 
 arrow::Result<std::vector<ObjectListing>> ClusterStore::List() const {

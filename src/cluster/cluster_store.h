@@ -14,20 +14,26 @@
 //     planned against the server's index. A write through this server is in its index
 //     before it is acknowledged (read your writes through one server); a write through
 //     another server is seen after the watch lag ("Staleness" in docs/cluster.md).
+//   * A DELETE, and a linearizable read that finds a key gone, leave a tombstone at
+//     their etcd revision until the watch has passed it, so a late watch event of an
+//     older write never re-shows a deleted key (index entries change only to a newer
+//     revision).
 //   * Payloads are immutable and named uniquely, so a cached copy is never stale: only
-//   the
-//     index decides which version is current. Memory holds assembled objects in the one
-//     LRU (cache/lru_cache.h), bounded by `max_memory_bytes`; everything is re-readable
-//     from S3.
+//     the index decides which version is current. Memory holds assembled objects in the
+//     one LRU (cache/lru_cache.h), bounded by `max_memory_bytes`; everything is
+//     re-readable from S3.
 //   * The change feed (WATCH) is fed by the etcd watch, in etcd revision order per key,
 //     for writes through every server; when the watch has a gap (etcd restarted or
 //     compacted), subscribers are dropped with "resync" rather than left missing changes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <arrow/result.h>
@@ -51,6 +57,22 @@ struct ClusterStoreOptions {
   std::string advertised_endpoint;              ///< registered as this server's member
   int64_t max_memory_bytes = int64_t{1} << 30;  ///< assembled objects kept; 0: unlimited
   int64_t max_deltas = 1000;                    ///< deltas per object (upstream's limit)
+  /// Orphan collection ("Orphans" in docs/cluster.md): how often this server tries to
+  /// take the collector lock and sweep; 0 = never.
+  std::chrono::milliseconds gc_interval{std::chrono::minutes(10)};
+  /// Payloads younger than this are never collected: it bounds how long a write may sit
+  /// between its payload PUT and its commit.
+  std::chrono::milliseconds gc_grace{std::chrono::hours(1)};
+};
+
+/// What one orphan sweep did.
+struct SweepResult {
+  bool collector = false;  ///< this server held the collector lock (else nothing done)
+  int64_t listed = 0;      ///< payload objects under `<root>/cluster/objects/`
+  int64_t referenced = 0;  ///< named by a record
+  int64_t young = 0;       ///< unreferenced but within the grace period (kept)
+  int64_t marked = 0;      ///< unreferenced, old, first seen so: collected next sweep
+  int64_t collected = 0;   ///< deleted now (unreferenced in two sweeps in a row)
 };
 
 class ClusterStore final : public Store {
@@ -76,6 +98,26 @@ class ClusterStore final : public Store {
   const std::string& server_id() const { return options_.server_id; }
   /// The cluster's members (server id → endpoint).
   MemberMap members() const { return members_->members(); }
+  /// The advertised endpoints of the live members, this one included: sorted, no
+  /// duplicates (what the MEMBERS action returns).
+  std::vector<std::string> MemberEndpoints() const;
+
+  /// For a linearizable read: reads `key`'s record from etcd (a quorum read) and brings
+  /// this server's index up to it, so a Get issued after this returns reflects every
+  /// commit acknowledged (by any server) before this call began.
+  arrow::Status Refresh(const ObjectKey& key);
+
+  /// One orphan sweep now (the background thread calls it every gc_interval). Only the
+  /// holder of `<prefix>/gc` (a key under its member lease) sweeps; a payload is deleted
+  /// when it is older than gc_grace and no record named it in this sweep and the
+  /// previous one (two sweeps: a reader whose index lags by the watch delay may still be
+  /// fetching a just-replaced payload).
+  arrow::Result<SweepResult> SweepOrphans();
+
+  /// Test hooks: stop following etcd (this server's index freezes, as under an
+  /// arbitrarily long watch lag), and deliver watch events as if etcd sent them now.
+  void StopWatchForTesting();
+  void DeliverForTesting(const std::vector<RecordEvent>& events) { OnEvents(events); }
 
  private:
   struct Indexed {
@@ -102,6 +144,14 @@ class ClusterStore final : public Store {
                              int64_t* bytes);
   arrow::Result<std::shared_ptr<arrow::Buffer>> ReadPayload(const std::string& name);
   arrow::Result<Object::Ptr> Assemble(const std::string& key, const ObjectRecord& record);
+  /// Whether a tombstone (DELETE or linearizable not-found) at or after `revision`
+  /// covers `key`.
+  bool BuriedLocked(const std::string& key, int64_t revision) const FOC_REQUIRES(mu_);
+  /// Records that whatever matches `pattern` was gone at `revision`.
+  void BuryLocked(KeyPattern pattern, int64_t revision) FOC_REQUIRES(mu_);
+  /// Notes that the watch (or a snapshot) has reached `revision`: older tombstones go.
+  void AdvanceLocked(int64_t revision) FOC_REQUIRES(mu_);
+  void GcLoop();
 
   const ClusterStoreOptions options_;
   std::unique_ptr<EtcdClient> etcd_;
@@ -122,6 +172,17 @@ class ClusterStore final : public Store {
   StoreStats counted_ FOC_GUARDED_BY(mu_);
   std::unique_ptr<EtcdWatch> watch_ FOC_GUARDED_BY(mu_);
   bool stopping_ FOC_GUARDED_BY(mu_) = false;
+  // The highest etcd revision this server's index reflects from the watch or a snapshot.
+  int64_t watched_revision_ FOC_GUARDED_BY(mu_) = 0;
+  // Deletions newer than watched_revision_: a watch event of a write at or before one
+  // of these revisions, for a key its pattern matches, is older than the deletion.
+  std::vector<std::pair<KeyPattern, int64_t>> tombstones_ FOC_GUARDED_BY(mu_);
+
+  Mutex gc_mu_;  // serialises sweeps; guards the collector's state
+  CondVar gc_wake_{&gc_mu_};
+  bool gc_stop_ FOC_GUARDED_BY(gc_mu_) = false;
+  std::set<std::string> gc_marked_ FOC_GUARDED_BY(gc_mu_);  // unreferenced last sweep
+  std::thread gc_thread_;
 };
 
 }  // namespace foc::cluster

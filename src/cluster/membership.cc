@@ -160,4 +160,9 @@ MemberMap Membership::members() const {
   return members_;
 }
 
+int64_t Membership::lease() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lease_;
+}
+
 }  // namespace foc::cluster

@@ -56,6 +56,9 @@ class Membership {
 
   /// The live members, this one included.
   MemberMap members() const;
+  /// The lease this member's key lives under (0 before Join or after Leave): keys put
+  /// under it (e.g. a lock) vanish when this server dies.
+  int64_t lease() const;
   /// Called (from the watch thread) after each change of the member list.
   void OnChange(std::function<void(const MemberMap&)> callback);
 

@@ -155,6 +155,17 @@ arrow::Result<std::optional<ObjectRecord>> ClusterMetadata::Get(const std::strin
   return record;
 }
 
+arrow::Result<RecordRead> ClusterMetadata::Read(const std::string& key) {
+  ARROW_ASSIGN_OR_RAISE(RangeResult range, etcd_->Range(objects_ + key));
+  RecordRead out;
+  out.revision = range.revision;
+  if (!range.kvs.empty()) {
+    ARROW_ASSIGN_OR_RAISE(out.record, DecodeRecord(range.kvs[0].value));
+    out.revision = range.kvs[0].mod_revision;
+  }
+  return out;
+}
+
 arrow::Result<CommitResult> ClusterMetadata::Commit(
     const std::string& key,
     const std::function<arrow::Result<ObjectRecord>(const CommitInput&)>& mutate) {
@@ -195,6 +206,11 @@ arrow::Result<CommitResult> ClusterMetadata::Commit(
 }
 
 arrow::Result<int64_t> ClusterMetadata::Delete(const std::string& pattern) {
+  ARROW_ASSIGN_OR_RAISE(DeleteResult done, DeleteAt(pattern));
+  return done.removed;
+}
+
+arrow::Result<DeleteResult> ClusterMetadata::DeleteAt(const std::string& pattern) {
   std::string floor_key = floors_ + pattern;
   std::string begin, end;
   if (pattern.size() >= 2 && pattern.compare(pattern.size() - 2, 2, "/*") == 0) {
@@ -210,7 +226,7 @@ arrow::Result<int64_t> ClusterMetadata::Delete(const std::string& pattern) {
     ARROW_ASSIGN_OR_RAISE(
         auto read, etcd_->Txn({}, {TxnOp::Get(begin, end), TxnOp::Get(floor_key)}));
     const auto& records = read.ranges[0];
-    if (records.empty()) return 0;
+    if (records.empty()) return DeleteResult{0, read.revision};
     uint64_t top = 0;
     int64_t floor_revision = 0;
     if (!read.ranges[1].empty()) {
@@ -228,7 +244,9 @@ arrow::Result<int64_t> ClusterMetadata::Delete(const std::string& pattern) {
     ARROW_ASSIGN_OR_RAISE(
         auto txn, etcd_->Txn(compares, {TxnOp::Put(floor_key, std::to_string(top)),
                                         TxnOp::Delete(begin, end)}));
-    if (txn.succeeded) return txn.deleted.size() > 1 ? txn.deleted[1] : 0;
+    if (txn.succeeded) {
+      return DeleteResult{txn.deleted.size() > 1 ? txn.deleted[1] : 0, txn.revision};
+    }
   }
   return arrow::Status::IOError("delete ", pattern, ": lost ", kMaxCommitAttempts,
                                 " races in a row");

@@ -80,6 +80,21 @@ struct RecordEvent {
   int64_t revision = 0;
 };
 
+/// A record read from etcd (a linearizable read: etcd serves it from a quorum).
+struct RecordRead {
+  std::optional<ObjectRecord> record;  ///< nullopt: no such object
+  /// The record's mod revision when present; else the store revision of the read (the
+  /// object did not exist then).
+  int64_t revision = 0;
+};
+
+/// What a DELETE did.
+struct DeleteResult {
+  int64_t removed = 0;  ///< records removed
+  int64_t revision =
+      0;  ///< etcd revision of the delete (or of the read, if none matched)
+};
+
 /// Every record and floor at one revision.
 struct MetadataSnapshot {
   std::vector<std::pair<std::string, ObjectRecord>> records;
@@ -99,6 +114,8 @@ class ClusterMetadata {
 
   /// The record of `key`, or nullopt.
   arrow::Result<std::optional<ObjectRecord>> Get(const std::string& key);
+  /// The record of `key` with the revision it was read at (see RecordRead).
+  arrow::Result<RecordRead> Read(const std::string& key);
 
   /// Commits a mutation of `key`. `mutate` gets the current record (if any) and the
   /// version the commit will carry, and returns the new record (its `version` must be
@@ -112,6 +129,8 @@ class ClusterMetadata {
   /// Deletes `key` (`<app>/<ses>/<obj>`), a session (`<app>/<ses>`) or an app
   /// (`<app>/*`), raising the pattern's floor. Returns the number of records removed.
   arrow::Result<int64_t> Delete(const std::string& pattern);
+  /// Delete, also returning the revision at which the records were gone.
+  arrow::Result<DeleteResult> DeleteAt(const std::string& pattern);
 
   /// Every record and floor (paged reads at one revision).
   arrow::Result<MetadataSnapshot> Snapshot();

@@ -226,6 +226,18 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          c->cluster->prefix = v;
          return arrow::Status::OK();
        }},
+      {"gc_interval_seconds",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
+         ARROW_ASSIGN_OR_RAISE(c->cluster->gc_interval_seconds, ParseCount(k, v));
+         return arrow::Status::OK();
+       }},
+      {"gc_grace_seconds",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
+         ARROW_ASSIGN_OR_RAISE(c->cluster->gc_grace_seconds, ParseCount(k, v));
+         return arrow::Status::OK();
+       }},
   };
   std::map<std::string, Handler> log = {
       {"level",
@@ -764,6 +776,9 @@ std::string FormatConfig(const Config& c) {
     out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "etcd" << YAML::Value << YAML::Flow << c.cluster->etcd;
     out << YAML::Key << "prefix" << YAML::Value << c.cluster->prefix;
+    out << YAML::Key << "gc_interval_seconds" << YAML::Value
+        << c.cluster->gc_interval_seconds;
+    out << YAML::Key << "gc_grace_seconds" << YAML::Value << c.cluster->gc_grace_seconds;
     out << YAML::EndMap;
   }
   if (c.metrics.port || !c.metrics.bind.empty()) {

@@ -106,6 +106,11 @@ struct Config {
     std::vector<std::string> etcd;
     /// `cache.cluster.prefix`: etcd key prefix of the cluster.
     std::string prefix = "/flame-object-cache";
+    /// `cache.cluster.gc_interval_seconds`: how often orphan payloads are swept;
+    /// `cache.cluster.gc_grace_seconds`: payloads younger are never collected (both >=
+    /// 1).
+    int64_t gc_interval_seconds = 600;
+    int64_t gc_grace_seconds = 3600;
   };
   std::optional<Cluster> cluster;
   /// `cache.capacity`: disk capacity limit in bytes; 0 = unlimited.

@@ -344,6 +344,8 @@ std::string FlightService::advertised_endpoint() const {
 arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
                                          std::vector<fl::ActionType>* actions) {
   *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"},
+              {std::string(kMembersAction),
+               "Endpoints of the cluster's live servers, one result each"},
               {std::string(kInfoAction),
                "Server status as JSON: objects, memory and disk use vs limits, hit "
                "ratio, evictions, requests, uptime, version"}};
@@ -353,6 +355,17 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
 arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
                                       const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
+  if (action.type == kMembersAction) {
+    // Endpoints are what every client dials anyway: any caller the server admitted (the
+    // auth middleware has identified it) may ask; no per-app right is involved.
+    std::vector<std::string> endpoints;
+    if (options_.members) endpoints = options_.members();
+    if (endpoints.empty()) endpoints.push_back(advertised_endpoint());
+    std::vector<fl::Result> results;
+    for (auto& e : endpoints) results.push_back(fl::Result{arrow::Buffer::FromString(e)});
+    *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+    return arrow::Status::OK();
+  }
   if (action.type == kInfoAction) {
     // Aggregates over every app (object counts, memory, traffic): read on every app is
     // needed, i.e. a grant `apps: "*"` (an operator's or a monitor's identity); a tenant
@@ -367,7 +380,7 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
   }
   if (action.type != kDeleteAction) {
     return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
-                                              ". Supported: DELETE, INFO."));
+                                              ". Supported: DELETE, MEMBERS, INFO."));
   }
   const std::string body = action.body ? action.body->ToString() : std::string();
   auto pattern = KeyPattern::Parse(body);
@@ -468,6 +481,9 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
   if (!ticket.ok()) return ToRpcStatus(ticket.status());
   ARROW_RETURN_NOT_OK(
       Authorize(context, ticket->key.app(), Right::kRead, ticket->key.str()));
+  if (ticket->linearizable && options_.linearize) {
+    if (auto st = options_.linearize(ticket->key); !st.ok()) return ToRpcStatus(st);
+  }
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
   auto reader =

@@ -12,6 +12,7 @@
 #include <arrow/flight/server.h>
 
 #include "flight/watch.h"
+#include "key/key.h"
 
 namespace foc {
 
@@ -32,6 +33,13 @@ struct FlightServiceOptions {
   /// Produces the body of the INFO action (a JSON document, docs/protocol.md); null =
   /// INFO answers UNIMPLEMENTED.
   std::function<std::string()> info;
+  /// MEMBERS: the advertised endpoints of the live servers of this server's cluster.
+  /// Null = a single server: MEMBERS answers with advertised_endpoint() alone.
+  std::function<std::vector<std::string>()> members;
+  /// A linearizable read (ticket `<key>:L<version>`) calls this before reading: it
+  /// brings the store's view of the key up to date with the version authority. Null =
+  /// the store is its own authority (a single server), so every read is linearizable.
+  std::function<arrow::Status(const ObjectKey&)> linearize;
 };
 
 class Store;

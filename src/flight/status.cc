@@ -1,6 +1,11 @@
 #include "flight/status.h"
 
+#include <cstdio>
+#include <mutex>
+#include <string_view>
+
 #include <arrow/flight/types.h>
+#include <arrow/util/utf8.h>
 
 #include "storage/storage_unavailable.h"
 
@@ -15,14 +20,72 @@ namespace {
 constexpr size_t kMaxMessageHead = 1024;
 constexpr size_t kMaxMessageTail = 512;
 
-arrow::Status Bounded(const arrow::Status& status) {
-  const std::string& m = status.message();
-  if (m.size() <= kMaxMessageHead + kMaxMessageTail + 64) return status;
-  std::string bounded = m.substr(0, kMaxMessageHead) + "... (" +
-                        std::to_string(m.size() - kMaxMessageHead - kMaxMessageTail) +
-                        " bytes elided) ..." + m.substr(m.size() - kMaxMessageTail);
-  return arrow::Status(status.code(), std::move(bounded), status.detail());
+bool IsUtf8(std::string_view s) {
+  static std::once_flag once;
+  std::call_once(once, arrow::util::InitializeUTF8);
+  return arrow::util::ValidateUTF8(s);
 }
+
+bool IsPrintableAscii(unsigned char c) {
+  return (c >= 0x20 && c != 0x7F) || c == '\n' || c == '\t';
+}
+
+// What the client sent may be any bytes (a ticket, a PATCH key, an action body). gRPC
+// carries the message percent-encoded, but clients decode it as UTF-8 (grpcio logs
+// "Invalid encoding" and garbles it), and a bound that cuts a multi-byte character
+// leaves half of one. Bytes that are not part of valid UTF-8, and control characters,
+// are written as \xNN; valid text passes unchanged.
+std::string Printable(std::string_view m) {
+  bool plain = IsUtf8(m);
+  for (size_t i = 0; plain && i < m.size(); ++i) {
+    const auto c = static_cast<unsigned char>(m[i]);
+    plain = c >= 0x80 || IsPrintableAscii(c);
+  }
+  if (plain) return std::string(m);
+  std::string out;
+  out.reserve(m.size() + 16);
+  size_t i = 0;
+  while (i < m.size()) {
+    const auto c = static_cast<unsigned char>(m[i]);
+    const size_t len = c < 0x80             ? 1
+                       : (c & 0xE0) == 0xC0 ? 2
+                       : (c & 0xF0) == 0xE0 ? 3
+                       : (c & 0xF8) == 0xF0 ? 4
+                                            : 0;
+    if (len == 1 && IsPrintableAscii(c)) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (len > 1 && i + len <= m.size() && IsUtf8(m.substr(i, len))) {
+      out.append(m.substr(i, len));
+      i += len;
+      continue;
+    }
+    char escaped[5];
+    std::snprintf(escaped, sizeof(escaped), "\\x%02x", c);
+    out += escaped;
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+arrow::Status ClientSafeMessage(const arrow::Status& status) {
+  const std::string& m = status.message();
+  std::string bounded =
+      m.size() <= kMaxMessageHead + kMaxMessageTail + 64
+          ? m
+          : m.substr(0, kMaxMessageHead) + "... (" +
+                std::to_string(m.size() - kMaxMessageHead - kMaxMessageTail) +
+                " bytes elided) ..." + m.substr(m.size() - kMaxMessageTail);
+  std::string printable = Printable(bounded);
+  if (printable == m) return status;
+  return arrow::Status(status.code(), std::move(printable), status.detail());
+}
+
+namespace {
 
 arrow::Status Map(const arrow::Status& status);
 
@@ -30,7 +93,7 @@ arrow::Status Map(const arrow::Status& status);
 
 arrow::Status ToRpcStatus(const arrow::Status& status) {
   if (status.ok()) return status;
-  return Map(Bounded(status));
+  return Map(ClientSafeMessage(status));
 }
 
 namespace {

@@ -20,4 +20,11 @@ inline constexpr char kResourceExhaustedPrefix[] = "RESOURCE_EXHAUSTED: ";
 ///   Arrow clients see CapacityError.
 arrow::Status ToRpcStatus(const arrow::Status& status);
 
+/// `status` with a message fit to send to a client (ToRpcStatus applies it): at most
+/// ~1.5 KiB (the middle of a longer message is elided, so a 5 MB key cannot turn its own
+/// error into a gRPC metadata-size failure), and valid UTF-8 (bytes that are not, and
+/// control characters other than newline and tab, are written as `\xNN`). Code and detail
+/// are kept.
+arrow::Status ClientSafeMessage(const arrow::Status& status);
+
 }  // namespace foc

@@ -163,15 +163,22 @@ arrow::Result<Ticket> ParseTicket(std::string_view ticket) {
   uint64_t version = 0;
   const char* begin = digits.data();
   const char* end = digits.data() + digits.size();
-  if (!digits.empty() && *begin == '+') ++begin;  // upstream accepts a leading '+'
+  bool linearizable = false;
+  if (!digits.empty() && *begin == 'L') {  // our linearizable form (key.h)
+    linearizable = true;
+    ++begin;
+  } else if (!digits.empty() && *begin == '+') {
+    ++begin;  // upstream accepts a leading '+'
+  }
   const auto [ptr, ec] = std::from_chars(begin, end, version);
   if (begin == end || ec != std::errc() || ptr != end) {
     return arrow::Status::Invalid("Invalid ticket '", ticket, "': version '", digits,
                                   "' is not an unsigned 64-bit decimal number "
-                                  "(tickets are '<key>' or '<key>:<version>')");
+                                  "(tickets are '<key>', '<key>:<version>' or "
+                                  "'<key>:L<version>')");
   }
   ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(ticket.substr(0, colon)));
-  return Ticket{std::move(key), version};
+  return Ticket{std::move(key), version, linearizable};
 }
 
 std::string FormatTicket(const ObjectKey& key, uint64_t version) {

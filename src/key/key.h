@@ -103,17 +103,21 @@ class KeyPattern {
   std::string key_prefix_;
 };
 
-/// A DoGet ticket: `<key>:<version>` or a bare `<key>` (version 0 = unconditional read).
+/// A DoGet ticket: `<key>:<version>` or a bare `<key>` (version 0 = unconditional read),
+/// or `<key>:L<version>`, a linearizable read (docs/protocol.md): the server brings its
+/// view of the key up to date with the version authority (cluster mode: a quorum read of
+/// the record in etcd) before answering. flamepy never sends the `L` form.
 struct Ticket {
   ObjectKey key;
   uint64_t version;
+  bool linearizable = false;
 };
 
 /// Parses a ticket. A ticket without `:` is a bare key (version 0). Otherwise the version
 /// is what follows the *last* `:` and must be a decimal uint64 (InvalidArgument if not),
 /// so keys containing `:` are readable as `<key>:<version>` (upstream splits at the first
 /// `:` and cannot read them). Tickets the server hands out (ListFlights, GetFlightInfo)
-/// carry `:0`.
+/// carry `:0`. A version written `L<digits>` asks for a linearizable read.
 arrow::Result<Ticket> ParseTicket(std::string_view ticket);
 
 /// Formats the ticket for `key` at `version`.

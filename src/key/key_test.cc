@@ -127,6 +127,18 @@ TEST(TicketTest, KeysWithColonsAreReadable) {
   EXPECT_EQ(round.key, key);
 }
 
+TEST(TicketTest, LinearizableForm) {
+  ASSERT_OK_AND_ASSIGN(auto t, ParseTicket("a/b/c:d:L5"));
+  EXPECT_EQ(t.key.str(), "a/b/c:d");
+  EXPECT_EQ(t.version, 5u);
+  EXPECT_TRUE(t.linearizable);
+  ASSERT_OK_AND_ASSIGN(auto plain, ParseTicket("a/b/c:5"));
+  EXPECT_FALSE(plain.linearizable);
+  for (const char* bad : {"a/b/c:L", "a/b/c:L+1", "a/b/c:l1", "a/b/c:+L1"}) {
+    EXPECT_STATUS(Invalid, "version", ParseTicket(bad)) << bad;
+  }
+}
+
 TEST(TicketTest, BadVersionsAreInvalidArgument) {
   for (const char* t : {"a/b/c:", "a/b/c:x", "a/b/c:-1", "a/b/c: 1", "a/b/c:1 ",
                         "a/b/c:18446744073709551616", "a/b/c:1.0"}) {

@@ -21,6 +21,9 @@ namespace foc {
 inline constexpr std::string_view kPatchCommandPrefix = "PATCH:";
 /// DoAction type that deletes by key pattern (upstream's only action).
 inline constexpr std::string_view kDeleteAction = "DELETE";
+/// DoAction type: the advertised endpoints of the cluster's live servers (one Result
+/// each, UTF-8; a single server answers with itself). docs/protocol.md, "MEMBERS".
+inline constexpr std::string_view kMembersAction = "MEMBERS";
 /// DoAction type that returns the server's status as one JSON document (our addition;
 /// docs/protocol.md).
 inline constexpr std::string_view kInfoAction = "INFO";

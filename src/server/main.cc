@@ -110,6 +110,8 @@ arrow::Result<std::unique_ptr<foc::Store>> OpenStore(const foc::Config& config,
     options.storage_uri = config.storage;
     options.advertised_endpoint = advertised;
     options.max_memory_bytes = config.max_memory;
+    options.gc_interval = std::chrono::seconds(config.cluster->gc_interval_seconds);
+    options.gc_grace = std::chrono::seconds(config.cluster->gc_grace_seconds);
     auto store = foc::cluster::ClusterStore::Open(std::move(options));
     if (!store.ok()) {
       return store.status().WithMessage(
@@ -255,6 +257,20 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   // an upload while it arrives.
   if (where.memory_only && config.eviction_policy != "none")
     service_options.max_upload_bytes = config.max_memory;
+  if (auto* cluster = dynamic_cast<foc::cluster::ClusterStore*>(store.get())) {
+    service_options.members = [cluster] { return cluster->MemberEndpoints(); };
+    service_options.linearize = [cluster](const foc::ObjectKey& key) {
+      return cluster->Refresh(key);
+    };
+  } else if (!config.upstream.empty()) {
+    // A node tier's versions are its upstream's, learnt with a lag it does not bound
+    // here: a linearizable read must go to the upstream itself.
+    service_options.linearize = [upstream = config.upstream](const foc::ObjectKey&) {
+      return arrow::Status::NotImplemented(
+          "a node tier cannot serve linearizable reads; read from its upstream ",
+          upstream);
+    };
+  }
   // The status page (`/` of the metrics endpoint) and the INFO action render the same
   // snapshot (metrics/status.h): counters only, cheap and bounded.
   const auto start_time = std::chrono::system_clock::now();

@@ -20,9 +20,22 @@ TEST(FlightServerTest, ListActionsOverRealGrpc) {
   ASSERT_OK_AND_ASSIGN(auto client,
                        arrow::flight::FlightClient::Connect(client_location));
   ASSERT_OK_AND_ASSIGN(auto actions, client->ListActions());
-  ASSERT_EQ(actions.size(), 1u);
+  ASSERT_EQ(actions.size(), 2u);
   EXPECT_EQ(actions[0].type, "DELETE");
   EXPECT_EQ(actions[0].description, "Delete objects by key prefix");
+  EXPECT_EQ(actions[1].type, "MEMBERS");  // our addition (docs/protocol.md)
+
+  // A single server's MEMBERS is itself.
+  ASSERT_OK_AND_ASSIGN(auto stream, client->DoAction({"MEMBERS", nullptr}));
+  std::vector<std::string> members;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(auto r, stream->Next());
+    if (!r) break;
+    members.push_back(r->body->ToString());
+  }
+  EXPECT_EQ(members, std::vector<std::string>{"grpc://127.0.0.1:" +
+                                              std::to_string(server.port())});
+  ASSERT_OK(stream->Drain());
   ASSERT_OK(client->Close());
   ASSERT_OK(server.Stop());
 }

@@ -12,7 +12,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow.flight as flight
 import pytest
@@ -361,15 +361,17 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
     e.stop()
 
 
-def cluster_member(etcd: Etcd, gw: S3Gateway, prefix: str, *args: str) -> ServerProcess:
+def cluster_member(etcd: Etcd, gw: S3Gateway, prefix: str, *args: str,
+                   cluster: dict[str, Any] | None = None) -> ServerProcess:
     """A server in cluster mode (docs/cluster.md) from a configuration file: records in
-    `etcd` under `/<prefix>`, payloads in the gateway's bucket under `<prefix>`."""
+    `etcd` under `/<prefix>`, payloads in the gateway's bucket under `<prefix>`; `cluster`
+    adds keys to `cache.cluster` (e.g. gc_interval_seconds)."""
     import yaml
 
     path = Path(tempfile.mkdtemp(prefix="foc-cluster-")) / "flame-cluster.yaml"
     path.write_text(yaml.safe_dump({"cache": {
         "endpoint": "grpc://127.0.0.1:0", "storage": gw.url(prefix),
-        "cluster": {"etcd": [etcd.endpoint], "prefix": "/" + prefix}}}))
+        "cluster": {"etcd": [etcd.endpoint], "prefix": "/" + prefix, **(cluster or {})}}}))
     return ServerProcess(["--config", str(path), *args], env=gw.env)
 
 
