@@ -48,7 +48,7 @@ __all__ = [
     "ObjectNotFound", "ObjectRef", "ProtocolError", "ServerError", "WILDCARD_SESSION", "default_client",
     "set_default_client", "load_config", "put_object", "get_object", "update_object", "patch_object",
     "delete_objects", "upload_object", "download_object", "cache_stats", "list_objects", "stat", "exists",
-    "CacheSubscription", "Change", "Subscription", "Watch", "WatchDropped",
+    "CacheSubscription", "Change", "Subscription", "Watch", "WatchDropped", "map_object",
 ]
 
 _default: Client | None = None
@@ -83,6 +83,12 @@ def get_object(ref: ObjectRef, deserializer: Optional[Deserializer] = None, *, r
                progress: bool = False) -> Any:
     ObjectKey.from_key(ref.key)
     return default_client().get_object(ref, deserializer, raw=raw, progress=progress)
+
+
+def map_object(ref: ObjectRef, deserializer: Optional[Deserializer] = None, *, raw: bool = False) -> Any:
+    """See :meth:`Client.map_object` (same-machine zero copy, falls back to gRPC)."""
+    ObjectKey.from_key(ref.key)
+    return default_client().map_object(ref, deserializer, raw=raw)
 
 
 def update_object(ref: ObjectRef, new_obj: Any) -> ObjectRef:

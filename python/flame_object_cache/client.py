@@ -16,7 +16,7 @@ import bson
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from . import _watch
+from . import _mapped, _watch
 from . import serialization as ser
 from ._cache import CacheKey, Entry, InFlight, ObjectCache, now
 from ._listing import ObjectInfo, flight_info, listed, parse_list_prefix, schema_info
@@ -968,6 +968,21 @@ class Client:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+    # -- same-machine zero copy (_mapped.py) ------------------------------------------------
+    @_public
+    def map_object(self, ref: ObjectRef, deserializer: Optional[Deserializer] = None, *,
+                   raw: bool = False) -> Any:
+        """``get_object`` without a copy on the server's machine: maps the object's immutable
+        files read-only (numpy arrays and Arrow values are views of the page cache, shared by
+        every process mapping the same version); reads over gRPC when mapping is not available.
+        ``raw=True`` returns a ``pyarrow.Buffer``. See :mod:`flame_object_cache._mapped`."""
+        ObjectKey.from_key(ref.key)
+        return _mapped.map_object(self, ref, deserializer, raw=raw)
+
+    def map_stats(self) -> dict[str, int]:
+        """``mapped``: :meth:`map_object` calls served by mapping; ``fallback``: over gRPC."""
+        return _mapped.map_stats(self)
 
     # -- files ----------------------------------------------------------------------------
     @_public

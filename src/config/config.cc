@@ -266,6 +266,14 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          return arrow::Status::OK();
        }},
   };
+  auto path_key = [c](std::string Config::*field) {
+    return [c, field](const YAML::Node& n, const std::string& k) -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
+      if (Trim(v).empty()) return Bad(k, v, "empty path");
+      c->*field = Trim(v);
+      return arrow::Status::OK();
+    };
+  };
   std::map<std::string, Handler> top = {
       {"endpoint",
        [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
@@ -318,6 +326,23 @@ arrow::Status ApplyCacheSection(const YAML::Node& cache, Config* c) {
          v = Trim(v);
          if (!v.empty()) ARROW_RETURN_NOT_OK(CheckEndpoint(k, v));
          c->upstream = v;
+         return arrow::Status::OK();
+       }},
+      {"upstream_token_file", path_key(&Config::upstream_token_file)},
+      {"upstream_ca_file", path_key(&Config::upstream_ca_file)},
+      {"upstream_cert_file", path_key(&Config::upstream_cert_file)},
+      {"upstream_key_file", path_key(&Config::upstream_key_file)},
+      {"zero_copy",
+       [c](const YAML::Node& n, const std::string& k) -> arrow::Status {
+         ARROW_ASSIGN_OR_RAISE(auto v, Scalar(n, k));
+         const std::string b = Lower(Trim(v));
+         if (b == "true" || b == "yes" || b == "on") {
+           c->zero_copy = true;
+         } else if (b == "false" || b == "no" || b == "off") {
+           c->zero_copy = false;
+         } else {
+           return Bad(k, v, "expected true or false");
+         }
          return arrow::Status::OK();
        }},
       {"shutdown_grace_seconds",
@@ -687,6 +712,26 @@ arrow::Status Validate(const Config& c) {
           "be a cluster, a cluster member has no upstream");
     }
   }
+  const bool upstream_credentials =
+      !c.upstream_token_file.empty() || !c.upstream_ca_file.empty() ||
+      !c.upstream_cert_file.empty() || !c.upstream_key_file.empty();
+  if (upstream_credentials && c.upstream.empty()) {
+    return arrow::Status::Invalid(
+        "cache.upstream_token_file, upstream_ca_file, upstream_cert_file and "
+        "upstream_key_file need cache.upstream (a node tier)");
+  }
+  if (c.upstream_cert_file.empty() != c.upstream_key_file.empty()) {
+    return arrow::Status::Invalid(
+        "cache.upstream_cert_file and cache.upstream_key_file are both required for a "
+        "client certificate");
+  }
+  if ((!c.upstream_ca_file.empty() || !c.upstream_cert_file.empty()) &&
+      !EndpointUsesTls(c.upstream)) {
+    return arrow::Status::Invalid(
+        "cache.upstream_ca_file and cache.upstream_cert_file need a TLS upstream "
+        "(grpcs:// or grpc+tls://), not '",
+        c.upstream, "'");
+  }
   if (endpoint.tls) {
     if (!c.tls || c.tls->cert_file.empty() || c.tls->key_file.empty()) {
       return arrow::Status::Invalid(
@@ -754,6 +799,14 @@ std::string FormatConfig(const Config& c) {
   }
   out << YAML::Key << "storage" << YAML::Value << c.storage;
   if (!c.upstream.empty()) out << YAML::Key << "upstream" << YAML::Value << c.upstream;
+  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{
+                                        "upstream_token_file", &c.upstream_token_file},
+                                    {"upstream_ca_file", &c.upstream_ca_file},
+                                    {"upstream_cert_file", &c.upstream_cert_file},
+                                    {"upstream_key_file", &c.upstream_key_file}}) {
+    if (!value->empty()) out << YAML::Key << name << YAML::Value << *value;
+  }
+  if (!c.zero_copy) out << YAML::Key << "zero_copy" << YAML::Value << false;
   if (c.capacity > 0)
     out << YAML::Key << "capacity" << YAML::Value << FormatSize(c.capacity);
   out << YAML::Key << "shutdown_grace_seconds" << YAML::Value << c.shutdown_grace_seconds;

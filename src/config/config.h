@@ -100,6 +100,19 @@ struct Config {
   /// server (grpc://, grpcs://, ...); empty = this server is the authority
   /// (docs/node-tier.md).
   std::string upstream;
+  /// `cache.upstream_token_file`: a file whose first line is the bearer token the tier
+  /// sends to its upstream (an upstream with `cache.auth`); read at start. Relative →
+  /// $FLAME_HOME. Empty = no token.
+  std::string upstream_token_file;
+  /// `cache.upstream_ca_file`: PEM roots that verify the upstream's TLS certificate
+  /// (a private CA); empty = the system roots.
+  std::string upstream_ca_file;
+  /// `cache.upstream_cert_file` / `cache.upstream_key_file`: the tier's client
+  /// certificate and key for an upstream that requires mTLS; both or neither.
+  std::string upstream_cert_file, upstream_key_file;
+  /// `cache.zero_copy`: offer the MAP action to clients on this machine (same-machine
+  /// zero copy, docs/node-tier.md); default on.
+  bool zero_copy = true;
   /// `cache.cluster` (docs/cluster.md); unset = a single server.
   struct Cluster {
     /// `cache.cluster.etcd` (after FLAME_CACHE_ETCD, comma-separated): etcd client URLs.

@@ -197,6 +197,36 @@ TEST(ConfigTest, CrossFieldValidation) {
   EXPECT_STATUS(Invalid, "cache.tls.ca_file 'ca' requires a TLS endpoint", Validate(c));
 }
 
+TEST(ConfigTest, UpstreamCredentialsAndZeroCopy) {
+  Config c;
+  ASSERT_OK(
+      ApplyYaml("cache:\n  upstream: grpcs://10.0.0.5:9090\n  upstream_token_file: t\n"
+                "  upstream_ca_file: /ca.pem\n  upstream_cert_file: c.pem\n"
+                "  upstream_key_file: k.pem\n  zero_copy: false\n",
+                "f", &c));
+  EXPECT_EQ(c.upstream_token_file, "t");
+  EXPECT_EQ(c.upstream_ca_file, "/ca.pem");
+  EXPECT_EQ(c.upstream_cert_file, "c.pem");
+  EXPECT_EQ(c.upstream_key_file, "k.pem");
+  EXPECT_FALSE(c.zero_copy);
+  EXPECT_OK(Validate(c));
+  Config back;
+  ASSERT_OK(ApplyYaml(FormatConfig(c), "formatted", &back));
+  EXPECT_EQ(back.upstream_key_file, "k.pem");
+  EXPECT_FALSE(back.zero_copy);
+  c.upstream_key_file.clear();
+  EXPECT_STATUS(Invalid, "both required", Validate(c));
+  c.upstream_cert_file.clear();
+  c.upstream = "grpc://10.0.0.5:9090";
+  EXPECT_STATUS(Invalid, "need a TLS upstream", Validate(c));
+  c.upstream.clear();
+  EXPECT_STATUS(Invalid, "need cache.upstream", Validate(c));
+  EXPECT_STATUS(Invalid, "cache.zero_copy: invalid value 'maybe'",
+                ApplyYaml("cache:\n  zero_copy: maybe\n", "f", &c));
+  EXPECT_STATUS(Invalid, "cache.upstream_ca_file: invalid value ''",
+                ApplyYaml("cache:\n  upstream_ca_file: ''\n", "f", &c));
+}
+
 TEST(ConfigTest, EnvironmentOverridesFile) {
   Config c;
   ASSERT_OK(ApplyYaml(kFull, "f", &c));

@@ -14,6 +14,7 @@
 
 #include "flight/auth.h"
 #include "flight/call_guard.h"
+#include "flight/map.h"
 #include "flight/status.h"
 #include "flight/upload_limits.h"
 #include "flight/watch.h"
@@ -349,12 +350,21 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
               {std::string(kInfoAction),
                "Server status as JSON: objects, memory and disk use vs limits, hit "
                "ratio, evictions, requests, uptime, version"}};
+  // MAP (like WATCH) is an extension for same-machine clients only: not listed.
   return arrow::Status::OK();
 }
 
 arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
                                       const fl::Action& action,
                                       std::unique_ptr<fl::ResultStream>* result) {
+  const std::string body = action.body ? action.body->ToString() : std::string();
+  if (action.type == kMapAction && options_.zero_copy) {
+    auto reply = ServeMap(context, *store_, body);
+    if (!reply.ok()) return ToRpcStatus(reply.status());
+    *result = std::make_unique<SingleResultStream>(
+        arrow::Buffer::FromString(*std::move(reply)));
+    return arrow::Status::OK();
+  }
   if (action.type == kMembersAction) {
     // Endpoints are what every client dials anyway: any caller the server admitted (the
     // auth middleware has identified it) may ask; no per-app right is involved.
@@ -382,7 +392,6 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
     return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
                                               ". Supported: DELETE, MEMBERS, INFO."));
   }
-  const std::string body = action.body ? action.body->ToString() : std::string();
   auto pattern = KeyPattern::Parse(body);
   if (!pattern.ok()) return ToRpcStatus(pattern.status());
   {

@@ -40,6 +40,8 @@ struct FlightServiceOptions {
   /// brings the store's view of the key up to date with the version authority. Null =
   /// the store is its own authority (a single server), so every read is linearizable.
   std::function<arrow::Status(const ObjectKey&)> linearize;
+  /// Offer the MAP action to same-machine clients (`cache.zero_copy`, flight/map.h).
+  bool zero_copy = true;
 };
 
 class Store;

@@ -143,11 +143,9 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context, Store& s
                                                                  : limits_.default_queue);
   const auto heartbeat = std::chrono::milliseconds(
       request.heartbeat_ms > 0 ? request.heartbeat_ms : limits_.default_heartbeat_ms);
-  const std::string epoch = store.epoch();
   ChangeFeed* feed = store.change_feed();
   if (feed == nullptr) {
-    return arrow::Status::NotImplemented(
-        "WATCH is not offered by this server (a node-local tier): watch its upstream");
+    return arrow::Status::NotImplemented("WATCH is not offered by this server");
   }
 
   // Subscribe before reading the index: a change committed meanwhile is both in the
@@ -156,6 +154,8 @@ arrow::Status WatchService::Serve(const fl::ServerCallContext& context, Store& s
   if (subscribed.status().IsCancelled()) return ShuttingDown();
   ARROW_RETURN_NOT_OK(subscribed.status());
   std::unique_ptr<Subscription> sub = *std::move(subscribed);
+  ARROW_RETURN_NOT_OK(store.PrepareWatch(patterns));
+  const std::string epoch = store.epoch();  // a node tier knows its upstream's by now
   std::unordered_map<std::string, uint64_t> have;
   for (const auto& [k, v] : request.since) have[k] = v;
   std::unordered_map<std::string, uint64_t> seen;  // snapshot version per key

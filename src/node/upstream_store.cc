@@ -38,19 +38,47 @@ std::string PutPath(const PutTarget& target) {
 }  // namespace
 
 arrow::Result<std::unique_ptr<UpstreamStore>> UpstreamStore::Open(
-    ClientOptions upstream) {
+    ClientOptions upstream, std::unique_ptr<LocalMapDir> map_dir) {
   upstream.follow_ref_endpoint = false;
   upstream.keep_flame_metadata = true;
   ARROW_ASSIGN_OR_RAISE(auto client, CacheClient::Connect(std::move(upstream)));
-  return std::unique_ptr<UpstreamStore>(new UpstreamStore(std::move(client)));
+  return std::unique_ptr<UpstreamStore>(
+      new UpstreamStore(std::move(client), std::move(map_dir)));
 }
 
-UpstreamStore::UpstreamStore(std::unique_ptr<CacheClient> client)
-    : client_(std::move(client)) {}
+UpstreamStore::UpstreamStore(std::unique_ptr<CacheClient> client,
+                             std::unique_ptr<LocalMapDir> map_dir)
+    : client_(std::move(client)),
+      map_dir_(std::move(map_dir)),
+      feed_(std::make_unique<TierFeed>(client_.get())) {}
 
-UpstreamStore::~UpstreamStore() { client_->UnsubscribeCache(); }
+UpstreamStore::~UpstreamStore() {
+  feed_.reset();
+  client_->UnsubscribeCache();
+}
 
-std::string UpstreamStore::epoch() const { return client_->epoch(); }
+arrow::Status UpstreamStore::PrepareWatch(const std::vector<KeyPattern>& patterns) {
+  // Long enough for an upstream across a network; a tier WATCH waits this long at most
+  // before UNAVAILABLE.
+  return feed_->Ensure(patterns, std::chrono::seconds(10));
+}
+
+arrow::Result<LocalObject> UpstreamStore::MapLocal(const ObjectKey& key) {
+  if (!map_dir_) {
+    return arrow::Status::NotImplemented("this node tier maps nothing (", key.str(),
+                                         "): read over gRPC");
+  }
+  Follow(key.app());
+  ARROW_ASSIGN_OR_RAISE(auto value, client_->Get(client_->RefFor(key.str())));
+  ARROW_ASSIGN_OR_RAISE(Object::Ptr object, ToObject(*value));
+  return map_dir_->Materialize(key, *object,
+                               value->epoch.empty() ? epoch() : value->epoch);
+}
+
+std::string UpstreamStore::epoch() const {
+  std::string epoch = client_->epoch();
+  return epoch.empty() ? feed_->epoch() : epoch;  // no reply yet: a WATCH `ready`'s
+}
 
 void UpstreamStore::Follow(std::string_view app) {
   std::vector<std::string> patterns;

@@ -28,6 +28,8 @@
 
 #include "base/mutex.h"
 #include "flame_object_cache/cache_client.h"
+#include "node/local_map.h"
+#include "node/tier_feed.h"
 #include "store/store.h"
 
 namespace foc {
@@ -37,7 +39,10 @@ class UpstreamStore final : public Store {
   /// Connects to `upstream.endpoint` (lazily: an unreachable upstream fails the calls,
   /// UNAVAILABLE, not the start). `upstream.follow_ref_endpoint` is forced off: every
   /// call goes to the configured upstream.
-  static arrow::Result<std::unique_ptr<UpstreamStore>> Open(ClientOptions upstream);
+  /// With `map_dir`, same-machine clients may MAP objects (node/local_map.h); without,
+  /// MAP is refused and they read over gRPC.
+  static arrow::Result<std::unique_ptr<UpstreamStore>> Open(
+      ClientOptions upstream, std::unique_ptr<LocalMapDir> map_dir = nullptr);
   ~UpstreamStore() override;
 
   std::string epoch() const override;
@@ -51,18 +56,27 @@ class UpstreamStore final : public Store {
   arrow::Result<int64_t> Delete(const KeyPattern& pattern) override;
   arrow::Result<std::vector<ObjectListing>> List() const override;
   StoreStats stats() const override;
-  /// None yet: WATCH on a tier is refused (docs/node-tier.md, "Not yet").
-  ChangeFeed* change_feed() override { return nullptr; }
+  /// The upstream's changes, republished (node/tier_feed.h).
+  ChangeFeed* change_feed() override { return feed_->feed(); }
+  /// Makes sure the upstream's changes of the patterns' apps are being republished.
+  arrow::Status PrepareWatch(const std::vector<KeyPattern>& patterns) override;
+  /// Writes the current version's files into the map directory (node/local_map.h).
+  arrow::Result<LocalObject> MapLocal(const ObjectKey& key) override;
+  /// The map directory (null: MAP off).
+  const LocalMapDir* map_dir() const { return map_dir_.get(); }
 
   /// The upstream client (tests read its cache counters).
   const CacheClient& client() const { return *client_; }
 
  private:
-  explicit UpstreamStore(std::unique_ptr<CacheClient> client);
+  UpstreamStore(std::unique_ptr<CacheClient> client,
+                std::unique_ptr<LocalMapDir> map_dir);
   /// Adds `<app>/*` to the tier's WATCH subscription (resubscribing) when new.
   void Follow(std::string_view app);
 
   std::unique_ptr<CacheClient> client_;
+  std::unique_ptr<LocalMapDir> map_dir_;
+  std::unique_ptr<TierFeed> feed_;  // declared after client_: destroyed before it
   mutable Mutex mu_;
   std::set<std::string> apps_ FOC_GUARDED_BY(mu_);  // apps the subscription covers
   StoreStats counted_ FOC_GUARDED_BY(mu_);          // replies and bytes of this tier

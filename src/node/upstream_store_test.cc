@@ -2,6 +2,8 @@
 // through a FlightService serving it (a real client talking to the tier).
 #include "node/upstream_store.h"
 
+#include <unistd.h>
+
 #include <thread>
 
 #include <arrow/api.h>
@@ -142,12 +144,67 @@ TEST_F(UpstreamStoreTest, AClientOfTheTierReadsAndWritesTheUpstream) {
   EXPECT_TRUE(back->Equals(*table));
   ASSERT_OK_AND_ASSIGN(auto there, upstream_.store->NativeSchema(Key("app/s/t")));
   ASSERT_NE(there, nullptr);
-  // WATCH is the upstream's to offer, not the tier's (yet): refused, clearly.
+  // WATCH through the tier: the upstream's changes, republished with its versions.
   WatchRequest request;
   request.patterns = {"app/*"};
-  auto watch = client->Watch(request);
-  ASSERT_FALSE(watch.ok());
-  EXPECT_TRUE(watch.status().IsNotImplemented()) << watch.status().ToString();
+  request.snapshot = false;
+  ASSERT_OK_AND_ASSIGN(auto watch, client->Watch(request));
+  ASSERT_OK_AND_ASSIGN(auto put, upstream_.store->Put(PutTarget{"app", "s", "w"},
+                                                      {Buf("from upstream"), {}}));
+  ASSERT_OK(upstream_.store->Patch(put.key, Buf("d")).status());
+  ASSERT_OK(upstream_.store->Delete(*KeyPattern::Parse("app/s/w")).status());
+  ASSERT_OK_AND_ASSIGN(auto e1, watch->Next());
+  EXPECT_EQ(e1, (WatchEvent{"app/s/w", put.version, "put", upstream_.store->epoch()}));
+  ASSERT_OK_AND_ASSIGN(auto e2, watch->Next());
+  EXPECT_EQ(e2.kind, "patch");
+  EXPECT_EQ(e2.version, put.version + 1);
+  ASSERT_OK_AND_ASSIGN(auto e3, watch->Next());
+  EXPECT_EQ(e3.kind, "delete");
+  EXPECT_EQ(e3.version, put.version + 1);
+  watch->Cancel();
+}
+
+TEST_F(UpstreamStoreTest, MapWritesTheVersionsFilesOnceAndReusesTheBase) {
+  // Without a map directory: refused (clients read over gRPC).
+  EXPECT_TRUE(tier_->MapLocal(Key("app/s/o")).status().IsNotImplemented());
+  ClientOptions options;
+  options.endpoint = upstream_.endpoint();
+  ASSERT_OK_AND_ASSIGN(auto dir, LocalMapDir::Open(::testing::TempDir(), 1 << 20));
+  const std::string path = dir->path();
+  ASSERT_OK_AND_ASSIGN(auto tier, UpstreamStore::Open(options, std::move(dir)));
+  ASSERT_OK_AND_ASSIGN(
+      auto put, upstream_.store->Put(PutTarget{"app", "s", "o"}, {Buf("base"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto mapped, tier->MapLocal(put.key));
+  EXPECT_EQ(mapped.version, 1u);
+  ASSERT_EQ(mapped.files.size(), 1u);
+  EXPECT_EQ(mapped.files[0].path.rfind(path, 0), 0u);
+  EXPECT_EQ(mapped.files[0].version, 1u);
+  EXPECT_EQ(mapped.files[0].checksum.rfind("xxh3-64:", 0), 0u);
+  ASSERT_OK(upstream_.store->Patch(put.key, Buf("d2")).status());
+  for (int i = 0;; ++i) {  // until the tier has seen the patch
+    ASSERT_LT(i, 60000);
+    ASSERT_OK_AND_ASSIGN(mapped, tier->MapLocal(put.key));
+    if (mapped.version == 2) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(mapped.files.size(), 2u);
+  EXPECT_EQ(mapped.files[0].path.rfind(path, 0), 0u);
+  EXPECT_EQ(mapped.files[1].version, 2u);
+  // Replaced: a new base; the old files are unlinked.
+  const std::string old_base = mapped.files[0].path;
+  ASSERT_OK(upstream_.store->Put(PutTarget{"app", "s", "o"}, {Buf("new"), {}}).status());
+  for (int i = 0;; ++i) {
+    ASSERT_LT(i, 60000);
+    ASSERT_OK_AND_ASSIGN(mapped, tier->MapLocal(put.key));
+    if (mapped.version == 3) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(mapped.files.size(), 1u);
+  EXPECT_NE(mapped.files[0].path, old_base);
+  EXPECT_NE(::access(old_base.c_str(), F_OK), 0);
+  EXPECT_TRUE(tier->MapLocal(Key("app/s/none")).status().IsKeyError());
+  tier.reset();
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);  // removed with the tier
 }
 
 TEST_F(UpstreamStoreTest, AnUnreachableUpstreamFailsWritesAndKeepsNothing) {

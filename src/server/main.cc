@@ -125,7 +125,47 @@ arrow::Result<std::unique_ptr<foc::Store>> OpenStore(const foc::Config& config,
     upstream.endpoint = config.upstream;
     upstream.cache_max_bytes = config.max_memory;     // 0: unbounded, as the store's
     upstream.cache_max_entries = config.max_objects;  // 0: unbounded
-    auto tier = foc::UpstreamStore::Open(std::move(upstream));
+    // Credentials for an upstream with cache.auth, a private CA or mTLS.
+    if (!config.upstream_token_file.empty()) {
+      const std::string path = Resolve(config.flame_home, config.upstream_token_file);
+      ARROW_ASSIGN_OR_RAISE(std::string text,
+                            ReadFile("cache.upstream_token_file", path));
+      upstream.token = text.substr(0, text.find_first_of("\r\n"));
+      const auto first = upstream.token.find_first_not_of(" \t");
+      const auto last = upstream.token.find_last_not_of(" \t");
+      upstream.token = first == std::string::npos
+                           ? std::string()
+                           : upstream.token.substr(first, last - first + 1);
+      if (upstream.token.empty()) {
+        return arrow::Status::Invalid("cache.upstream_token_file '", path,
+                                      "': the first line is empty");
+      }
+    }
+    if (!config.upstream_ca_file.empty()) {
+      ARROW_ASSIGN_OR_RAISE(
+          upstream.tls_root_certs,
+          ReadFile("cache.upstream_ca_file",
+                   Resolve(config.flame_home, config.upstream_ca_file)));
+    }
+    if (!config.upstream_cert_file.empty()) {
+      ARROW_ASSIGN_OR_RAISE(
+          upstream.cert_chain,
+          ReadFile("cache.upstream_cert_file",
+                   Resolve(config.flame_home, config.upstream_cert_file)));
+      ARROW_ASSIGN_OR_RAISE(
+          upstream.private_key,
+          ReadFile("cache.upstream_key_file",
+                   Resolve(config.flame_home, config.upstream_key_file)));
+    }
+    // Same-machine zero copy: the tier writes mapped versions into a private directory
+    // in /dev/shm (node/local_map.h), bounded like its memory.
+    std::unique_ptr<foc::LocalMapDir> map_dir;
+    if (config.zero_copy) {
+      ARROW_ASSIGN_OR_RAISE(map_dir, foc::LocalMapDir::Open("", config.max_memory));
+      spdlog::info("node tier: same-machine clients map objects from {}",
+                   map_dir->path());
+    }
+    auto tier = foc::UpstreamStore::Open(std::move(upstream), std::move(map_dir));
     if (!tier.ok()) {
       return tier.status().WithMessage("cannot use upstream '", config.upstream,
                                        "': ", tier.status().message());
@@ -241,6 +281,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
 
   foc::FlightServiceOptions service_options;
   service_options.advertised_endpoint = plan.Advertised(plan.port);
+  service_options.zero_copy = config.zero_copy;
   constexpr int64_t kTwoGiB = int64_t{2} << 30;
   int64_t upload_memory = config.limits.upload_memory;
   if (upload_memory == 0) {

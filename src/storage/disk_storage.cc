@@ -250,6 +250,7 @@ class DiskStorage final : public StorageEngine {
   arrow::Status Remove(const ObjectKey& key) override;
   arrow::Status RecordFloor(const VersionFloor& floor) override;
   arrow::Result<std::vector<VersionFloor>> LoadFloors() override;
+  arrow::Result<std::vector<LocalObjectFile>> LocalFiles(const ObjectKey& key) override;
 
   StorageUsage Usage() const override {
     std::lock_guard<std::mutex> lock(usage_mu_);
@@ -596,6 +597,39 @@ arrow::Result<Object::Ptr> DiskStorage::Read(const ObjectKey& key) {
 // state (checked against their footers), so that a key written again after a restart
 // continues above the versions clients may hold. Best effort: unreadable headers state
 // nothing.
+// Same-machine readers (MAP) get the paths of the base and of its live deltas. Every
+// file is written under a temporary name and renamed into place, never modified in place,
+// so a reader that opened a file holds that version's bytes for as long as it keeps it
+// open or mapped, whatever PUT, PATCH or DELETE do to the names afterwards (POSIX unlink
+// semantics). The only race is between this listing and the reader's open(): a name may
+// by then hold another version (a PUT renamed a new base over it, or a delta index was
+// reused after a PUT) or be gone. The reader detects both by the version and checksum
+// recorded in each file's footer, which it compares with this listing, and asks again.
+arrow::Result<std::vector<LocalObjectFile>> DiskStorage::LocalFiles(
+    const ObjectKey& key) {
+  const ObjectPaths p = PathsOf(key);
+  auto base = DescribeObjectFile(p.base);
+  if (!base.ok()) {
+    if (!PathExists(p.base))
+      return arrow::Status::KeyError("object ", key.str(), " not found");
+    return base.status();
+  }
+  std::vector<LocalObjectFile> out{*base};
+  ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
+  for (const auto& f : files) {
+    ARROW_ASSIGN_OR_RAISE(auto delta, DescribeObjectFile(f.path));
+    if (delta.version == 0) {
+      // Upstream's version-0 deltas are renumbered on read; a reader checking the file
+      // could not tell them apart: such objects are served over gRPC only.
+      return arrow::Status::NotImplemented("object ", key.str(),
+                                           " has deltas written by upstream (version 0)");
+    }
+    if (delta.version <= base->version) continue;  // stale (an interrupted PUT's)
+    out.push_back(std::move(delta));
+  }
+  return out;
+}
+
 void DiskStorage::RecordFloorOfQuarantined(const ObjectKey& key) {
   const ObjectPaths p = PathsOf(key);
   auto header_version = [&](const std::string& path) -> uint64_t {

@@ -11,9 +11,11 @@
 #include <set>
 #include <thread>
 
+#include <arrow/io/file.h>
 #include <arrow/memory_pool.h>
 
 #include "storage/durable_file.h"
+#include "storage/object_file.h"
 #include "storage/storage_full.h"
 #include "storage/test_files.h"
 #include "testing/gtest_util.h"
@@ -180,6 +182,39 @@ TEST_F(DiskStorageTest, ReadsAreZeroCopyFromTheMapping) {
   // The mapping outlives a replacement and a removal of the file.
   ASSERT_OK(engine->Remove(key));
   EXPECT_EQ(read->data()->ToString(), std::string(8 << 20, 'b'));
+}
+
+TEST_F(DiskStorageTest, LocalFilesListTheBaseAndLiveDeltasForMapping) {
+  auto engine = Open();
+  const auto key = Key("app/ssn/obj");
+  EXPECT_STATUS(KeyError, "not found", engine->LocalFiles(key));
+  auto v1 = Object::MakeOpaque(1, Buf("base"));
+  ASSERT_OK(engine->Put(key, *v1));
+  ASSERT_OK_AND_ASSIGN(auto v2, v1->WithDelta({2, Buf("d2")}));
+  ASSERT_OK(engine->Append(key, *v2));
+  ASSERT_OK_AND_ASSIGN(auto files, engine->LocalFiles(key));
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].path, Path("app/ssn/obj.arrow"));
+  EXPECT_EQ(files[0].version, 1u);
+  EXPECT_EQ(files[1].path, Path("app/ssn/obj.deltas/0.arrow"));
+  EXPECT_EQ(files[1].version, 2u);
+  EXPECT_EQ(files[0].checksum.rfind("xxh3-64:", 0), 0u);
+  EXPECT_NE(files[0].checksum, files[1].checksum);
+  EXPECT_EQ(files[0].bytes, static_cast<int64_t>(fs::file_size(files[0].path)));
+  // A stale delta (an interrupted PUT's, version <= the base's) is not listed.
+  ASSERT_OK(engine->Put(key, *Object::MakeOpaque(3, Buf("new"))));
+  ASSERT_OK(engine->Append(
+      key, *Object::MakeOpaque(3, Buf("new"))->WithDelta({4, Buf("d4")}).ValueOrDie()));
+  {
+    auto out = arrow::io::FileOutputStream::Open(Path("app/ssn/obj.deltas/5.arrow"))
+                   .ValueOrDie();
+    ASSERT_OK(WriteOpaqueFile(out.get(), 2, Buf("stale")));
+    ASSERT_OK(out->Close());
+  }
+  ASSERT_OK_AND_ASSIGN(files, engine->LocalFiles(key));
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].version, 3u);
+  EXPECT_EQ(files[1].version, 4u);
 }
 
 TEST_F(DiskStorageTest, ReadsAnUpstreamStoreWithVersionZeroDeltas) {

@@ -9,6 +9,7 @@
 
 #include <arrow/array.h>
 #include <arrow/buffer.h>
+#include <arrow/io/file.h>
 #include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
@@ -484,6 +485,20 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(
     std::shared_ptr<arrow::io::RandomAccessFile> file) {
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, ReadOptions()));
   return reader->schema();
+}
+
+arrow::Result<LocalObjectFile> DescribeObjectFile(const std::string& path) {
+  ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(path));
+  LocalObjectFile out;
+  out.path = path;
+  ARROW_ASSIGN_OR_RAISE(out.bytes, file->GetSize());
+  ARROW_ASSIGN_OR_RAISE(auto header, ReadFileHeader(file));
+  out.version = header.version;
+  ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, ReadOptions()));
+  if (const auto metadata = reader->metadata()) {
+    if (auto sum = metadata->Get(kChecksumKey); sum.ok()) out.checksum = *sum;
+  }
+  return out;
 }
 
 }  // namespace foc

@@ -34,6 +34,7 @@
 #include <arrow/type_fwd.h>
 
 #include "object/object.h"
+#include "storage/storage_engine.h"
 
 namespace foc {
 
@@ -81,6 +82,11 @@ arrow::Result<ObjectFileHeader> ReadFileHeader(
 /// True for the error of a file whose bytes do not match its recorded checksum or
 /// version: the file is corrupt (quarantine it, never serve it).
 bool IsChecksumMismatch(const arrow::Status& st);
+
+/// Describes a base or delta file for a same-machine reader (MAP): its path, size, the
+/// version it holds and the checksum its footer records. Reads the footer and the version
+/// column only.
+arrow::Result<LocalObjectFile> DescribeObjectFile(const std::string& path);
 
 /// The schema in the file's footer.
 arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(

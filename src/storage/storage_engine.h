@@ -46,6 +46,17 @@ struct VersionFloor {
   uint64_t version = 0;
 };
 
+/// One immutable Arrow IPC file of a stored object, for a reader on the same machine to
+/// map (MAP, docs/protocol.md). Such a file is never modified in place: a new version is
+/// a new file (renamed into place), so a reader that opened it keeps that version's bytes
+/// even after the name is replaced or unlinked.
+struct LocalObjectFile {
+  std::string path;      ///< absolute path
+  uint64_t version = 0;  ///< the version the file holds (footer `flame.cache.version`)
+  std::string checksum;  ///< footer `flame.cache.checksum` ("" for files without one)
+  int64_t bytes = 0;     ///< file size
+};
+
 /// Disk usage as the engine sees it.
 struct StorageUsage {
   int64_t stored_bytes = 0;    ///< bytes of object files (bases + deltas)
@@ -95,6 +106,14 @@ class StorageEngine {
   virtual arrow::Result<std::vector<VersionFloor>> LoadFloors() = 0;
 
   virtual StorageUsage Usage() const = 0;
+
+  /// The files holding the object now, for same-machine readers (MAP): its base, then
+  /// its live deltas in order. The caller holds the key's reader lock. NotImplemented for
+  /// engines without local files (the default; memory-only, S3).
+  virtual arrow::Result<std::vector<LocalObjectFile>> LocalFiles(const ObjectKey& key) {
+    return arrow::Status::NotImplemented(
+        "storage ", Describe(), " keeps no local files of ", key.str(), " to map");
+  }
 };
 
 /// The engine of `storage: none`: stores nothing; every read is NotFound.

@@ -243,6 +243,24 @@ class ObjectStore::Impl {
     return storage_->ReadNativeSchema(key);
   }
 
+  arrow::Result<LocalObject> MapLocal(const ObjectKey& key) {
+    auto guard = locks_.Shared(key.str());
+    ARROW_RETURN_NOT_OK(CheckIndexed(key));
+    ARROW_ASSIGN_OR_RAISE(auto files, storage_->LocalFiles(key));
+    LocalObject out{key, files.back().version, false, std::move(files)};
+    {
+      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      auto it = index_.find(key.str());
+      if (it == index_.end() || it->second.version != out.version) {
+        return arrow::Status::IOError("object ", key.str(),
+                                      ": its files do not hold its current version");
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto schema, storage_->ReadNativeSchema(key));
+    out.native = schema != nullptr;
+    return out;
+  }
+
   arrow::Result<int64_t> Delete(const KeyPattern& pattern) {
     // Enumerate under the index lock, then take each key's writer lock in turn: a write
     // to a key either completes before its removal or starts after it (then it survives,
@@ -686,5 +704,8 @@ arrow::Result<ObjectListing> ObjectStore::Lookup(const ObjectKey& key) const {
 StoreStats ObjectStore::stats() const { return impl_->stats(); }
 const StorageEngine& ObjectStore::storage() const { return impl_->storage(); }
 ChangeFeed& ObjectStore::changes() { return impl_->changes(); }
+arrow::Result<LocalObject> ObjectStore::MapLocal(const ObjectKey& key) {
+  return impl_->MapLocal(key);
+}
 
 }  // namespace foc

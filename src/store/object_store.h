@@ -80,6 +80,8 @@ class ObjectStore final : public Store {
   /// visible, in commit order per key (see store/change_feed.h).
   ChangeFeed& changes();
   ChangeFeed* change_feed() override { return &changes(); }
+  /// The storage engine's files of `key` (disk storage), listed under its reader lock.
+  arrow::Result<LocalObject> MapLocal(const ObjectKey& key) override;
 
   class Impl;
 

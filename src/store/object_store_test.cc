@@ -226,6 +226,29 @@ TEST(ObjectStoreTest, EpochIsFreshForMemoryOnlyStores) {
 namespace foc {
 namespace {
 
+TEST(ObjectStoreMapTest, DiskStoresListTheFilesOfTheCurrentVersion) {
+  auto memory = MemoryStore();
+  ASSERT_OK_AND_ASSIGN(auto m, memory->Put(Target("app", "s", "o"), {Bytes("v"), {}}));
+  EXPECT_TRUE(memory->MapLocal(m.key).status().IsNotImplemented());  // no files
+
+  testing::TempDir dir;
+  auto store = ObjectStore::Open({}, OpenDiskStorage({dir.path(), 0, {}}).ValueOrDie())
+                   .ValueOrDie();
+  ASSERT_OK_AND_ASSIGN(auto w, store->Put(Target("app", "s", "o"), {Bytes("base"), {}}));
+  ASSERT_OK_AND_ASSIGN(auto p, store->Patch(w.key, Bytes("d")));
+  ASSERT_OK_AND_ASSIGN(auto local, store->MapLocal(w.key));
+  EXPECT_EQ(local.key.str(), "app/s/o");
+  EXPECT_EQ(local.version, p.version);
+  EXPECT_FALSE(local.native);
+  ASSERT_EQ(local.files.size(), 2u);
+  EXPECT_EQ(local.files[0].path, dir.path() + "/app/s/o.arrow");
+  EXPECT_EQ(local.files[0].version, w.version);
+  EXPECT_EQ(local.files[1].version, p.version);
+  EXPECT_TRUE(store->MapLocal(*ObjectKey::Parse("app/s/none")).status().IsKeyError());
+  ASSERT_OK(store->Delete(*KeyPattern::Parse("app/s/o")).status());
+  EXPECT_TRUE(store->MapLocal(w.key).status().IsKeyError());
+}
+
 TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersions) {
   testing::TempDir dir;
   auto open = [&] {

@@ -82,6 +82,15 @@ struct StoreStats {
   StorageUsage storage;
 };
 
+/// The immutable files of one version of an object, for a reader on the same machine
+/// (MAP, docs/protocol.md): `files[0]` is the base, the rest its deltas in order.
+struct LocalObject {
+  ObjectKey key;
+  uint64_t version = 0;  ///< the object's current version (the last file's)
+  bool native = false;   ///< the base is a native Arrow table
+  std::vector<LocalObjectFile> files;
+};
+
 /// What flight/ serves. Thread-safe: every method may be called from any RPC thread.
 class Store {
  public:
@@ -120,6 +129,22 @@ class Store {
   /// The change feed WATCH serves from (store/change_feed.h), or null when this store
   /// cannot offer one (WATCH is then refused with UNIMPLEMENTED).
   virtual ChangeFeed* change_feed() = 0;
+
+  /// Called by WATCH after it subscribed to change_feed() with `patterns` and before it
+  /// reads the listing (List) for the snapshot: a store whose feed republishes another
+  /// server's changes (a node tier) makes sure they are being received from here on.
+  virtual arrow::Status PrepareWatch(const std::vector<KeyPattern>& patterns) {
+    (void)patterns;
+    return arrow::Status::OK();
+  }
+
+  /// The files of the current version of `key` for a same-machine reader to map (MAP).
+  /// KeyError if absent; NotImplemented when this store has no such files (the reader
+  /// then reads over gRPC).
+  virtual arrow::Result<LocalObject> MapLocal(const ObjectKey& key) {
+    return arrow::Status::NotImplemented("this server offers no files to map (",
+                                         key.str(), ")");
+  }
 };
 
 }  // namespace foc

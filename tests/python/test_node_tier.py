@@ -8,20 +8,21 @@ loses nothing, and an unreachable upstream is a clear UNAVAILABLE.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import signal
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 from typing import Iterator
 
-import bson
 import pyarrow.flight as flight
 import pytest
-from conftest import BINARY, ServerProcess, hermetic_env, raw_get
+from conftest import BINARY, Pki, ServerProcess, hermetic_env, raw_get, tls_config, tls_stored_keys
 
 import flame_object_cache as foc
-from flame_object_cache import Client
+from flame_object_cache import Client, ObjectRef, _watch
 
 
 def upstream_doget_calls(server: ServerProcess) -> int:
@@ -117,12 +118,169 @@ def test_an_unreachable_upstream_is_unavailable(upstream: ServerProcess, tier: S
             fresh.get_object(foc.ObjectRef(tier.endpoint, ref.key, 0))
 
 
-def test_watch_on_a_tier_is_refused_with_a_clear_status(tier: ServerProcess) -> None:
-    fc = flight.connect(tier.endpoint)
-    writer, reader = fc.do_exchange(flight.FlightDescriptor.for_command(b"WATCH:" + bson.encode({"patterns": ["a/*"]})))
-    with pytest.raises(NotImplementedError, match="node-local tier.*watch its upstream"):
-        reader.read_chunk()
-    fc.close()
+def next_change(sub: _watch.Subscription) -> _watch.Change:
+    while True:
+        change = sub.next_event()
+        if change is not None:
+            return change
+
+
+def next_change_or_ready(sub: _watch.Subscription) -> bool:
+    """Reads up to `ready` (True) or a change (False)."""
+    while not sub.ready:
+        if sub.next_event() is not None:
+            return False
+    return True
+
+
+def test_watch_on_a_tier_republishes_the_upstreams_changes(upstream: ServerProcess, tier: ServerProcess) -> None:
+    with Client(upstream.endpoint) as direct, Client(tier.endpoint) as via_tier:
+        old = direct.put_object("app/s", "before")
+        fc = flight.connect(tier.endpoint)
+        try:
+            sub = _watch.Subscription(fc, ["app/*"], {old.key: 0}, snapshot=False, timeout=60)
+            # The resume snapshot (the upstream's listing), then ready.
+            first = next_change(sub)
+            assert (first.key, first.version, first.kind) == (old.key, old.version, "current")
+            assert next_change_or_ready(sub) and sub.ready and first.epoch == sub.epoch
+            # Changes written at the upstream by someone else, and through the tier, arrive
+            # with the upstream's versions and kinds, in commit order per key.
+            ref = direct.put_object("app/s", "v1")
+            ref2 = direct.patch_object(ref, "d")
+            mine = via_tier.put_object("app/t", "through the tier")
+            direct.delete_objects(ref.key)
+            seen = [next_change(sub) for _ in range(4)]
+            assert [(c.key, c.version, c.kind) for c in seen] == [
+                (ref.key, ref.version, "put"), (ref.key, ref2.version, "patch"),
+                (mine.key, mine.version, "put"), (ref.key, ref2.version, "delete")]
+            assert {c.epoch for c in seen} == {sub.epoch}  # the upstream's data set
+            sub.close()
+        finally:
+            fc.close()
+        # The SDK's wait_for_change through the tier.
+        ref = via_tier.put_object("app/s", "x")
+        newer = direct.update_object(ObjectRef(upstream.endpoint, ref.key, ref.version), "y")
+        got = via_tier.wait_for_change(ObjectRef(tier.endpoint, ref.key, ref.version), timeout=30)
+        assert got is not None and got.version == newer.version
+
+
+def test_tier_watchers_resync_when_the_upstream_restarts(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    up = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", f"fs://{store}"])
+    port = up.endpoint.rsplit(":", 1)[1]
+    tier = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--upstream", up.endpoint])
+    try:
+        with Client(tier.endpoint) as c:
+            ref = c.put_object("app/s", "v1")
+            fc = flight.connect(tier.endpoint)
+            sub = _watch.Subscription(fc, ["app/*"], snapshot=True, timeout=120)
+            assert next_change(sub).version == ref.version
+            up.stop()
+            # The tier's subscription at the upstream ended: its watchers are told to resync.
+            with pytest.raises(foc.WatchDropped):
+                while True:
+                    sub.next_event()
+            fc.close()
+            up = ServerProcess(["--endpoint", f"grpc://127.0.0.1:{port}", "--storage", f"fs://{store}"])
+            # Resuming at the tier from the version held works again once the upstream is back.
+            w = c.watch("app/*", since={ref.key: ref.version})
+            try:
+                with Client(up.endpoint) as direct:
+                    newer = direct.update_object(ObjectRef(up.endpoint, ref.key, ref.version), "v2")
+                change = next(iter(w))
+                assert (change.key, change.version) == (ref.key, newer.version)
+            finally:
+                w.close()
+    finally:
+        tier.stop()
+        up.stop()
+
+
+# --- upstream credentials ----------------------------------------------------------------------
+
+
+def test_tier_dials_an_upstream_with_auth_using_its_token(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(
+        "identities:\n"
+        f"  - name: tier\n    token_sha256: {hashlib.sha256(b'tier-secret').hexdigest()}\n"
+        "    grants: {'*': admin}\n")
+    up_cfg = tmp_path / "upstream.yaml"
+    up_cfg.write_text("cache:\n  endpoint: grpc://127.0.0.1:0\n  storage: none\n"
+                      f"  auth:\n    tokens_file: {tokens}\n    anonymous: none\n")
+    up = ServerProcess(["-c", str(up_cfg)])
+    token_file = tmp_path / "upstream.token"
+    token_file.write_text("tier-secret\n")
+    with_token = tmp_path / "tier.yaml"
+    with_token.write_text(f"cache:\n  endpoint: grpc://127.0.0.1:0\n  storage: none\n"
+                          f"  upstream: {up.endpoint}\n  upstream_token_file: {token_file}\n")
+    tier = ServerProcess(["-c", str(with_token)])
+    anonymous = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--upstream", up.endpoint])
+    try:
+        with Client(tier.endpoint) as c:
+            ref = c.put_object("app/s", "through an authenticated tier")
+            assert c.get_object(ObjectRef(tier.endpoint, ref.key, 0)) == "through an authenticated tier"
+            w = c.watch("app/*", since={ref.key: 0})
+            try:
+                assert next(iter(w)).version == ref.version
+            finally:
+                w.close()
+        with Client(up.endpoint, token="tier-secret") as direct:
+            assert direct.get_object(ObjectRef(up.endpoint, ref.key, 0)) == "through an authenticated tier"
+        # The same tier without a token is refused by the upstream, and says so.
+        with Client(anonymous.endpoint) as c, pytest.raises(foc.CacheAuthError):
+            c.put_object("app/s", "no token")
+    finally:
+        for p in (anonymous, tier, up):
+            p.stop()
+
+
+def test_tier_dials_a_tls_upstream_with_a_private_ca_and_client_certificate(tmp_path: Path, pki: Pki) -> None:
+    up = ServerProcess(["-c", str(tls_config(tmp_path, pki, mtls=True))])
+    cfg = tmp_path / "tier.yaml"
+    cfg.write_text(f"cache:\n  endpoint: grpc://127.0.0.1:0\n  storage: none\n  upstream: {up.endpoint}\n"
+                   f"  upstream_ca_file: {pki.ca}\n  upstream_cert_file: {pki.path('client.crt')}\n"
+                   f"  upstream_key_file: {pki.path('client.key')}\n")
+    tier = ServerProcess(["-c", str(cfg)])
+    # Without the private CA the tier cannot verify the upstream: UNAVAILABLE.
+    no_ca = tmp_path / "no-ca.yaml"
+    no_ca.write_text(f"cache:\n  endpoint: grpc://127.0.0.1:0\n  storage: none\n  upstream: {up.endpoint}\n")
+    blind = ServerProcess(["-c", str(no_ca)])
+    try:
+        with Client(tier.endpoint) as c:
+            ref = c.put_object("app/s", "over mTLS")
+            assert c.get_object(ObjectRef(tier.endpoint, ref.key, 0)) == "over mTLS"
+        assert tls_stored_keys(up, pki) == [ref.key]
+        with Client(blind.endpoint, retries=0) as c, pytest.raises(foc.CacheUnavailable):
+            c.put_object("app/s", "unverified")
+    finally:
+        for p in (blind, tier, up):
+            p.stop()
+
+
+def test_upstream_credentials_are_checked_at_start(tmp_path: Path) -> None:
+    def check(yaml: str) -> subprocess.CompletedProcess[str]:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("cache:\n  endpoint: grpc://127.0.0.1:0\n  storage: none\n" + yaml)
+        return subprocess.run([str(BINARY), "--check-config", "-c", str(cfg)], capture_output=True,
+                              text=True, env=hermetic_env(None), timeout=60)
+
+    ok = check("  upstream: grpcs://10.0.0.5:9090\n  upstream_ca_file: /etc/ca.pem\n"
+               "  upstream_token_file: /etc/t\n")
+    assert ok.returncode == 0 and "upstream_ca_file: /etc/ca.pem" in ok.stdout, ok.stderr
+    bad = check("  upstream_token_file: /etc/t\n")
+    assert bad.returncode != 0 and "need cache.upstream" in bad.stderr
+    bad = check("  upstream: grpc://10.0.0.5:9090\n  upstream_ca_file: /etc/ca.pem\n")
+    assert bad.returncode != 0 and "need a TLS upstream" in bad.stderr
+    bad = check("  upstream: grpcs://10.0.0.5:9090\n  upstream_cert_file: /etc/c.pem\n")
+    assert bad.returncode != 0 and "both required" in bad.stderr
+    # A token file that cannot be read stops the tier at start, naming the key.
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("cache:\n  endpoint: grpc://127.0.0.1:0\n  storage: none\n"
+                       f"  upstream: grpc://127.0.0.1:1\n  upstream_token_file: {tmp_path}/nope\n")
+    run = subprocess.run([str(BINARY), "-c", str(missing)], capture_output=True, text=True,
+                         env=hermetic_env(None), timeout=60)
+    assert run.returncode != 0 and "cache.upstream_token_file" in run.stdout + run.stderr
 
 
 def test_config_names_the_upstream(upstream: ServerProcess) -> None:
