@@ -8,9 +8,16 @@ cd "$root"
 
 debs=(build-essential cmake ninja-build pkg-config python3-venv
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libbson-dev
-      libgtest-dev libgmock-dev openssl prometheus
-      libcpp-httplib-dev systemd ccache clang-format libxxhash-dev libssl-dev
-      clang libclang-rt-14-dev clang-tidy-14 nlohmann-json3-dev etcd-server)
+      libgtest-dev libgmock-dev openssl
+      libcpp-httplib-dev systemd ccache libxxhash-dev libssl-dev
+      nlohmann-json3-dev)
+# Only the tests, checks and fuzzing need these (promtool, etcd, headless Chromium for the
+# status page, clang for fuzz/ and the thread-safety check, clang-format, clang-tidy).
+# FOC_SKIP_TEST_TOOLS=1 (the container build, deploy/Dockerfile) leaves them and versitygw out.
+if [ "${FOC_SKIP_TEST_TOOLS:-0}" != 1 ]; then
+  debs+=(prometheus etcd-server chromium clang clang-format clang-tidy-14
+         libclang-rt-14-dev)
+fi
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -46,7 +53,8 @@ fi
 # the Go module and build caches stay under .tools/ too. FOC_SKIP_VERSITYGW=1 skips it.
 versitygw_version=v1.8.0
 versitygw_dir="$root/.tools/versitygw-$versitygw_version"
-if [ "${FOC_SKIP_VERSITYGW:-0}" != 1 ] && [ ! -x "$versitygw_dir/bin/versitygw" ]; then
+if [ "${FOC_SKIP_VERSITYGW:-0}" != 1 ] && [ "${FOC_SKIP_TEST_TOOLS:-0}" != 1 ] &&
+   [ ! -x "$versitygw_dir/bin/versitygw" ]; then
   go_bin="$(command -v go || true)"
   [ -n "$go_bin" ] || [ ! -x /usr/local/go/bin/go ] || go_bin=/usr/local/go/bin/go
   if [ -z "$go_bin" ]; then

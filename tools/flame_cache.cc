@@ -31,6 +31,7 @@
 #include <arrow/record_batch.h>
 #include <arrow/table.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "client/atomic_file.h"
 #include "flame_object_cache/cache_client.h"
@@ -664,11 +665,14 @@ void AddLs(CLI::App& app, Context& ctx) {
               [](const auto& a, const auto& b) { return a.key < b.key; });
     int64_t total = 0;
     for (const auto& o : rows) total += o.bytes;
+    // kind: "opaque" (bytes: pickled, raw, a file) or "table" (a native Arrow table);
+    // "-" / null when the server does not say (upstream's).
     if (ctx.globals.json) {
       std::string items;
       for (const auto& o : rows) {
         items += (items.empty() ? "" : ",") + std::string("{\"key\":") +
                  JsonString(o.key) + ",\"version\":" + std::to_string(o.version) +
+                 ",\"kind\":" + (o.kind.empty() ? "null" : JsonString(o.kind)) +
                  ",\"bytes\":" + std::to_string(o.bytes) + "}";
       }
       std::printf("{\"objects\":[%s],\"count\":%zu,\"total_bytes\":%lld}\n",
@@ -678,10 +682,12 @@ void AddLs(CLI::App& app, Context& ctx) {
     size_t width = 3;
     for (const auto& o : rows) width = std::max(width, o.key.size());
     auto size_of = [&](int64_t n) { return *bytes ? std::to_string(n) : HumanBytes(n); };
-    std::printf("%-*s  %8s  %12s\n", static_cast<int>(width), "KEY", "VERSION", "SIZE");
+    std::printf("%-*s  %8s  %-6s  %12s\n", static_cast<int>(width), "KEY", "VERSION",
+                "KIND", "SIZE");
     for (const auto& o : rows) {
-      std::printf("%-*s  %8llu  %12s\n", static_cast<int>(width), o.key.c_str(),
-                  static_cast<unsigned long long>(o.version), size_of(o.bytes).c_str());
+      std::printf("%-*s  %8llu  %-6s  %12s\n", static_cast<int>(width), o.key.c_str(),
+                  static_cast<unsigned long long>(o.version),
+                  o.kind.empty() ? "-" : o.kind.c_str(), size_of(o.bytes).c_str());
     }
     std::printf("%zu object%s, %s\n", rows.size(), rows.size() == 1 ? "" : "s",
                 size_of(total).c_str());
@@ -689,7 +695,8 @@ void AddLs(CLI::App& app, Context& ctx) {
 }
 
 void AddStat(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("stat", "show an object's version and sizes");
+  auto* cmd = app.add_subcommand(
+      "stat", "show an object's version, kind, deltas and size (metadata only)");
   auto key = std::make_shared<std::string>();
   cmd->add_option("key", *key, "<app>/<session>/<object>")->required();
   cmd->callback([&ctx, key] {
@@ -697,23 +704,71 @@ void AddStat(CLI::App& app, Context& ctx) {
     if (!client) return;
     auto s = client->Stat(client->RefFor(*key, 0));
     if (!s.ok()) return ctx.Fail("stat", *key, s.status());
+    const char* kind = s->is_table ? "table" : "opaque";
+    const std::string deltas = s->delta_count < 0
+                                   ? std::string(ctx.globals.json ? "null" : "unknown")
+                                   : std::to_string(s->delta_count);
     if (ctx.globals.json) {
       std::printf(
-          "{\"key\":%s,\"version\":%llu,\"base_version\":%llu,\"format\":\"%s\","
-          "\"base_bytes\":%lld,\"deltas\":%lld,\"total_bytes\":%lld}\n",
-          JsonString(s->key).c_str(), static_cast<unsigned long long>(s->version),
-          static_cast<unsigned long long>(s->base_version),
-          s->is_table ? "arrow-table" : "bytes", static_cast<long long>(s->base_bytes),
-          static_cast<long long>(s->delta_count), static_cast<long long>(s->total_bytes));
+          "{\"key\":%s,\"version\":%llu,\"kind\":\"%s\",\"deltas\":%s,"
+          "\"total_bytes\":%lld}\n",
+          JsonString(s->key).c_str(), static_cast<unsigned long long>(s->version), kind,
+          deltas.c_str(), static_cast<long long>(s->total_bytes));
       return;
     }
-    std::printf(
-        "key: %s\nversion: %llu\nbase_version: %llu\nformat: %s\nbase_bytes: %lld\n"
-        "deltas: %lld\ntotal_bytes: %lld\n",
-        s->key.c_str(), static_cast<unsigned long long>(s->version),
-        static_cast<unsigned long long>(s->base_version),
-        s->is_table ? "arrow-table" : "bytes", static_cast<long long>(s->base_bytes),
-        static_cast<long long>(s->delta_count), static_cast<long long>(s->total_bytes));
+    std::printf("key: %s\nversion: %llu\nkind: %s\ndeltas: %s\ntotal_bytes: %lld (%s)\n",
+                s->key.c_str(), static_cast<unsigned long long>(s->version), kind,
+                deltas.c_str(), static_cast<long long>(s->total_bytes),
+                HumanBytes(s->total_bytes).c_str());
+  });
+}
+
+// `info`: the server's INFO document (docs/protocol.md), as it came (--json) or as
+// `section` headers and `name: value` lines like Redis INFO.
+void PrintInfoValue(const std::string& name, const nlohmann::json& v, int indent) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  if (v.is_object()) {
+    std::printf("%s%s:\n", pad.c_str(), name.c_str());
+    for (const auto& [k, child] : v.items()) PrintInfoValue(k, child, indent + 2);
+    return;
+  }
+  std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+  if (v.is_null()) text = "n/a";
+  // Byte counts also in human form.
+  if (v.is_number_integer() && name.ends_with("bytes") && v.get<int64_t>() >= 1024)
+    text += " (" + HumanBytes(v.get<int64_t>()) + ")";
+  if ((name == "limit_bytes" || name == "capacity_bytes" || name == "max_objects") &&
+      v.is_number_integer() && v.get<int64_t>() == 0)
+    text = "0 (unlimited)";
+  std::printf("%s%s: %s\n", pad.c_str(), name.c_str(), text.c_str());
+}
+
+void AddInfo(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "info",
+      "server status: objects, memory and disk use vs limits, hit ratio, evictions, "
+      "requests, uptime, version");
+  cmd->callback([&ctx] {
+    auto* client = ctx.Client("info", ctx.globals.endpoint);
+    if (!client) return;
+    auto doc = client->Info();
+    if (!doc.ok()) return ctx.Fail("info", ctx.globals.endpoint, doc.status());
+    auto parsed = nlohmann::json::parse(*doc, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+      return ctx.Fail("info", ctx.globals.endpoint,
+                      arrow::Status::IOError("the server's INFO reply is not JSON"));
+    }
+    if (ctx.globals.json) {
+      std::printf("%s\n", parsed.dump().c_str());
+      return;
+    }
+    // Scalars first (version, uptime, objects ...), then one section per object.
+    for (const auto& [k, v] : parsed.items()) {
+      if (!v.is_object()) PrintInfoValue(k, v, 0);
+    }
+    for (const auto& [k, v] : parsed.items()) {
+      if (v.is_object()) PrintInfoValue(k, v, 0);
+    }
   });
 }
 
@@ -775,7 +830,7 @@ std::string Suggest(std::string_view word, const std::vector<std::string>& comma
   static const std::pair<std::string_view, std::string_view> kAliases[] = {
       {"list", "ls"},       {"dir", "ls"},        {"rm", "delete"},     {"del", "delete"},
       {"remove", "delete"}, {"cat", "get"},       {"read", "get"},      {"write", "put"},
-      {"set", "put"},       {"append", "patch"},  {"info", "stat"},     {"cp", "upload"},
+      {"set", "put"},       {"append", "patch"},  {"status", "info"},   {"cp", "upload"},
       {"push", "upload"},   {"pull", "download"}, {"fetch", "download"}};
   for (const auto& [alias, command] : kAliases) {
     if (word == alias) return std::string(command);
@@ -831,6 +886,7 @@ int main(int argc, char** argv) {
   AddDownload(app, ctx);
   AddLs(app, ctx);
   AddStat(app, ctx);
+  AddInfo(app, ctx);
 
   std::vector<std::string> commands;
   for (const auto* sub : app.get_subcommands({})) commands.push_back(sub->get_name());

@@ -128,17 +128,20 @@ struct ListedObject {
   int64_t bytes = 0;     ///< payload bytes as the server reports them
   uint64_t version = 0;  ///< current version (0: the server did not say; upstream)
   std::string endpoint;  ///< location of its ticket
+  std::string kind;      ///< "opaque", "table", or "" (the server did not say; upstream)
+  int64_t delta_count = -1;  ///< number of deltas; -1: the server did not say
 };
 
 /// What Stat() learns about an object.
 struct ObjectStat {
-  std::string key;            ///< full key
-  uint64_t version = 0;       ///< current version
-  uint64_t base_version = 0;  ///< version of the base
-  int64_t base_bytes = 0;     ///< base payload bytes (a table: its buffers' bytes)
-  int64_t delta_count = 0;    ///< number of deltas
-  int64_t total_bytes = 0;    ///< base plus deltas
-  bool is_table = false;      ///< a native Arrow table
+  std::string key;           ///< full key
+  uint64_t version = 0;      ///< current version
+  int64_t total_bytes = 0;   ///< payload bytes: base plus deltas (a table: its buffers)
+  int64_t delta_count = -1;  ///< number of deltas; -1: the server did not say
+  bool is_table = false;     ///< a native Arrow table
+  /// True when the server answered from metadata (GetFlightInfo, docs/protocol.md); false
+  /// when it reports none (upstream's server) and the object was read to learn it.
+  bool from_metadata = true;
 };
 
 /// Thread-safe client of one flame-object-cache deployment with a client-side cache.
@@ -191,10 +194,15 @@ class CacheClient {
 
   /// Every object of the configured endpoint (ListFlights).
   arrow::Result<std::vector<ListedObject>> List();
-  /// Version and sizes of `ref.key`: one unconditional read whose payloads are counted
-  /// and dropped as they arrive (the protocol has no metadata-only call). Bypasses the
-  /// cache.
+  /// Version, size, kind and delta count of `ref.key` from metadata only: one
+  /// GetFlightInfo, no payload is transferred (docs/protocol.md). Against a server that
+  /// reports no metadata (upstream's) it falls back to one read whose payloads are
+  /// counted and dropped as they arrive (`from_metadata` false). Bypasses the cache.
   arrow::Result<ObjectStat> Stat(const ObjectRef& ref);
+  /// The server's status document (the INFO action, docs/protocol.md): one JSON object
+  /// with objects, memory and disk use vs limits, hit ratio, evictions, requests, uptime
+  /// and version. Needs read on every app when the server checks tokens.
+  arrow::Result<std::string> Info();
 
   /// Opens a WATCH subscription (docs/protocol.md) at `endpoint` (empty: the configured
   /// one); returns once the server has registered it and sent its resume snapshot.

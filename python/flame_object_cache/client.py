@@ -19,7 +19,7 @@ import pyarrow.flight as flight
 from . import _mapped, _watch
 from . import serialization as ser
 from ._cache import CacheKey, Entry, InFlight, ObjectCache, now
-from ._listing import ObjectInfo, listed, parse_list_prefix, schema_info
+from ._listing import ObjectInfo, flight_info, listed, parse_list_prefix, schema_info
 from ._routing import rendezvous_order
 from .config import load_config
 from .endpoints import parse_endpoint
@@ -909,7 +909,8 @@ class Client:
         """The objects on this client's endpoint under ``prefix``, sorted by key: ``None`` or
         ``""`` (all), ``<app>``, ``<app>/*``, ``<app>/<session>`` or a full key; matched by whole
         components (``app/s`` does not list ``app/s2/...``). ``ObjectInfo.size`` is the payload
-        size the server reports; ``kind`` and ``version`` are not known from a listing."""
+        size the server reports, with ``kind``, ``version`` and ``deltas`` (``None`` from
+        upstream's server, which does not report them)."""
         selector = parse_list_prefix(prefix)
 
         def list_(client: flight.FlightClient) -> list[ObjectInfo]:
@@ -919,14 +920,20 @@ class Client:
 
     @_public
     def stat(self, key: str, *, timeout: float | None = None) -> ObjectInfo:
-        """What the server knows about ``key`` without sending it: size, kind (``"object"`` or
-        ``"table"``) and, for tables, the version. :class:`ObjectNotFound` if it does not exist."""
+        """What the server knows about ``key`` without sending it: size, kind (``"opaque"`` or
+        ``"table"``), version and delta count, from one ``GetFlightInfo`` (no payload is
+        transferred). :class:`ObjectNotFound` if it does not exist."""
         ObjectKey.from_key(key)
         return self._stat(self.endpoint, key, timeout)
 
     def _stat(self, endpoint: str, key: str, timeout: float | None) -> ObjectInfo:
         def stat_(client: flight.FlightClient) -> ObjectInfo:
             options = self._options(timeout)
+            found_info = flight_info(client, options, endpoint, key)
+            if found_info is not None:
+                return found_info
+            # No metadata: the key is absent (GetSchema says NOT_FOUND), or the server is
+            # upstream's (size from its listing; version only for tables).
             kind, version = schema_info(client, options, key)
             found = listed(client, options, endpoint, ObjectKey.from_key(key))
             if not found:  # deleted between the two calls

@@ -14,6 +14,7 @@
 
 #include <arrow/array.h>
 #include <arrow/flight/client.h>
+#include <arrow/ipc/dictionary.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
 #include <arrow/util/byte_size.h>
@@ -997,6 +998,34 @@ arrow::Result<std::shared_ptr<arrow::Table>> CacheClient::GetTable(const ObjectR
 // ---------------------------------------------------------------------------------------------
 // Listing
 
+namespace {
+
+// `version=<N>[;kind=opaque|table][;deltas=<D>]` (flight_service.cc ListingMetadata);
+// false when there is no `version=` (upstream's server).
+bool ParseListingMetadata(std::string_view md, ListedObject* obj) {
+  if (!md.starts_with("version=")) return false;
+  while (!md.empty()) {
+    const size_t end = std::min(md.find(';'), md.size());
+    const std::string_view part = md.substr(0, end);
+    const size_t eq = part.find('=');
+    if (eq != std::string_view::npos) {
+      const std::string_view name = part.substr(0, eq);
+      const std::string value(part.substr(eq + 1));
+      if (name == "version") {
+        obj->version = std::strtoull(value.c_str(), nullptr, 10);
+      } else if (name == "kind") {
+        obj->kind = value;
+      } else if (name == "deltas") {
+        obj->delta_count = std::strtoll(value.c_str(), nullptr, 10);
+      }
+    }
+    md.remove_prefix(std::min(md.size(), end + 1));
+  }
+  return true;
+}
+
+}  // namespace
+
 arrow::Result<std::vector<ListedObject>> CacheClient::List() {
   std::vector<ListedObject> out;
   // Every member lists the whole cluster's namespace.
@@ -1018,11 +1047,9 @@ arrow::Status CacheClient::ListOnce(const std::string& endpoint,
     ListedObject obj;
     obj.key = JoinDescriptorPath(info->descriptor().path);
     obj.bytes = info->total_bytes();
-    // Our server puts `version=<N>` in app_metadata (docs/protocol.md); upstream sends
-    // none.
-    if (std::string_view md = info->app_metadata(); md.starts_with("version=")) {
-      obj.version = std::strtoull(std::string(md.substr(8)).c_str(), nullptr, 10);
-    }
+    // Our server puts `version=<N>;kind=…;deltas=<D>` in app_metadata
+    // (docs/protocol.md); upstream sends none.
+    ParseListingMetadata(info->app_metadata(), &obj);
     if (!info->endpoints().empty() && !info->endpoints()[0].locations.empty()) {
       obj.endpoint = info->endpoints()[0].locations[0].ToString();
     }
@@ -1036,40 +1063,77 @@ arrow::Result<ObjectStat> CacheClient::Stat(const ObjectRef& ref) {
   ObjectStat stat;
   auto st = Route(EndpointOf(ref), ref.key, true, [&](const std::string& target) {
     stat = ObjectStat{};
+    stat.key = ref.key;
     ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
+    // Our server answers GetFlightInfo of an existing object with its size and
+    // `version=…` metadata from its index (docs/protocol.md): nothing is transferred.
+    ARROW_ASSIGN_OR_RAISE(
+        auto info,
+        client->GetFlightInfo(CallOptions(), fl::FlightDescriptor::Path({ref.key})));
+    ListedObject listed;
+    if (ParseListingMetadata(info->app_metadata(), &listed)) {
+      stat.version = listed.version;
+      stat.total_bytes = info->total_bytes();
+      stat.delta_count = listed.delta_count;
+      if (!listed.kind.empty()) {
+        stat.is_table = listed.kind == "table";
+      } else {
+        arrow::ipc::DictionaryMemo memo;
+        ARROW_ASSIGN_OR_RAISE(auto schema, info->GetSchema(&memo));
+        stat.is_table = IsNativeTableSchema(*schema);
+      }
+      return arrow::Status::OK();
+    }
+    // No metadata: an absent object on our server, a node tier or cluster member, or
+    // upstream's server. One read tells; its payloads are counted and dropped.
+    stat.from_metadata = false;
+    stat.delta_count = 0;
     ARROW_ASSIGN_OR_RAISE(auto stream,
                           client->DoGet(CallOptions(), fl::Ticket{ref.key + ":0"}));
     ARROW_ASSIGN_OR_RAISE(auto schema, stream->GetSchema());
-    stat.key = ref.key;
     stat.is_table = IsNativeTableSchema(*schema);
-    if (stat.is_table) stat.version = stat.base_version = NativeSchemaVersion(*schema);
+    if (stat.is_table) stat.version = NativeSchemaVersion(*schema);
     bool seen = false;
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, stream->Next());
       if (!chunk.data) break;
       seen = true;
       if (stat.is_table) {
-        stat.base_bytes += arrow::util::TotalBufferSize(*chunk.data);
+        stat.total_bytes += arrow::util::TotalBufferSize(*chunk.data);
         continue;
       }
       for (int64_t i = 0; i < chunk.data->num_rows(); ++i) {
         ARROW_ASSIGN_OR_RAISE(auto row, ReadRow(*chunk.data, i));
-        if (row.is_base) {
-          stat.base_version = row.version;
-          stat.base_bytes = row.data->size();
-        } else {
-          ++stat.delta_count;
-          stat.total_bytes += row.data->size();
-        }
+        if (!row.is_base) ++stat.delta_count;
+        stat.total_bytes += row.data->size();
         stat.version = std::max(stat.version, row.version);
       }
     }
     if (!seen && !stat.is_table) return arrow::Status::KeyError("Object not found");
-    stat.total_bytes += stat.base_bytes;
     return arrow::Status::OK();
   });
   if (!st.ok()) return Annotate(st, "stat", ref.key);
   return stat;
+}
+
+arrow::Result<std::string> CacheClient::Info() {
+  std::string body;
+  // The server this client talks to (with routing: the first live member; INFO describes
+  // that one server).
+  auto st = Route(default_endpoint_, "", true, [&](const std::string& target) {
+    ARROW_ASSIGN_OR_RAISE(auto client, ClientFor(target));
+    ARROW_ASSIGN_OR_RAISE(
+        auto results,
+        client->DoAction(CallOptions(), fl::Action{std::string(kInfoAction), nullptr}));
+    ARROW_ASSIGN_OR_RAISE(auto first, results->Next());
+    if (!first || !first->body) {
+      return arrow::Status::IOError("the server sent no INFO document");
+    }
+    body = first->body->ToString();
+    return results->Drain();
+  });
+  if (!st.ok()) return Annotate(st, "info", options_.endpoint);
+  return body;
 }
 
 CacheStats CacheClient::stats() const {

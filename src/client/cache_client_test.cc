@@ -436,6 +436,10 @@ TEST_F(CacheClientTest, NativeTablesRoundTripAndAreCached) {
   ASSERT_OK_AND_ASSIGN(auto again, client_->GetTable(ref));
   EXPECT_EQ(again.get(), got.get());
   EXPECT_EQ(client_->stats().not_modified, 1);
+  ASSERT_OK_AND_ASSIGN(auto table_stat, client_->Stat(ref));
+  EXPECT_TRUE(table_stat.is_table);
+  EXPECT_EQ(table_stat.version, ref.version);
+  EXPECT_EQ(table_stat.delta_count, 0);
 
   // Opaque data is not a table and a table takes no patches (the server refuses).
   ASSERT_OK_AND_ASSIGN(auto bytes, client_->Put("app/s", Buf("x")));
@@ -463,16 +467,20 @@ TEST_F(CacheClientTest, ListAndStat) {
   EXPECT_EQ(listed[0].bytes, 8);
   EXPECT_EQ(listed[0].endpoint, server_.endpoint());
   EXPECT_EQ(listed[0].version, 2u);  // ListFlights app_metadata `version=<N>`
+  EXPECT_EQ(listed[0].kind, "opaque");
+  EXPECT_EQ(listed[0].delta_count, 1);
   EXPECT_EQ(listed[1].key, "app/s/b");
   EXPECT_EQ(listed[1].version, 1u);
+  EXPECT_EQ(listed[1].delta_count, 0);
 
+  const int64_t sent_before = server_.store->stats().bytes_read;
   ASSERT_OK_AND_ASSIGN(auto st, client_->Stat(ref));
   EXPECT_EQ(st.version, 2u);
-  EXPECT_EQ(st.base_version, 1u);
-  EXPECT_EQ(st.base_bytes, 5);
   EXPECT_EQ(st.delta_count, 1);
   EXPECT_EQ(st.total_bytes, 8);
   EXPECT_FALSE(st.is_table);
+  EXPECT_TRUE(st.from_metadata);
+  EXPECT_EQ(server_.store->stats().bytes_read, sent_before);  // nothing was read
   EXPECT_TRUE(IsObjectNotFound(client_->Stat(client_->RefFor("app/s/c")).status()));
 }
 

@@ -51,13 +51,14 @@
 namespace foc::cluster {
 
 struct ClusterStoreOptions {
-  std::vector<std::string> etcd;                ///< etcd client URLs
-  std::string prefix = "/flame-object-cache";   ///< etcd key prefix of the cluster
-  std::string storage_uri;                      ///< `s3://<bucket>/<prefix>?...`
-  std::string server_id;                        ///< unique per server; empty: generated
-  std::string advertised_endpoint;              ///< registered as this server's member
-  int64_t max_memory_bytes = kDefaultMaxMemoryBytes;  ///< assembled objects kept; 0: unlimited
-  int64_t max_deltas = 1000;                    ///< deltas per object (upstream's limit)
+  std::vector<std::string> etcd;               ///< etcd client URLs
+  std::string prefix = "/flame-object-cache";  ///< etcd key prefix of the cluster
+  std::string storage_uri;                     ///< `s3://<bucket>/<prefix>?...`
+  std::string server_id;                       ///< unique per server; empty: generated
+  std::string advertised_endpoint;             ///< registered as this server's member
+  int64_t max_memory_bytes =
+      kDefaultMaxMemoryBytes;  ///< assembled objects kept; 0: unlimited
+  int64_t max_deltas = 1000;   ///< deltas per object (upstream's limit)
   /// Orphan collection ("Orphans" in docs/cluster.md): how often this server tries to
   /// take the collector lock and sweep; 0 = never.
   std::chrono::milliseconds gc_interval{std::chrono::minutes(10)};

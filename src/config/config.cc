@@ -375,6 +375,9 @@ arrow::Result<Config> LoadConfig(const std::string& explicit_path, const Environ
   if (auto v = ParseLogLevel(Get(env, "RUST_LOG")); v.ok()) config.log.level = *v;
   if (config.source.empty()) {
     config.storage = DefaultStorage(env);
+    config.metrics.port = kDefaultMetricsPort;
+    config.metrics.bind = std::string(kDefaultMetricsBind);
+    config.metrics.best_effort = true;
   } else {
     std::ifstream in(config.source);
     std::stringstream text;

@@ -37,6 +37,11 @@ inline constexpr std::string_view kDefaultEndpoint = "grpc://127.0.0.1:9090";
 inline constexpr std::string_view kDefaultNetworkInterface = "eth0";
 /// The system-wide configuration file, searched after $HOME/.flame/flame-cluster.yaml.
 inline constexpr std::string_view kSystemConfigPath = "/etc/flame/flame-cluster.yaml";
+/// Metrics endpoint of the built-in default (no configuration file): loopback only
+/// (issue 14). A configuration file without `metrics` leaves the endpoint off, as
+/// upstream's files expect.
+inline constexpr int kDefaultMetricsPort = 9091;
+inline constexpr std::string_view kDefaultMetricsBind = "127.0.0.1";
 
 /// Parses a size string as upstream (upstream-server.md §8.2) but without its drift:
 /// trim, split at the first letter, optional fractional number, unit K/KB/KI/KIB …
@@ -79,6 +84,10 @@ struct MetricsConfig {
   std::optional<int>
       port;          ///< HTTP port of /metrics and /health; unset = off; 0 = any free
   std::string bind;  ///< address to bind; empty = the Flight bind host
+  /// The built-in default's port (no file, no variable, no flag set it): a busy port
+  /// logs a warning and leaves metrics off instead of failing the start, so a second
+  /// instance on one machine still starts.
+  bool best_effort = false;
 };
 
 struct LogConfig {

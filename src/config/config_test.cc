@@ -314,11 +314,23 @@ TEST(ConfigTest, CommandLineOverridesEnvironment) {
   EXPECT_EQ(c.advertised_endpoint, "grpc://me:1");
   EXPECT_EQ(c.metrics.port, 0);
   EXPECT_EQ(c.metrics.bind, "127.0.0.1");
+  EXPECT_FALSE(c.metrics.best_effort);  // the flag chose the port: a busy one is fatal
   EXPECT_EQ(c.shutdown_grace_seconds, 0.5);
   o = {};
   o["--max-memory"] = "1Z";
   EXPECT_STATUS(Invalid, "--max-memory: invalid value '1Z'",
                 LoadConfig("", {}, o, "/nonexistent"));
+}
+
+TEST(ConfigTest, BuiltInDefaultServesMetricsOnLoopbackBestEffort) {
+  ASSERT_OK_AND_ASSIGN(auto c, LoadConfig("", {}, {}, "/nonexistent"));
+  EXPECT_EQ(c.metrics.port, kDefaultMetricsPort);
+  EXPECT_EQ(c.metrics.bind, "127.0.0.1");
+  EXPECT_TRUE(c.metrics.best_effort);
+  ASSERT_OK_AND_ASSIGN(
+      c, LoadConfig("", {{"FLAME_CACHE_METRICS_PORT", "9200"}}, {}, "/nonexistent"));
+  EXPECT_EQ(c.metrics.port, 9200);
+  EXPECT_FALSE(c.metrics.best_effort);
 }
 
 TEST(ConfigTest, RustLogIsTheLowestLevelSource) {

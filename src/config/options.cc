@@ -388,15 +388,20 @@ const std::vector<Option> kOptions = {
      SetTlsFile<&TlsConfig::key_file>, KeyValue, IfEmpty<KeyValue>},
     {"tls.ca_file", "", "--tls-ca", "—", "PEM CA bundle (requires client certificates)",
      SetTlsFile<&TlsConfig::ca_file>, CaValue, IfEmpty<CaValue>},
-    {"metrics.port", "FLAME_CACHE_METRICS_PORT", "--metrics-port", "off",
-     "HTTP port of /metrics and /health (0 = any free port)",
+    {"metrics.port", "FLAME_CACHE_METRICS_PORT", "--metrics-port",
+     "no file: `9091`; file: off",
+     "HTTP port of /metrics, /health and the status page (0 = any free port)",
      [](const std::string& w, const std::string& v, Config* c) {
        ARROW_ASSIGN_OR_RAISE(auto port, WholeNumber(w, v, 0, 65535));
        c->metrics.port = static_cast<int>(port);
+       // A port somebody chose: one that cannot be bound stops the start (only the
+       // built-in default is best effort, LoadConfig).
+       c->metrics.best_effort = false;
        return arrow::Status::OK();
      },
      MetricsPortValue, IfEmpty<MetricsPortValue>},
-    {"metrics.bind", "", "--metrics-bind", "the Flight bind host",
+    {"metrics.bind", "", "--metrics-bind",
+     "no file: `127.0.0.1`; file: the Flight bind host",
      "address of the metrics endpoint",
      [](const std::string& w, const std::string& v, Config* c) {
        ARROW_ASSIGN_OR_RAISE(c->metrics.bind, HostOnly(w, v));

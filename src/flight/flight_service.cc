@@ -320,7 +320,10 @@ arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
                                          std::vector<fl::ActionType>* actions) {
   *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"},
               {std::string(kMembersAction),
-               "Endpoints of the cluster's live servers, one result each"}};
+               "Endpoints of the cluster's live servers, one result each"},
+              {std::string(kInfoAction),
+               "Server status as JSON: objects, memory and disk use vs limits, hit "
+               "ratio, evictions, requests, uptime, version"}};
   // MAP (like WATCH) is an extension for same-machine clients only: not listed.
   return arrow::Status::OK();
 }
@@ -347,9 +350,21 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
     *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
     return arrow::Status::OK();
   }
+  if (action.type == kInfoAction) {
+    // Aggregates over every app (object counts, memory, traffic): read on every app is
+    // needed, i.e. a grant `apps: "*"` (an operator's or a monitor's identity); a tenant
+    // limited to its own apps gets PERMISSION_DENIED (docs/security.md).
+    ARROW_RETURN_NOT_OK(Authorize(context, "*", Right::kRead, "INFO"));
+    if (!options_.info) {
+      return ToRpcStatus(arrow::Status::NotImplemented("INFO is not offered here"));
+    }
+    *result =
+        std::make_unique<SingleResultStream>(arrow::Buffer::FromString(options_.info()));
+    return arrow::Status::OK();
+  }
   if (action.type != kDeleteAction) {
     return ToRpcStatus(arrow::Status::Invalid("Unknown action type: ", action.type,
-                                              ". Supported: DELETE, MEMBERS."));
+                                              ". Supported: DELETE, MEMBERS, INFO."));
   }
   auto pattern = KeyPattern::Parse(body);
   if (!pattern.ok()) return ToRpcStatus(pattern.status());
@@ -461,6 +476,15 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
   return arrow::Status::OK();
 }
 
+// `version=<N>[;kind=opaque|table][;deltas=<D>]`: the app_metadata of a listed object
+// (ListFlights, GetFlightInfo). Parts the store does not know are left out.
+static std::string ListingMetadata(const ObjectListing& entry) {
+  std::string out = "version=" + std::to_string(entry.version);
+  if (entry.native) out += *entry.native ? ";kind=table" : ";kind=opaque";
+  if (entry.delta_count >= 0) out += ";deltas=" + std::to_string(entry.delta_count);
+  return out;
+}
+
 arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
                                            const fl::FlightDescriptor& request,
                                            std::unique_ptr<fl::FlightInfo>* info) {
@@ -471,13 +495,23 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
   ARROW_RETURN_NOT_OK(Authorize(context, key->app(), Right::kRead, key->str()));
   // Like upstream, existence is not required: flamepy's local-storage mode asks for the
   // endpoint of an object it is about to place in the storage directory itself.
+  // An existing object also gets its size and `version=…` metadata from the store's
+  // index (no payload is read): clients' `stat` (docs/protocol.md).
+  auto listed = store_->Lookup(*key);
   std::shared_ptr<arrow::Schema> schema;
-  if (auto native = store_->NativeSchema(*key); native.ok() && *native) schema = *native;
+  if (!listed.ok() || listed->native.value_or(true)) {
+    if (auto native = store_->NativeSchema(*key); native.ok() && *native)
+      schema = *native;
+  }
   if (!schema) schema = ResponseSchemaNow();
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   fl::FlightEndpoint endpoint{
       fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
-  auto made = fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1, false);
+  auto made =
+      listed.ok()
+          ? fl::FlightInfo::Make(*schema, request, {endpoint}, -1, listed->payload_bytes,
+                                 false, ListingMetadata(*listed))
+          : fl::FlightInfo::Make(*schema, request, {endpoint}, -1, -1, false);
   if (!made.ok()) return ToRpcStatus(made.status());
   *info = std::make_unique<fl::FlightInfo>(*std::move(made));
   return arrow::Status::OK();
@@ -499,8 +533,8 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext& context,
         auto info, fl::FlightInfo::Make(
                        *schema, fl::FlightDescriptor::Path({entry.key.str()}), {endpoint},
                        -1, entry.payload_bytes, false,
-                       // The current version, so listings show it (docs/protocol.md).
-                       "version=" + std::to_string(entry.version)));
+                       // Version, kind and deltas, so listings show them (protocol.md).
+                       ListingMetadata(entry)));
     infos.push_back(std::move(info));
   }
   *listings = std::make_unique<fl::SimpleFlightListing>(std::move(infos));

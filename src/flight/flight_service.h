@@ -33,6 +33,9 @@ struct FlightServiceOptions {
   std::string max_upload_name = "the upload size limit";
   /// Bytes all uploads in flight may hold together; null = unlimited.
   std::shared_ptr<UploadBudget> upload_budget;
+  /// Produces the body of the INFO action (a JSON document, docs/protocol.md); null =
+  /// INFO answers UNIMPLEMENTED.
+  std::function<std::string()> info;
   /// MEMBERS: the advertised endpoints of the live servers of this server's cluster.
   /// Null = a single server: MEMBERS answers with advertised_endpoint() alone.
   std::function<std::vector<std::string>()> members;

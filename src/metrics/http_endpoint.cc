@@ -18,6 +18,8 @@ void HttpEndpoint::SetLimits(double timeout_seconds, int threads) {
   threads_ = threads;
 }
 
+void HttpEndpoint::SetStatusPage(StatusSource status) { status_ = std::move(status); }
+
 arrow::Result<int> HttpEndpoint::Start(const std::string& host, int port) {
   if (server_) return arrow::Status::Invalid("metrics endpoint already started");
   server_ = std::make_unique<httplib::Server>();
@@ -47,6 +49,12 @@ arrow::Result<int> HttpEndpoint::Start(const std::string& host, int port) {
     res.status = ok ? 200 : 503;
     res.set_content(ok ? "ok\n" : "shutting down\n", "text/plain");
   });
+  if (status_) {
+    server_->Get("/", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(status_(), "text/html; charset=utf-8");
+    });
+  }
   int bound = -1;
   if (port == 0) {
     bound = server_->bind_to_any_port(host);

@@ -38,6 +38,25 @@ TEST(HttpEndpointTest, ServesMetricsAndHealth) {
   EXPECT_FALSE(httplib::Client("127.0.0.1", port).Get("/health"));
 }
 
+TEST(HttpEndpointTest, StatusPageAtRootOnlyWhenSet) {
+  HttpEndpoint plain([] { return std::string(); }, [] { return true; });
+  ASSERT_OK_AND_ASSIGN(int port, plain.Start("127.0.0.1", 0));
+  auto res = httplib::Client("127.0.0.1", port).Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  plain.Stop();
+
+  HttpEndpoint with_page([] { return std::string(); }, [] { return true; });
+  with_page.SetStatusPage([] { return std::string("<html>hi</html>"); });
+  ASSERT_OK_AND_ASSIGN(port, with_page.Start("127.0.0.1", 0));
+  res = httplib::Client("127.0.0.1", port).Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "<html>hi</html>");
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(res->get_header_value("Cache-Control"), "no-store");
+}
+
 TEST(HttpEndpointTest, BusyPortIsAnError) {
   HttpEndpoint a([] { return std::string(); }, [] { return true; });
   ASSERT_OK_AND_ASSIGN(int port, a.Start("127.0.0.1", 0));

@@ -84,6 +84,17 @@ void RpcMetrics::AddInFlight(int delta) {
   in_flight_ += delta;
 }
 
+std::map<std::string, RpcMetrics::Totals> RpcMetrics::TotalsByRpc() const {
+  MutexLock lock(&mu_);
+  std::map<std::string, Totals> out;
+  for (const auto& [key, count] : calls_) {
+    Totals& t = out[key.first];
+    t.calls += count;
+    if (key.second != "OK") t.errors += count;
+  }
+  return out;
+}
+
 void RpcMetrics::Render(std::string* out) const {
   MutexLock lock(&mu_);
   Header(out, "foc_rpc_requests_total", "counter",

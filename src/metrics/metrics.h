@@ -32,6 +32,13 @@ class RpcMetrics {
   /// Appends this registry's metrics to `out`.
   void Render(std::string* out) const;
 
+  /// Completed calls and those of them that failed (status other than OK), per RPC.
+  struct Totals {
+    int64_t calls = 0;
+    int64_t errors = 0;
+  };
+  std::map<std::string, Totals> TotalsByRpc() const;
+
  private:
   struct Histogram {
     std::array<int64_t, kLatencyBuckets.size()> buckets{};  // non-cumulative counts

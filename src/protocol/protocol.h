@@ -19,11 +19,14 @@ namespace foc {
 /// DoPut command descriptor prefix that appends a delta:
 /// `PATCH:<app>/<session>/<object>`.
 inline constexpr std::string_view kPatchCommandPrefix = "PATCH:";
-/// DoAction type: delete by key, session or `<app>/*`.
+/// DoAction type that deletes by key pattern (upstream's only action).
 inline constexpr std::string_view kDeleteAction = "DELETE";
 /// DoAction type: the advertised endpoints of the cluster's live servers (one Result
 /// each, UTF-8; a single server answers with itself). docs/protocol.md, "MEMBERS".
 inline constexpr std::string_view kMembersAction = "MEMBERS";
+/// DoAction type that returns the server's status as one JSON document (our addition;
+/// docs/protocol.md).
+inline constexpr std::string_view kInfoAction = "INFO";
 /// Response column values of `kind`.
 inline constexpr std::string_view kKindBase = "base";
 inline constexpr std::string_view kKindPatch = "patch";

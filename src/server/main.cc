@@ -36,6 +36,7 @@
 #include "flight/upload_limits.h"
 #include "metrics/http_endpoint.h"
 #include "metrics/metrics.h"
+#include "metrics/status.h"
 #include "node/upstream_store.h"
 #include "protocol/endpoint.h"
 #include "server/connection_watch.h"
@@ -321,6 +322,30 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
           upstream);
     };
   }
+  // The status page (`/` of the metrics endpoint) and the INFO action render the same
+  // snapshot (metrics/status.h): counters only, cheap and bounded.
+  const auto start_time = std::chrono::system_clock::now();
+  const std::string storage_text =
+      config.cluster             ? "cluster, etcd " + config.cluster->etcd.front()
+      : !config.upstream.empty() ? "node tier of " + config.upstream
+                                 : Describe(where);
+  auto status_now = [&, storage_text] {
+    foc::ServerStatus s;
+    s.version = FOC_VERSION;
+    s.endpoint = plan.Advertised(plan.port);
+    s.storage = storage_text;
+    s.uptime_seconds =
+        std::chrono::duration<double>(std::chrono::system_clock::now() - start_time)
+            .count();
+    s.memory_limit_bytes = config.max_memory;
+    s.max_objects = config.max_objects;
+    s.disk_capacity_bytes = config.capacity;
+    s.process_resident_bytes = foc::ProcessResidentBytes();
+    s.store = store->stats();
+    s.rpcs = rpc_metrics->TotalsByRpc();
+    return s;
+  };
+  service_options.info = [status_now] { return foc::RenderStatusJson(status_now()); };
   foc::FlightService service(store, service_options);
   if (auto st = service.Init(options); !st.ok()) {
     spdlog::critical("cannot listen on {}: {}", bind_uri, st.ToString());
@@ -328,7 +353,6 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   }
 
   std::atomic<bool> draining{false};
-  const auto start_time = std::chrono::system_clock::now();
   foc::HttpEndpoint http(
       [&] {
         std::string out;
@@ -348,18 +372,27 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   std::string metrics_url = "off";
   http.SetLimits(config.limits.http_timeout_seconds,
                  static_cast<int>(config.limits.http_threads));
+  http.SetStatusPage([status_now] { return foc::RenderStatusHtml(status_now()); });
   int http_port = 0;
   if (config.metrics.port) {
     std::string host = config.metrics.bind.empty() ? plan.bind_host : config.metrics.bind;
     auto port = http.Start(host, *config.metrics.port);
-    if (!port.ok()) {
+    if (!port.ok() && config.metrics.best_effort) {
+      // The built-in default's port is taken (another instance): serve without metrics.
+      spdlog::warn(
+          "{} (the built-in default); metrics are off: set metrics.port or "
+          "--metrics-port for this instance",
+          port.status().message());
+      metrics_url = "off (default port busy)";
+    } else if (!port.ok()) {
       spdlog::critical("{}", port.status().message());
       (void)service.Shutdown();
       return kExitFailure;
+    } else {
+      metrics_url =
+          "http://" + foc::UriHost(host) + ":" + std::to_string(*port) + "/metrics";
+      http_port = *port;
     }
-    metrics_url =
-        "http://" + foc::UriHost(host) + ":" + std::to_string(*port) + "/metrics";
-    http_port = *port;
   }
   foc::ConnectionWatchOptions watch_options;
   watch_options.flight_port = service.port();
@@ -408,8 +441,7 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
                config.log.file.empty()
                    ? ""
                    : ", log file " + Resolve(config.flame_home, config.log.file));
-  if (config.metrics.port)
-    std::cout << "flame-object-cache metrics at " << metrics_url << "\n";
+  if (http_port > 0) std::cout << "flame-object-cache metrics at " << metrics_url << "\n";
   std::cout << "flame-object-cache listening on " << service.advertised_endpoint()
             << std::endl;
 

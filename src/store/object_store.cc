@@ -23,11 +23,12 @@ struct IndexEntry {
   uint64_t version = 0;  // current version: the next write gets version + 1
   int64_t payload_bytes = 0;
   int32_t delta_count = 0;
+  bool native = false;  // a native Arrow table (for listings: kind)
 };
 
 IndexEntry EntryOf(const Object& object) {
   return IndexEntry{object.version(), object.payload_bytes(),
-                    static_cast<int32_t>(object.deltas().size())};
+                    static_cast<int32_t>(object.deltas().size()), object.is_native()};
 }
 
 // A line of eviction summaries at most this often per tier.
@@ -58,7 +59,7 @@ class ObjectStore::Impl {
       std::vector<std::pair<ObjectKey, uint64_t>> scanned;
       ARROW_RETURN_NOT_OK(engine.Scan([&](StoredObjectInfo info) {
         index_[info.key.str()] =
-            IndexEntry{info.version, info.payload_bytes, info.delta_count};
+            IndexEntry{info.version, info.payload_bytes, info.delta_count, info.native};
         if (durable_->limited()) scanned.emplace_back(std::move(info.key), info.version);
         ++count;
       }));
@@ -293,10 +294,22 @@ class ObjectStore::Impl {
     out.reserve(index_.size());
     for (const auto& [k, e] : index_) {
       auto key = ObjectKey::Parse(k);
-      if (key.ok())
-        out.push_back(ObjectListing{*std::move(key), e.version, e.payload_bytes});
+      if (key.ok()) out.push_back(Listing(*std::move(key), e));
     }
     return out;
+  }
+
+  arrow::Result<ObjectListing> Lookup(const ObjectKey& key) const {
+    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    auto it = index_.find(key.str());
+    if (it != index_.end()) return Listing(key, it->second);
+    if (const auto* e = recent_.Find(key.str())) return EvictedError(key, e->tier);
+    return arrow::Status::KeyError("object ", key.str(), " not found");
+  }
+
+  static ObjectListing Listing(ObjectKey key, const IndexEntry& e) {
+    return ObjectListing{std::move(key), e.version, e.payload_bytes, e.delta_count,
+                         e.native};
   }
 
   StoreStats stats() const {
@@ -675,6 +688,9 @@ arrow::Result<int64_t> ObjectStore::Delete(const KeyPattern& pattern) {
 }
 arrow::Result<std::vector<ObjectListing>> ObjectStore::List() const {
   return impl_->List();
+}
+arrow::Result<ObjectListing> ObjectStore::Lookup(const ObjectKey& key) const {
+  return impl_->Lookup(key);
 }
 StoreStats ObjectStore::stats() const { return impl_->stats(); }
 const StorageEngine* ObjectStore::storage() const { return impl_->storage(); }

@@ -80,6 +80,8 @@ class ObjectStore final : public Store {
   arrow::Result<int64_t> Delete(const KeyPattern& pattern) override;
   /// Every readable object.
   arrow::Result<std::vector<ObjectListing>> List() const override;
+  /// One object's index entry (no payload read); KeyError if absent.
+  arrow::Result<ObjectListing> Lookup(const ObjectKey& key) const override;
 
   StoreStats stats() const override;
   /// The durable tier's engine; nullptr for a memory-only store.

@@ -60,6 +60,8 @@ struct ObjectListing {
   ObjectKey key;
   uint64_t version;
   int64_t payload_bytes;
+  int32_t delta_count = -1;  ///< -1: this store does not know without reading
+  std::optional<bool> native = std::nullopt;  ///< a native Arrow table; nullopt: unknown
 };
 
 /// Counters for metrics.
@@ -115,6 +117,13 @@ class Store {
   virtual arrow::Result<int64_t> Delete(const KeyPattern& pattern) = 0;
   /// Every readable object.
   virtual arrow::Result<std::vector<ObjectListing>> List() const = 0;
+  /// One object's listing entry from this store's own index (no payload read, no remote
+  /// call); KeyError if it is absent. NotImplemented (the default) when the store has no
+  /// such index (a node tier, a cluster member): GetFlightInfo then carries no metadata
+  /// and clients' `stat` falls back to a read (docs/protocol.md).
+  virtual arrow::Result<ObjectListing> Lookup(const ObjectKey& key) const {
+    return arrow::Status::NotImplemented("no metadata lookup for ", key.str());
+  }
 
   virtual StoreStats stats() const = 0;
   /// The change feed WATCH serves from (store/change_feed.h), or null when this store

@@ -51,6 +51,13 @@ class ServerProcess:
         # temporary directory here, see hermetic_env).
         if not {"--storage", "--config", "-c", "--check-config"} & set(args):
             args = [*args, "--storage", "none"]
+        # Without a configuration file the server serves metrics on 127.0.0.1:9091 (the
+        # built-in default); the tests' servers take any free port instead so they never
+        # meet on it (a busy default port only turns metrics off, which would hide bugs).
+        if not {"--config", "-c", "--check-config", "--metrics-port"} & set(args) and not (
+            env and ("FLAME_CACHE_METRICS_PORT" in env or "HOME" in env)
+        ):
+            args = [*args, "--metrics-port", "0"]
         self.args = [str(binary), *args]
         full_env = hermetic_env(env)
         self.proc = subprocess.Popen(

@@ -60,12 +60,12 @@ def test_put_get_patch_stat_delete(server: ServerProcess, tmp_path: Path) -> Non
     r = run(server, "stat", key)
     assert r.returncode == 0
     stat = dict(line.split(": ", 1) for line in r.stdout.decode().splitlines())
-    assert stat["version"] == "2" and stat["base_version"] == "1"
-    assert stat["deltas"] == "1" and stat["total_bytes"] == str(len(b"hello \x00 world+delta"))
+    assert stat["version"] == "2" and stat["kind"] == "opaque"
+    assert stat["deltas"] == "1" and stat["total_bytes"].split()[0] == str(len(b"hello \x00 world+delta"))
 
     r = run(server, "--json", "ls")
     size = len(b"hello \x00 world+delta")
-    assert json.loads(r.stdout)["objects"] == [{"key": key, "version": 2, "bytes": size}]
+    assert json.loads(r.stdout)["objects"] == [{"key": key, "version": 2, "kind": "opaque", "bytes": size}]
 
     r = run(server, "delete", "app/*")
     assert r.returncode == 0 and r.stdout.decode().splitlines() == [f"deleted {key}", "1 object deleted"]
@@ -115,7 +115,9 @@ def test_interoperates_with_pyarrow_flight(server: ServerProcess, tmp_path: Path
     back = ipc.open_stream(r.stdout).read_all()
     assert back.column("x").to_pylist() == [1, 2, 3]
     r = run(server, "stat", "app/t/table")
-    assert "format: arrow-table" in r.stdout.decode()
+    assert "kind: table" in r.stdout.decode()
+    r = run(server, "ls", "app/t")
+    assert r.stdout.decode().splitlines()[1].split()[:3] == ["app/t/table", "1", "table"]
 
 
 def test_endpoint_from_environment(server: ServerProcess) -> None:
@@ -212,7 +214,7 @@ def test_mtls_with_cert_and_key(start_tls_server: Callable[..., ServerProcess], 
     assert r.returncode == 0 and r.stdout == b"mutual", r.stderr
     r = run(None, *tls, *mine, "ls")
     assert r.returncode == 0 and r.stdout.decode().splitlines()[1:] == [
-        "app/m/obj         1           6 B", "1 object, 6 B"]
+        "app/m/obj         1  opaque           6 B", "1 object, 6 B"]
     r = run(None, *tls, *mine, "stat", "app/m/obj")
     assert r.returncode == 0 and "version: 1" in r.stdout.decode()
     assert tls_stored_keys(server, pki) == ["app/m/obj"]
@@ -238,14 +240,15 @@ def test_ls_by_whole_components_with_versions_sizes_and_totals(server: ServerPro
     ok(run(server, "put", "rl/s/b", "-", stdin=b"z" * 10))
     ok(run(server, "put", "rl/s1/c", "-", stdin=b"w"))
     lines = ok(run(server, "ls", "rl/s")).splitlines()
-    assert lines[0].split() == ["KEY", "VERSION", "SIZE"]
-    assert [line.split() for line in lines[1:-1]] == [["rl/s/a", "2", "1.5", "KiB"],
-                                                       ["rl/s/b", "1", "10", "B"]]
+    assert lines[0].split() == ["KEY", "VERSION", "KIND", "SIZE"]
+    assert [line.split() for line in lines[1:-1]] == [["rl/s/a", "2", "opaque", "1.5", "KiB"],
+                                                       ["rl/s/b", "1", "opaque", "10", "B"]]
     assert lines[-1] == "2 objects, 1.5 KiB"
     assert ok(run(server, "ls", "rl/s/")) == ok(run(server, "ls", "rl/s"))
     assert ok(run(server, "ls", "-b", "rl/s")).splitlines()[-1] == "2 objects, 1547"
     listed = json.loads(ok(run(server, "ls", "rl", "--json")))
     assert [o["key"] for o in listed["objects"]] == ["rl/s/a", "rl/s/b", "rl/s1/c"]
+    assert {o["kind"] for o in listed["objects"]} == {"opaque"}
     assert listed["count"] == 3 and listed["total_bytes"] == 1537 + 10 + 1
     assert json.loads(ok(run(server, "--json", "ls", "rl/s/a")))["count"] == 1
     assert json.loads(ok(run(server, "--json", "ls", "rl/s/")))["count"] == 2
@@ -267,8 +270,9 @@ def test_json_on_every_command(server: ServerProcess, tmp_path: Path) -> None:
     assert json.loads(ok(run(server, "--json", "download", "j/s/u", str(dest)))) == {
         "key": "j/s/u", "file": str(dest), "bytes": 3}
     assert json.loads(ok(run(server, "--json", "stat", "j/s/k"))) == {
-        "key": "j/s/k", "version": 2, "base_version": 1, "format": "bytes", "base_bytes": 3,
-        "deltas": 1, "total_bytes": 4}
+        "key": "j/s/k", "version": 2, "kind": "opaque", "deltas": 1, "total_bytes": 4}
+    info = json.loads(ok(run(server, "--json", "info")))
+    assert info["objects"] == 2 and info["version"] and info["requests"]["total"] > 0
     assert json.loads(ok(run(server, "--json", "delete", "j/s"))) == {
         "pattern": "j/s", "deleted": 2, "keys": ["j/s/k", "j/s/u"]}
     assert json.loads(ok(run(server, "--json", "delete", "j/*"))) == {"pattern": "j/*", "deleted": 0, "keys": []}
@@ -318,6 +322,30 @@ def test_native_table_put_prints_no_stray_status_line(server: ServerProcess) -> 
     client.close()
     ok(run(server, "stat", "n/s/t"))
     assert not [line for line in server.output if "status.cc" in line or line.strip() == "OK"], server.output
+
+
+def test_info_reports_use_vs_limits_hits_evictions_uptime_version(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server("--storage", "none", "--max-memory", "64M")
+    ok(run(server, "put", "i/s/a", "-", stdin=b"x" * 2048))
+    ok(run(server, "get", "i/s/a"))
+    doc = json.loads(ok(run(server, "--json", "info")))
+    version = ok(run(None, "--version")).split()[-1]
+    assert doc["version"] == version and doc["uptime_seconds"] > 0
+    assert doc["objects"] == 1
+    assert doc["memory"]["limit_bytes"] == 64 << 20 and 2048 <= doc["memory"]["used_bytes"] <= 64 << 20
+    assert doc["disk"] == {"used_bytes": 0, "capacity_bytes": 0}
+    assert doc["gets"]["full"] == 1 and doc["gets"]["hit_ratio"] == 0
+    assert doc["evictions"] == {"memory": 0, "lost_objects": 0, "refused_writes": 0}
+    assert doc["requests"]["by_rpc"]["DoPut"]["calls"] == 1
+    assert doc["traffic"]["received_bytes"] == 2048
+    text = ok(run(server, "info"))
+    lines = text.splitlines()
+    assert f"version: {version}" in lines and "objects: 1" in lines
+    assert "memory:" in lines and "  limit_bytes: 67108864 (64.0 MiB)" in lines
+    assert "  capacity_bytes: 0 (unlimited)" in lines and "  hit_ratio: 0.0" in lines
+    # INFO is listed by ListActions
+    with flight.FlightClient(server.endpoint.replace("grpc://", "grpc+tcp://")) as fc:
+        assert "INFO" in {a.type for a in fc.list_actions()}
 
 
 def test_unknown_commands_get_suggestions() -> None:

@@ -46,7 +46,7 @@ def test_members_lists_the_live_servers(etcd: Etcd, s3_gateway: S3Gateway, serve
         for s in servers:
             assert eventually("MEMBERS never listed every server", lambda s=s: members_of(s.endpoint) == everyone)
         fc = flight.connect(servers[0].endpoint)
-        assert [a.type for a in fc.list_actions()] == ["DELETE", "MEMBERS"]
+        assert [a.type for a in fc.list_actions()] == ["DELETE", "MEMBERS", "INFO"]
         fc.close()
         assert servers[2].stop() == 0  # leaves: its lease is revoked
         assert eventually("a stopped server stayed a member",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import urllib.error
 import urllib.request
 
 import pyarrow.flight as flight
+import pytest
 
-from conftest import ServerProcess
+from conftest import BINARY, ServerProcess, hermetic_env
 from flight_wire import put
 
 
@@ -63,10 +65,47 @@ def test_metrics_pass_promtool_and_count_calls() -> None:
         assert server.stop() == 0
 
 
-def test_metrics_are_off_by_default() -> None:
-    server = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"])
+def test_metrics_are_on_by_default_on_loopback_and_a_busy_default_port_is_not_fatal(tmp_path) -> None:
+    """No configuration file: metrics, /health and the status page on 127.0.0.1:9091. A second
+    instance finds that port busy and starts anyway, without metrics (the default is best
+    effort; an explicit port stays fatal, test below)."""
+    home = {"HOME": str(tmp_path)}  # no ~/.flame: the built-in default (and conftest adds no port)
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        assert server.metrics_url == ""
-        assert any("metrics off" in line for line in server.output)
+        holder.bind(("127.0.0.1", 9091))
+    except OSError as e:
+        pytest.fail(f"127.0.0.1:9091 is in use on this machine ({e}); this test needs it free")
+    holder.listen(1)
+    try:
+        busy = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"], env=home)
+        try:
+            assert busy.metrics_url == ""
+            assert any("cannot listen for metrics on 127.0.0.1:9091 (the built-in default); metrics are off"
+                       in line for line in busy.output), busy.output
+            assert any("metrics off (default port busy)" in line for line in busy.output), busy.output
+        finally:
+            assert busy.stop() == 0
+    finally:
+        holder.close()
+    server = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none"], env=home)
+    try:
+        assert server.metrics_url == "http://127.0.0.1:9091/metrics"
+        assert fetch("http://127.0.0.1:9091/health") == (200, "ok\n")
+        status, page = fetch("http://127.0.0.1:9091/")
+        assert status == 200 and "<h1>flame-object-cache</h1>" in page
     finally:
         assert server.stop() == 0
+    checked = subprocess.run([str(BINARY), "--check-config"], capture_output=True, text=True,
+                             env=hermetic_env(home), timeout=60)
+    assert checked.returncode == 0 and "metrics:\n    port: 9091\n    bind: 127.0.0.1" in checked.stdout, checked
+
+
+def test_an_explicit_busy_metrics_port_is_fatal() -> None:
+    first = ServerProcess(["--endpoint", "grpc://127.0.0.1:0", "--storage", "none", "--metrics-port", "0"])
+    try:
+        port = first.metrics_url.split(":")[2].split("/")[0]
+        r = subprocess.run([str(BINARY), "--endpoint", "grpc://127.0.0.1:0", "--storage", "none",
+                            "--metrics-port", port], capture_output=True, text=True, env=hermetic_env(), timeout=60)
+        assert r.returncode != 0 and f"cannot listen for metrics on 127.0.0.1:{port}" in r.stdout + r.stderr
+    finally:
+        assert first.stop() == 0

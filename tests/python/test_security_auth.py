@@ -226,3 +226,20 @@ def test_sdk_and_cli_send_the_token(start_server, tmp_path, monkeypatch):
     env["FLAME_CACHE_TOKEN"] = TOKENS["reader"]
     got = subprocess.run(base + ["get", "train/s/cli"], capture_output=True, env=env, timeout=60)
     assert got.returncode == 0 and got.stdout == b"x", got.stderr
+
+
+def test_info_needs_read_on_every_app(start_server, tmp_path):
+    """INFO (server status) reports aggregates of every app: an identity with read on `*` (an
+    operator, a monitor) gets it; a tenant limited to its apps and anonymous callers do not."""
+    monitor = "m-secret"
+    server = start_auth(start_server, tmp_path, extra=(
+        f"  - name: monitor\n    token_sha256: {digest(monitor)}\n    grants: {{'*': read}}\n"))
+    c = flight.connect(server.endpoint)
+    put_as(c, TOKENS["writer"], "train/s/k", b"v1")
+    for token in (monitor, TOKENS["admin"]):
+        (result,) = list(c.do_action(flight.Action("INFO", b""), as_(token)))
+        assert b'"objects":1' in result.body.to_pybytes()
+    with pytest.raises(flight.FlightUnauthorizedError, match="INFO.*needs read on app '\\*'"):
+        list(c.do_action(flight.Action("INFO", b""), as_(TOKENS["writer"])))
+    with pytest.raises(flight.FlightUnauthenticatedError, match="INFO"):
+        list(c.do_action(flight.Action("INFO", b""), as_(None)))

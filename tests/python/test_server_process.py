@@ -11,10 +11,8 @@ from conftest import BINARY, ServerProcess
 def test_list_actions_over_pyarrow_flight(server: ServerProcess) -> None:
     client = flight.connect(server.endpoint)
     actions = list(client.list_actions())
-    assert [(a.type, a.description) for a in actions] == [
-        ("DELETE", "Delete objects by key prefix"),
-        ("MEMBERS", "Endpoints of the cluster's live servers, one result each"),
-    ]
+    assert [(a.type, a.description) for a in actions][0] == ("DELETE", "Delete objects by key prefix")
+    assert [a.type for a in actions] == ["DELETE", "MEMBERS", "INFO"]
     client.close()
 
 

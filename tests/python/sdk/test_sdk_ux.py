@@ -4,10 +4,13 @@ real CLI binary, real tqdm."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pyarrow as pa
@@ -55,10 +58,23 @@ def test_list_objects_by_whole_components(client: foc.Client) -> None:
         client.list_objects(".rl/s")
 
 
+def sent_bytes(server: ServerProcess) -> int:
+    """The server's foc_payload_sent_bytes_total (payload bytes GET replies carried)."""
+    assert server.metrics_url, "the test servers serve metrics on a free port (conftest)"
+    with urllib.request.urlopen(server.metrics_url, timeout=10) as r:
+        text = r.read().decode()
+    m = re.search(r"^foc_payload_sent_bytes_total (\d+)$", text, re.M)
+    assert m, text[:2000]
+    return int(m.group(1))
+
+
 def test_stat_and_exists(client: foc.Client) -> None:
     ref = client.put_object("st/s", b"y" * 1000)
     info = client.stat(ref.key)
-    assert info.key == ref.key and info.kind == "object" and info.size >= 1000 and info.version is None
+    assert info.key == ref.key and info.kind == "opaque" and info.size >= 1000
+    assert info.version == ref.version and info.deltas == 0
+    patched = client.patch_object(ref, b"z")
+    assert (client.stat(ref.key).version, client.stat(ref.key).deltas) == (patched.version, 1)
     table = client.put_object("st/s", pa.table({"x": list(range(10))}))
     tinfo = client.stat(table.key)
     assert tinfo.kind == "table" and tinfo.version == 1 and tinfo.size > 0
@@ -72,6 +88,31 @@ def test_stat_and_exists(client: foc.Client) -> None:
     assert not client.exists(ref.key)
     with pytest.raises(ValueError):
         client.exists("st/s")  # not a full key
+
+
+def test_stat_and_list_read_metadata_only(server: ServerProcess, client: foc.Client) -> None:
+    """stat of a 64 MiB object sends none of its bytes: the server's payload-sent counter does
+    not move (a GET would add 64 MiB), and listings carry kind, version and deltas."""
+    big = client.put_object("big/s", b"\x01" * (64 << 20))
+    table = client.put_object("big/s", pa.table({"x": [1, 2, 3]}))
+    before = sent_bytes(server)
+    info = client.stat(big.key)
+    assert info.size >= 64 << 20 and info.version == big.version and info.kind == "opaque"
+    assert sent_bytes(server) == before
+    listed = {o.key: o for o in client.list_objects("big/s")}
+    assert listed[big.key].kind == "opaque" and listed[big.key].version == big.version
+    assert listed[table.key].kind == "table" and listed[table.key].deltas == 0
+    assert sent_bytes(server) == before
+    # The same through the CLI (stat and ls).
+    r = cli(server, "--json", "stat", big.key)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"key": big.key, "version": big.version, "kind": "opaque", "deltas": 0,
+                                    "total_bytes": info.size}
+    r = cli(server, "--json", "ls", "big/s")
+    assert r.returncode == 0, r.stderr
+    kinds = {o["key"]: o["kind"] for o in json.loads(r.stdout)["objects"]}
+    assert kinds == {big.key: "opaque", table.key: "table"}
+    assert sent_bytes(server) == before
 
 
 def test_module_functions_list_stat_exists(flame_env: ServerProcess) -> None:
