@@ -472,7 +472,7 @@ arrow::Status CacheClient::PutOnce(
   if (st.ok()) st = put.reader->ReadMetadata(meta);
   // When the server rejects the call, writes fail with a generic error and Close()
   // carries the server's status: prefer it.
-  const arrow::Status closed = put.writer->Close();
+  arrow::Status closed = put.writer->Close();
   if (!closed.ok()) return closed;
   return st;
 }

@@ -198,7 +198,8 @@ arrow::Status SetUpstreamFile(const std::string& w, const std::string& v, Config
 template <int64_t Config::Cluster::*kField>
 arrow::Status SetClusterSeconds(const std::string& w, const std::string& v, Config* c) {
   if (!c->cluster) c->cluster = Config::Cluster{};
-  ARROW_ASSIGN_OR_RAISE(c->cluster.value().*kField, WholeNumber(w, v, 1, 86400 * 365));
+  ARROW_ASSIGN_OR_RAISE(c->cluster.value().*kField,
+                        WholeNumber(w, v, 1, int64_t{86400} * 365));
   return arrow::Status::OK();
 }
 

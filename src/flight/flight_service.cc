@@ -346,6 +346,7 @@ arrow::Status FlightService::DoAction(const fl::ServerCallContext& context,
     if (options_.members) endpoints = options_.members();
     if (endpoints.empty()) endpoints.push_back(advertised_endpoint());
     std::vector<fl::Result> results;
+    results.reserve(endpoints.size());
     for (auto& e : endpoints) results.push_back(fl::Result{arrow::Buffer::FromString(e)});
     *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
     return arrow::Status::OK();

@@ -20,10 +20,11 @@ TEST(FlightServerTest, ListActionsOverRealGrpc) {
   ASSERT_OK_AND_ASSIGN(auto client,
                        arrow::flight::FlightClient::Connect(client_location));
   ASSERT_OK_AND_ASSIGN(auto actions, client->ListActions());
-  ASSERT_EQ(actions.size(), 2u);
+  ASSERT_EQ(actions.size(), 3u);
   EXPECT_EQ(actions[0].type, "DELETE");
   EXPECT_EQ(actions[0].description, "Delete objects by key prefix");
-  EXPECT_EQ(actions[1].type, "MEMBERS");  // our addition (docs/protocol.md)
+  EXPECT_EQ(actions[1].type, "MEMBERS");  // our additions (docs/protocol.md)
+  EXPECT_EQ(actions[2].type, "INFO");
 
   // A single server's MEMBERS is itself.
   ASSERT_OK_AND_ASSIGN(auto stream, client->DoAction({"MEMBERS", nullptr}));
