@@ -9,8 +9,6 @@
 
 namespace foc {
 
-namespace {
-
 std::string Trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
@@ -23,6 +21,8 @@ std::string Lower(std::string_view s) {
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
+
+namespace {
 
 arrow::Status Bad(std::string_view where, std::string_view value, std::string_view why) {
   return arrow::Status::Invalid(where, ": invalid value '", value, "': ", why);

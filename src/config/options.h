@@ -63,6 +63,11 @@ struct OptionSection {
   std::string_view doc_default = {};
 };
 
+/// `s` without leading and trailing white space: how every source's value is read.
+std::string Trim(std::string_view s);
+/// `s` in ASCII lower case (policy names, booleans: case-insensitive).
+std::string Lower(std::string_view s);
+
 /// The table, in the order of docs/operations.md.
 const std::vector<Option>& ConfigOptions();
 /// The sections with a meaning of their own.
