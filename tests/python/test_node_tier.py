@@ -290,3 +290,70 @@ def test_config_names_the_upstream(upstream: ServerProcess) -> None:
     bad = subprocess.run([str(BINARY), "--check-config"], capture_output=True, text=True, timeout=60,
                          env=hermetic_env({"FLAME_CACHE_UPSTREAM": "ftp://nowhere"}))
     assert bad.returncode != 0 and "FLAME_CACHE_UPSTREAM" in bad.stderr
+
+
+def wait_for_version(endpoint: str, key: str, version: int, what: str) -> None:
+    """Waits (bounded, never timed) until `endpoint` serves `key` at `version`."""
+    deadline = time.monotonic() + 30
+    while raw_get(endpoint, key, 0)[1] != version:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_flamepy_through_one_tier_is_read_through_another_across_restarts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11's scenario: two node tiers in front of one upstream. flamepy 0.6.0 writes and
+    patches through tier A; tier B's clients get each new version (pushed by the upstream's
+    WATCH; waited for, not timed). After the upstream restarts (disk storage, same port) and
+    after tier B restarts, B still serves the latest version and new writes through A still
+    reach it."""
+    import flamepy.core.cache as fc
+    from compat.conftest import reset_flamepy
+    from conftest import free_loopback_port
+
+    def collect(base, deltas):  # flamepy's deserializer hook: base and deltas as they are
+        return base, list(deltas)
+
+    upstream_args = ["--endpoint", f"grpc://127.0.0.1:{free_loopback_port()}",
+                     "--storage", str(tmp_path / "upstream"), "--metrics-port", "0"]
+    upstream = ServerProcess(upstream_args)
+    tier_args = ["--endpoint", "grpc://127.0.0.1:0", "--upstream", upstream.endpoint]
+    a, b = ServerProcess(tier_args), ServerProcess(tier_args)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("FLAME_CACHE_ENDPOINT", a.endpoint)
+    reset_flamepy()
+    try:
+        ref = fc.put_object("rl/policy", {"weights": 0})
+        assert ref.endpoint == a.endpoint
+        wait_for_version(b.endpoint, ref.key, ref.version, "tier B never served the put")
+        for i in range(1, 4):
+            ref = fc.patch_object(ref, {"step": i})
+            wait_for_version(b.endpoint, ref.key, ref.version, f"tier B never served patch {i}")
+        at_b = fc.ObjectRef(endpoint=b.endpoint, key=ref.key, version=0)
+        expected = ({"weights": 0}, [{"step": i} for i in range(1, 4)])
+        assert fc.get_object(at_b, collect) == expected
+
+        # The upstream restarts on the same address, with its disk store.
+        upstream.stop()
+        upstream = ServerProcess(upstream_args)
+        reset_flamepy()
+        assert fc.get_object(at_b, collect) == expected
+        ref = fc.patch_object(fc.ObjectRef(endpoint=a.endpoint, key=ref.key, version=ref.version),
+                              {"step": 4})
+        wait_for_version(b.endpoint, ref.key, ref.version,
+                         "after the upstream restarted, tier B never served the new patch")
+
+        # Tier B restarts (empty: it refills from the upstream).
+        b.stop()
+        b = ServerProcess(["--endpoint", b.endpoint, "--upstream", upstream.endpoint])
+        reset_flamepy()
+        assert fc.get_object(fc.ObjectRef(endpoint=b.endpoint, key=ref.key, version=0), collect) == (
+            {"weights": 0}, [{"step": i} for i in range(1, 5)])
+        ref = fc.patch_object(fc.ObjectRef(endpoint=a.endpoint, key=ref.key, version=ref.version),
+                              {"step": 5})
+        wait_for_version(b.endpoint, ref.key, ref.version,
+                         "after tier B restarted, it never served the new patch")
+    finally:
+        reset_flamepy()
+        for proc in (a, b, upstream):
+            proc.stop()
