@@ -43,7 +43,7 @@ struct Payload {
   std::optional<NativeTable> table;     ///< native table upload
   /// An opaque payload written to storage as it arrived (Store::BeginUpload) instead of
   /// `data`.
-  std::shared_ptr<UploadSpool> spooled;
+  std::shared_ptr<UploadSpool> spooled = nullptr;
 };
 
 /// The result of a write.
