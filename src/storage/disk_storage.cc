@@ -6,6 +6,7 @@
 //   .flame-cache/instance-id                     this data set's id (created once)
 //   .flame-cache/version-floors                  append-only log of version floors
 //   .flame-cache/quarantine/<stamp>/...          unreadable or foreign files moved aside
+//   .flame-cache/uploads/<random>.tmp            spooled uploads being received
 // Key components never start with `.` (key/key.h), so every `.`-name is the engine's own:
 // temporary files are `.<object>.<random>.tmp` (session directory) and
 // `.<n>.<random>.tmp` (deltas directory).
@@ -35,6 +36,14 @@
 //   store gives a replacing base a version above every version the key ever had, so each
 //   old delta has version <= V. Reads ignore deltas whose version is <= the base version,
 //   and recovery deletes them, so the object is wholly new.
+//
+//   PUT of a spooled upload (BeginUpload, PutSpooled): the payload was written to
+//   `.flame-cache/uploads/<random>.tmp` as it arrived, at its offset in an opaque base
+//   file (OpaqueFileSpool). Steps 0, 3 and 4 as above; step 2 writes the framing for V
+//   around the payload and fsyncs [put:tmp-written]; step 3 renames the spool from
+//   uploads/ over <object>.arrow (creating the session directory first, again if a
+//   concurrent DELETE removed it). Before the rename the spool is no object: dropped, it
+//   is removed; after a crash, Init removes everything in uploads/ before any write.
 //
 //   PATCH (append delta of version V)
 //     1. The base must exist (else KeyError). Create <object>.deltas if needed (fsync
