@@ -124,13 +124,13 @@ namespace {
 
 constexpr const char* kInternalDir = kStorageInternalDir;
 // Files up to this size are read whole when only their header is needed (see Scan).
-constexpr int64_t kWholeReadBytes = 64 * 1024;
+constexpr int64_t kWholeReadBytes = int64_t{64} * 1024;
 constexpr char kInstanceIdFile[] = "instance-id";
 constexpr char kFloorsFile[] = "version-floors";
 // Preallocated space that a DELETE on a full disk gives up to append its version floor
 // (see "Version floors" above); ~600 floor lines.
 constexpr char kFloorReserveFile[] = "version-floors.reserve";
-constexpr int64_t kFloorReserveBytes = 64 * 1024;
+constexpr int64_t kFloorReserveBytes = int64_t{64} * 1024;
 // Floors one app may keep in the log before they are merged into one `app/*` floor.
 constexpr size_t kMaxFloorsPerApp = 256;
 constexpr char kQuarantineDir[] = "quarantine";
@@ -739,7 +739,8 @@ arrow::Status DiskStorage::QuarantineCorrupt(const ObjectKey& key,
        {std::pair{p.base, std::string(key.object()) + std::string(kBaseSuffix)},
         std::pair{p.deltas, std::string(key.object()) + std::string(kDeltasSuffix)}}) {
     if (!PathExists(from)) continue;
-    const std::string to = dest + "/" + rel_session + name;
+    std::string to = dest;
+    to.append("/").append(rel_session).append(name);
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
     LogIfError(ec ? arrow::Status::IOError("create ", to, ": ", ec.message())
@@ -989,7 +990,8 @@ void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
   for (const auto& rel : rel_paths) {
     const std::string from = root_ + "/" + rel;
     if (!PathExists(from)) continue;
-    const std::string to = dest_root + "/" + rel;
+    std::string to = dest_root;
+    to.append("/").append(rel);
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
     arrow::Status st = ec ? arrow::Status::IOError(ec.message()) : RenameFile(from, to);
@@ -1090,18 +1092,23 @@ void DiskStorage::ScanSession(const std::string& app, const std::string& session
       continue;
     }
     // Orphan: deltas of a base removed by an interrupted DELETE.
-    const std::string rel = rel_dir + "/" + object + std::string(kDeltasSuffix);
+    std::string rel = rel_dir;
+    rel.append("/").append(object).append(kDeltasSuffix);
     spdlog::info("storage: removing orphan deltas {}", rel);
     LogIfError(RemoveTree(root_ + "/" + rel));
     removed_any = true;
   }
   if (removed_any) LogIfError(SyncDir(dir));
   for (const auto& [object, has_deltas] : bases) {
-    const std::string rel_base = rel_dir + "/" + object + std::string(kBaseSuffix);
+    std::string rel_base = rel_dir;
+    rel_base.append("/").append(object).append(kBaseSuffix);
     auto key = ObjectKey::Make(app, session, object);
     if (!key.ok()) {
       std::vector<std::string> rels{rel_base};
-      if (has_deltas) rels.push_back(rel_dir + "/" + object + std::string(kDeltasSuffix));
+      if (has_deltas) {
+        std::string rel = rel_dir;
+        rels.push_back(rel.append("/").append(object).append(kDeltasSuffix));
+      }
       Quarantine(rels, key.status().message());
       continue;
     }
