@@ -188,3 +188,24 @@ def test_concurrent_uploads_share_one_memory_budget(start_server, tmp_path):
     data = b"".join(r[2] for r in rows(get(client, "app/s/fits")))
     assert data == b"\x07" * (8 * MiB)
     client.close()
+
+
+def test_refused_spooled_upload_leaves_nothing(start_server, tmp_path):
+    """An upload refused after it began to spool (its 40 MiB batch is more than upload_memory
+    32M can admit) leaves no temporary file and no object, and the key keeps its old value."""
+    server = start_server("-c", str(disk_config(tmp_path, "64M", "32M")))
+    client = flight.connect(server.endpoint)
+    put(client, "app/s/big", b"old")
+    upload = [b"\x01" * (4 * MiB)] * 5 + [b"\x02" * (40 * MiB)]  # spools from 16 MiB on
+    writer, reader = client.do_put(flight.FlightDescriptor.for_path("app/s/big"), OPAQUE_SCHEMA)
+    with pytest.raises((flight.FlightError, pa.ArrowException)) as refused:
+        for row in upload:
+            writer.write_batch(pa.record_batch([pa.array([0], pa.uint64()), pa.array([row], pa.binary())],
+                                               schema=OPAQUE_SCHEMA))
+        writer.done_writing()
+        reader.read()
+        writer.close()
+    assert refused_for_memory(refused.value), refused.value
+    assert list((tmp_path / "store" / ".flame-cache" / "uploads").iterdir()) == []
+    assert rows(get(client, "app/s/big")) == [(1, "base", b"old")]
+    client.close()
