@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -208,4 +210,30 @@ def test_refused_spooled_upload_leaves_nothing(start_server, tmp_path):
     assert refused_for_memory(refused.value), refused.value
     assert list((tmp_path / "store" / ".flame-cache" / "uploads").iterdir()) == []
     assert rows(get(client, "app/s/big")) == [(1, "base", b"old")]
+    client.close()
+
+
+def test_kill9_during_a_spooled_upload_loses_nothing_and_leaves_nothing(start_server, tmp_path):
+    """SIGKILL while a large upload is being spooled: after a restart on the same directory the
+    acknowledged value is served and the temporary file is gone (removed at open)."""
+    config = disk_config(tmp_path, "64M", "32M")
+    server = start_server("-c", str(config))
+    client = flight.connect(server.endpoint)
+    put(client, "app/s/big", b"acknowledged")
+    uploads = tmp_path / "store" / ".flame-cache" / "uploads"
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("app/s/big"), OPAQUE_SCHEMA)
+    row = pa.record_batch([pa.array([0], pa.uint64()), pa.array([b"\x03" * (4 * MiB)], pa.binary())],
+                          schema=OPAQUE_SCHEMA)
+    for _ in range(16):  # 64 MiB: spooling from 16 MiB on
+        writer.write_batch(row)
+    deadline = time.monotonic() + 30
+    while not any(p.stat().st_size > 16 * MiB for p in uploads.iterdir()):
+        assert time.monotonic() < deadline, "the upload never reached its spool"
+        time.sleep(0.05)
+    server.stop(signal.SIGKILL)
+    client.close()
+    restarted = start_server("-c", str(config))
+    assert list(uploads.iterdir()) == []
+    client = flight.connect(restarted.endpoint)
+    assert rows(get(client, "app/s/big")) == [(1, "base", b"acknowledged")]
     client.close()
