@@ -118,15 +118,35 @@ arrow::Status Admit(const UploadAdmission& admission, int64_t payload, int64_t h
   return admission.budget->Resize(held);
 }
 
+// Uploads whose payload reaches this size are written to storage as they arrive (when
+// the store spools: disk storage), instead of being concatenated in memory: an upload
+// then holds one received batch at a time, whatever its size. Smaller ones keep the
+// in-memory path, which leaves the new object resident in the memory tier for the GETs
+// that usually follow (the cache's point for the many small objects flamepy moves);
+// each holds at most this much plus one batch while it arrives (docs/storage.md, "Large
+// uploads").
+constexpr int64_t kSpoolThresholdBytes = int64_t{16} << 20;
+
+// An opaque upload as read: in memory, or written to storage as it arrived.
+struct OpaqueUpload {
+  std::shared_ptr<arrow::Buffer> data;
+  std::shared_ptr<UploadSpool> spooled;
+};
+
 // Reads an opaque upload: the `data` cells of every row of every batch, concatenated in
 // order (chunked uploads). One row in one batch is taken without copying unless it is a
 // small part of the received message (CompactCell), so what is kept is what is charged.
-arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(
-    fl::FlightMessageReader* reader, const arrow::Schema& schema,
-    const UploadAdmission& admission) {
+// With `spool_to` (a PUT to a store that spools), an upload whose payload reaches
+// kSpoolThresholdBytes continues into a spool from there on: what was concatenated so
+// far goes first, then each cell as it arrives.
+arrow::Result<OpaqueUpload> ReadOpaque(fl::FlightMessageReader* reader,
+                                       const arrow::Schema& schema,
+                                       const UploadAdmission& admission,
+                                       Store* spool_to) {
   ARROW_ASSIGN_OR_RAISE(const int column, OpaqueDataColumn(schema));
   std::shared_ptr<arrow::Buffer> single;  // the only non-empty cell so far, zero-copy
   arrow::BufferBuilder builder;           // used once there is more than one cell
+  std::unique_ptr<UploadSpool> spool;     // once the payload reached the threshold
   int64_t cells = 0;
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto batch, NextBatch(reader));
@@ -137,16 +157,47 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(
       if (array->IsNull(i)) continue;
       auto cell = BinaryCell(*array, i);  // OpaqueDataColumn checked the type
       if (cell->size() == 0) continue;
+      if (spool) {
+        // Only the received message is held: charged, written, dropped.
+        ARROW_RETURN_NOT_OK(
+            Admit(admission, spool->payload_bytes() + cell->size(), RetainedBytes(cell)));
+        ARROW_RETURN_NOT_OK(spool->Append(*cell));
+        ++cells;
+        continue;
+      }
       const int64_t payload = (cells == 0   ? 0
                                : cells == 1 ? single->size()
                                             : builder.length()) +
                               cell->size();
+      if (spool_to != nullptr && payload >= kSpoolThresholdBytes) {
+        auto begun = spool_to->BeginUpload();
+        if (begun.ok()) {
+          spool = *std::move(begun);
+          ARROW_RETURN_NOT_OK(
+              Admit(admission, payload,
+                    RetainedBytes(single) + builder.capacity() + RetainedBytes(cell)));
+          if (cells == 1) ARROW_RETURN_NOT_OK(spool->Append(*single));
+          if (cells > 1) {
+            ARROW_RETURN_NOT_OK(
+                spool->Append(arrow::Buffer(builder.data(), builder.length())));
+          }
+          single.reset();
+          builder.Reset();
+          ARROW_RETURN_NOT_OK(spool->Append(*cell));
+          ++cells;
+          continue;
+        }
+        if (!begun.status().IsNotImplemented()) return begun.status();
+        spool_to = nullptr;  // this store takes uploads whole
+      }
       // Grow the concatenation ourselves (by half, not BufferBuilder's doubling) and
       // admit the growth before it happens: while the buffer moves, old and new are held.
       int64_t capacity = builder.capacity();
       if (cells >= 1 && payload > capacity) {
         capacity = std::min(std::max(payload, capacity + capacity / 2),
                             std::max(payload, admission.max_payload_bytes));
+        // A store that spools never needs more than the threshold in memory.
+        if (spool_to != nullptr) capacity = std::min(capacity, kSpoolThresholdBytes);
       }
       ARROW_RETURN_NOT_OK(Admit(
           admission, payload,
@@ -168,14 +219,18 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> ReadOpaque(
     if (single) {
       ARROW_ASSIGN_OR_RAISE(single, CompactCell(std::move(single)));
     }
-    // What stays held once this batch is dropped.
+    // What stays held once this batch is dropped (nothing of a spooled upload).
     ARROW_RETURN_NOT_OK(
         admission.budget->Resize(RetainedBytes(single) + builder.capacity()));
   }
-  if (cells == 0)
-    return arrow::AllocateBuffer(0);  // an empty object (e.g. an empty file)
-  if (cells == 1) return single;
-  return builder.Finish();
+  if (spool) return OpaqueUpload{nullptr, std::move(spool)};
+  if (cells == 0) {
+    ARROW_ASSIGN_OR_RAISE(auto empty, arrow::AllocateBuffer(0));
+    return OpaqueUpload{std::move(empty), nullptr};  // an empty object (e.g. a file)
+  }
+  if (cells == 1) return OpaqueUpload{std::move(single), nullptr};
+  ARROW_ASSIGN_OR_RAISE(auto data, builder.Finish());
+  return OpaqueUpload{std::move(data), nullptr};
 }
 
 arrow::Result<NativeTable> ReadNative(fl::FlightMessageReader* reader,
@@ -431,9 +486,11 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
             "PATCH takes an opaque delta (version: uint64, data: binary), not a native "
             "table");
       }
-      ARROW_ASSIGN_OR_RAISE(auto delta, ReadOpaque(reader, *schema, admission));
+      // Deltas are kept in memory (a delta file is written from the buffer in Append).
+      ARROW_ASSIGN_OR_RAISE(auto delta,
+                            ReadOpaque(reader, *schema, admission, /*spool_to=*/nullptr));
       ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
-      return store_->Patch(*key, std::move(delta));
+      return store_->Patch(*key, std::move(delta.data));
     }
     if (descriptor.path.empty()) {
       return arrow::Status::Invalid("key must be provided in descriptor path or command");
@@ -445,7 +502,10 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
     if (IsNativeTableSchema(*schema)) {
       ARROW_ASSIGN_OR_RAISE(payload.table, ReadNative(reader, schema, admission));
     } else {
-      ARROW_ASSIGN_OR_RAISE(payload.data, ReadOpaque(reader, *schema, admission));
+      ARROW_ASSIGN_OR_RAISE(auto upload,
+                            ReadOpaque(reader, *schema, admission, store_.get()));
+      payload.data = std::move(upload.data);
+      payload.spooled = std::move(upload.spooled);
     }
     ARROW_RETURN_NOT_OK(CheckNotCancelled(context));
     return store_->Put(target, std::move(payload));

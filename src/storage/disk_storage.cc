@@ -6,6 +6,7 @@
 //   .flame-cache/instance-id                     this data set's id (created once)
 //   .flame-cache/version-floors                  append-only log of version floors
 //   .flame-cache/quarantine/<stamp>/...          unreadable or foreign files moved aside
+//   .flame-cache/uploads/<random>.tmp            spooled uploads being received
 // Key components never start with `.` (key/key.h), so every `.`-name is the engine's own:
 // temporary files are `.<object>.<random>.tmp` (session directory) and
 // `.<n>.<random>.tmp` (deltas directory).
@@ -35,6 +36,14 @@
 //   store gives a replacing base a version above every version the key ever had, so each
 //   old delta has version <= V. Reads ignore deltas whose version is <= the base version,
 //   and recovery deletes them, so the object is wholly new.
+//
+//   PUT of a spooled upload (BeginUpload, PutSpooled): the payload was written to
+//   `.flame-cache/uploads/<random>.tmp` as it arrived, at its offset in an opaque base
+//   file (OpaqueFileSpool). Steps 0, 3 and 4 as above; step 2 writes the framing for V
+//   around the payload and fsyncs [put:tmp-written]; step 3 renames the spool from
+//   uploads/ over <object>.arrow (creating the session directory first, again if a
+//   concurrent DELETE removed it). Before the rename the spool is no object: dropped, it
+//   is removed; after a crash, Init removes everything in uploads/ before any write.
 //
 //   PATCH (append delta of version V)
 //     1. The base must exist (else KeyError). Create <object>.deltas if needed (fsync
@@ -90,7 +99,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -104,6 +112,8 @@
 #include <arrow/io/memory.h>
 #include <spdlog/spdlog.h>
 
+#include "base/check.h"
+#include "base/mutex.h"
 #include "storage/durable_file.h"
 #include "storage/object_file.h"
 #include "storage/storage_dir.h"
@@ -114,16 +124,18 @@ namespace {
 
 constexpr const char* kInternalDir = kStorageInternalDir;
 // Files up to this size are read whole when only their header is needed (see Scan).
-constexpr int64_t kWholeReadBytes = 64 * 1024;
+constexpr int64_t kWholeReadBytes = int64_t{64} * 1024;
 constexpr char kInstanceIdFile[] = "instance-id";
 constexpr char kFloorsFile[] = "version-floors";
 // Preallocated space that a DELETE on a full disk gives up to append its version floor
 // (see "Version floors" above); ~600 floor lines.
 constexpr char kFloorReserveFile[] = "version-floors.reserve";
-constexpr int64_t kFloorReserveBytes = 64 * 1024;
+constexpr int64_t kFloorReserveBytes = int64_t{64} * 1024;
 // Floors one app may keep in the log before they are merged into one `app/*` floor.
 constexpr size_t kMaxFloorsPerApp = 256;
 constexpr char kQuarantineDir[] = "quarantine";
+// Spooled uploads (BeginUpload): `<random>.tmp`, renamed into place by PutSpooled.
+constexpr char kUploadsDir[] = "uploads";
 constexpr std::string_view kBaseSuffix = ".arrow";
 constexpr std::string_view kDeltasSuffix = ".deltas";
 constexpr std::string_view kTmpSuffix = ".tmp";
@@ -206,12 +218,45 @@ arrow::Status SyncDirOrAncestor(std::string dir, const std::string& root) {
   }
 }
 
+// A spooled upload: an OpaqueFileSpool in .flame-cache/uploads/, removed when dropped
+// unless PutSpooled renamed it into place (or a simulated crash left it, as a real one
+// would, for recovery to remove).
+class DiskUploadSpool final : public UploadSpool {
+ public:
+  explicit DiskUploadSpool(std::unique_ptr<OpaqueFileSpool> file)
+      : file_(std::move(file)) {}
+  ~DiskUploadSpool() override {
+    const std::string path = file_->path();
+    file_.reset();  // closed before it is removed
+    if (!committed_ && !crashed_) LogIfError(RemoveFile(path));
+  }
+  DiskUploadSpool(const DiskUploadSpool&) = delete;
+  DiskUploadSpool& operator=(const DiskUploadSpool&) = delete;
+
+  arrow::Status Append(const arrow::Buffer& bytes) override {
+    FOC_DCHECK(!committed_);
+    return file_->Append(bytes.data(), bytes.size());
+  }
+  int64_t payload_bytes() const override { return file_->payload_bytes(); }
+
+  OpaqueFileSpool* file() const { return file_.get(); }
+  bool committed() const { return committed_; }
+  void MarkCommitted() { committed_ = true; }
+  void MarkCrashed() { crashed_ = true; }
+
+ private:
+  std::unique_ptr<OpaqueFileSpool> file_;
+  bool committed_ = false;
+  bool crashed_ = false;
+};
+
 class DiskStorage final : public StorageEngine {
  public:
   explicit DiskStorage(DiskStorageOptions options)
       : options_(std::move(options)),
         root_(options_.root),
-        internal_(root_ + "/" + kInternalDir) {}
+        internal_(root_ + "/" + kInternalDir),
+        uploads_(internal_ + "/" + kUploadsDir) {}
 
   arrow::Status Init() {
     std::error_code ec;
@@ -228,9 +273,12 @@ class DiskStorage final : public StorageEngine {
       ARROW_ASSIGN_OR_RAISE(lock_, StorageDirLock::Acquire(root_, internal_));
     }
     ARROW_RETURN_NOT_OK(LoadOrCreateInstanceId());
+    // Spools of uploads a crash interrupted: never objects, removed before any write.
+    ARROW_RETURN_NOT_OK(RemoveTree(uploads_));
+    ARROW_RETURN_NOT_OK(MakeDir(internal_, uploads_).status());
     // Compacts the log and drops a torn tail before appends.
     ARROW_RETURN_NOT_OK(LoadFloors().status());
-    std::lock_guard<std::mutex> lock(floors_mu_);
+    MutexLock lock(&floors_mu_);
     floor_reserve_ok_ = RestoreFloorReserve();
     if (!floor_reserve_ok_)
       spdlog::warn("storage: no room for the version-floor reserve in {} yet", internal_);
@@ -245,6 +293,9 @@ class DiskStorage final : public StorageEngine {
   arrow::Result<std::shared_ptr<arrow::Schema>> ReadNativeSchema(
       const ObjectKey& key) override;
   arrow::Status Put(const ObjectKey& key, const Object& object) override;
+  arrow::Result<std::unique_ptr<UploadSpool>> BeginUpload() override;
+  arrow::Status PutSpooled(const ObjectKey& key, uint64_t version,
+                           UploadSpool* spool) override;
   arrow::Status Append(const ObjectKey& key, const Object& object) override;
   arrow::Status Remove(const ObjectKey& key) override;
   arrow::Status RecordFloor(const VersionFloor& floor) override;
@@ -252,11 +303,11 @@ class DiskStorage final : public StorageEngine {
   arrow::Result<std::vector<LocalObjectFile>> LocalFiles(const ObjectKey& key) override;
 
   StorageUsage Usage() const override {
-    std::lock_guard<std::mutex> lock(usage_mu_);
+    MutexLock lock(&usage_mu_);
     return {stored_, options_.capacity_bytes};
   }
   int64_t StoredBytes(const ObjectKey& key) const override {
-    std::lock_guard<std::mutex> lock(usage_mu_);
+    MutexLock lock(&usage_mu_);
     auto it = sizes_.find(key.str());
     return it == sizes_.end() ? 0 : it->second;
   }
@@ -310,10 +361,13 @@ class DiskStorage final : public StorageEngine {
   // `replace`).
   arrow::Status Charge(const std::string& key, int64_t new_bytes, bool replace,
                        bool check) {
-    std::lock_guard<std::mutex> lock(usage_mu_);
+    FOC_DCHECK_GE(new_bytes, 0);
+    MutexLock lock(&usage_mu_);
     auto it = sizes_.find(key);
     const int64_t old = it == sizes_.end() ? 0 : it->second;
     const int64_t next = replace ? new_bytes : old + new_bytes;
+    FOC_DCHECK_GE(old, 0);
+    FOC_DCHECK_GE(stored_, old);  // the sum of sizes_ includes this key's
     if (check && options_.capacity_bytes > 0 &&
         stored_ - old + next > options_.capacity_bytes) {
       return StorageLimitError(stored_ - old + next - options_.capacity_bytes,
@@ -325,12 +379,14 @@ class DiskStorage final : public StorageEngine {
     if (check) return arrow::Status::OK();
     stored_ += next - old;
     sizes_[key] = next;
+    FOC_DCHECK_GE(stored_, next);
     return arrow::Status::OK();
   }
   void Uncharge(const std::string& key) {
-    std::lock_guard<std::mutex> lock(usage_mu_);
+    MutexLock lock(&usage_mu_);
     auto it = sizes_.find(key);
     if (it == sizes_.end()) return;
+    FOC_DCHECK_GE(stored_, it->second);
     stored_ -= it->second;
     sizes_.erase(it);
   }
@@ -368,6 +424,11 @@ class DiskStorage final : public StorageEngine {
 
   arrow::Status RemoveDeltaFiles(WriteOp* op, const std::string& dir,
                                  std::string_view step);
+  // The PUT protocol (file comment) around `write`, which writes the new base's file and
+  // returns its size, and `rename`, which renames it over `p.base`.
+  arrow::Status PutBase(const ObjectKey& key, const ObjectPaths& p, int64_t payload_bytes,
+                        WriteOp* op, const std::function<arrow::Result<int64_t>()>& write,
+                        const std::function<arrow::Status()>& rename);
   arrow::Status RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& p);
   arrow::Status LoadOrCreateInstanceId();
   arrow::Status WriteInternalFile(const std::string& name, const std::string& content);
@@ -387,18 +448,24 @@ class DiskStorage final : public StorageEngine {
   const DiskStorageOptions options_;
   const std::string root_;
   const std::string internal_;
+  const std::string uploads_;  // spooled uploads in progress (BeginUpload)
   std::unique_ptr<StorageDirLock> lock_;
   std::string instance_id_;
+
+  // Written by Scan only, which runs before any other call (storage_engine.h).
   std::string quarantine_stamp_;
 
-  mutable std::mutex usage_mu_;
-  std::unordered_map<std::string, int64_t> sizes_;  // key → bytes of its files
-  int64_t stored_ = 0;
+  // Capacity accounting: what each key's files occupy, and their sum.
+  mutable Mutex usage_mu_;
+  std::unordered_map<std::string, int64_t> sizes_
+      FOC_GUARDED_BY(usage_mu_);  // key → bytes of its files
+  int64_t stored_ FOC_GUARDED_BY(usage_mu_) = 0;
 
-  std::mutex floors_mu_;
-  bool floor_reserve_ok_ = false;  // guarded by floors_mu_
+  // The version-floor log and its reserve: one append (or rewrite) at a time.
+  Mutex floors_mu_;
+  bool floor_reserve_ok_ FOC_GUARDED_BY(floors_mu_) = false;
 
-  bool RestoreFloorReserve();
+  bool RestoreFloorReserve() FOC_REQUIRES(floors_mu_);
 };
 
 // ---------------------------------------------------------------------------------------
@@ -466,7 +533,7 @@ bool DiskStorage::RestoreFloorReserve() {
 }
 
 arrow::Status DiskStorage::RecordFloor(const VersionFloor& floor) {
-  std::lock_guard<std::mutex> lock(floors_mu_);
+  MutexLock lock(&floors_mu_);
   // Top the reserve up again once a DELETE used it (fails quietly while the disk is
   // full).
   if (!floor_reserve_ok_) floor_reserve_ok_ = RestoreFloorReserve();
@@ -504,7 +571,7 @@ arrow::Status DiskStorage::RecordFloor(const VersionFloor& floor) {
 }
 
 arrow::Result<std::vector<VersionFloor>> DiskStorage::LoadFloors() {
-  std::lock_guard<std::mutex> lock(floors_mu_);
+  MutexLock lock(&floors_mu_);
   const std::string path = internal_ + "/" + kFloorsFile;
   auto file = arrow::io::ReadableFile::Open(path);
   if (!file.ok()) return std::vector<VersionFloor>{};
@@ -672,7 +739,8 @@ arrow::Status DiskStorage::QuarantineCorrupt(const ObjectKey& key,
        {std::pair{p.base, std::string(key.object()) + std::string(kBaseSuffix)},
         std::pair{p.deltas, std::string(key.object()) + std::string(kDeltasSuffix)}}) {
     if (!PathExists(from)) continue;
-    const std::string to = dest + "/" + rel_session + name;
+    std::string to = dest;
+    to.append("/").append(rel_session).append(name);
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
     LogIfError(ec ? arrow::Status::IOError("create ", to, ": ", ec.message())
@@ -750,47 +818,99 @@ arrow::Status DiskStorage::RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& 
   return arrow::Status::OK();
 }
 
+arrow::Result<std::unique_ptr<UploadSpool>> DiskStorage::BeginUpload() {
+  ARROW_ASSIGN_OR_RAISE(
+      auto file,
+      OpaqueFileSpool::Create(uploads_ + "/" + RandomHex(16) + std::string(kTmpSuffix)));
+  return std::make_unique<DiskUploadSpool>(std::move(file));
+}
+
 arrow::Status DiskStorage::Put(const ObjectKey& key, const Object& object) {
   const ObjectPaths p = PathsOf(key);
-  ARROW_RETURN_NOT_OK(
-      Charge(key.str(), object.payload_bytes() + kFileOverhead, true, true));
   WriteOp op;
+  return PutBase(
+      key, p, object.payload_bytes(), &op,
+      [&]() {
+        return WriteTemp(
+            &op, p.session_dir, key.object(), [&] { return EnsureSessionDir(p); },
+            [&](arrow::io::OutputStream* out) {
+              return object.is_native()
+                         ? WriteNativeFile(out, *object.table())
+                         : WriteOpaqueFile(out, object.base_version(), object.data());
+            });
+      },
+      [&]() {
+        ARROW_RETURN_NOT_OK(RenameFile(op.temp, p.base));
+        op.temp.clear();
+        return arrow::Status::OK();
+      });
+}
+
+arrow::Status DiskStorage::PutSpooled(const ObjectKey& key, uint64_t version,
+                                      UploadSpool* spool) {
+  auto* upload = dynamic_cast<DiskUploadSpool*>(spool);
+  if (upload == nullptr || upload->committed()) {
+    return arrow::Status::Invalid("put of ", key.str(),
+                                  ": not an uncommitted spooled upload of ", Describe());
+  }
+  const ObjectPaths p = PathsOf(key);
+  WriteOp op;  // its temp stays empty: the spool owns its file until it is renamed
+  arrow::Status st = PutBase(
+      key, p, upload->payload_bytes(), &op,
+      [&]() { return upload->file()->Finish(version); },
+      [&]() -> arrow::Status {
+        // Into the session directory, created if needed (again when a concurrent
+        // DELETE removed it between the mkdir and the rename).
+        for (int attempt = 0;; ++attempt) {
+          arrow::Status made = EnsureSessionDir(p);
+          if (made.ok()) made = RenameFile(upload->file()->path(), p.base);
+          if (made.ok()) {
+            upload->MarkCommitted();
+            return made;
+          }
+          if (!IsNotFound(made) || !PathExists(upload->file()->path()) ||
+              attempt + 1 >= kMkdirAttempts) {
+            return made;
+          }
+        }
+      });
+  if (op.crashed) upload->MarkCrashed();
+  return st;
+}
+
+arrow::Status DiskStorage::PutBase(const ObjectKey& key, const ObjectPaths& p,
+                                   int64_t payload_bytes, WriteOp* op,
+                                   const std::function<arrow::Result<int64_t>()>& write,
+                                   const std::function<arrow::Status()>& rename) {
+  ARROW_RETURN_NOT_OK(Charge(key.str(), payload_bytes + kFileOverhead, true, true));
   const bool had_deltas = IsDirectory(p.deltas);
   if (had_deltas) {
     if (!PathExists(p.base)) {
       ARROW_RETURN_NOT_OK(RemoveTree(p.deltas));
       ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
-      ARROW_RETURN_NOT_OK(Step(&op, "put:orphan-removed"));
+      ARROW_RETURN_NOT_OK(Step(op, "put:orphan-removed"));
     } else {
-      ARROW_RETURN_NOT_OK(RenumberLegacyDeltas(&op, p));
+      ARROW_RETURN_NOT_OK(RenumberLegacyDeltas(op, p));
     }
   }
-  ARROW_ASSIGN_OR_RAISE(
-      const int64_t size,
-      WriteTemp(
-          &op, p.session_dir, key.object(), [&] { return EnsureSessionDir(p); },
-          [&](arrow::io::OutputStream* out) {
-            return object.is_native()
-                       ? WriteNativeFile(out, *object.table())
-                       : WriteOpaqueFile(out, object.base_version(), object.data());
-          }));
-  ARROW_RETURN_NOT_OK(Step(&op, "put:tmp-written"));
+  ARROW_ASSIGN_OR_RAISE(const int64_t size, write());
+  ARROW_RETURN_NOT_OK(Step(op, "put:tmp-written"));
   ARROW_RETURN_NOT_OK(Charge(key.str(), size, true, true));
-  ARROW_RETURN_NOT_OK(RenameFile(op.temp, p.base));
-  op.temp.clear();
+  ARROW_RETURN_NOT_OK(rename());
+  FOC_DCHECK(op->temp.empty());  // renamed away: nothing for the WriteOp to remove
   ARROW_RETURN_NOT_OK(Charge(key.str(), size, true, false));
-  ARROW_RETURN_NOT_OK(Step(&op, "put:renamed"));
+  ARROW_RETURN_NOT_OK(Step(op, "put:renamed"));
   ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
-  ARROW_RETURN_NOT_OK(Step(&op, "put:dir-synced"));
+  ARROW_RETURN_NOT_OK(Step(op, "put:dir-synced"));
   if (had_deltas && IsDirectory(p.deltas)) {
     // Committed: the old deltas are stale from here on. A failure to remove them is
     // logged, not returned (reads ignore them; recovery removes them).
-    arrow::Status st = RemoveDeltaFiles(&op, p.deltas, "put:stale-delta-removed");
-    if (op.crashed) return st;
+    arrow::Status st = RemoveDeltaFiles(op, p.deltas, "put:stale-delta-removed");
+    if (op->crashed) return st;
     if (st.ok()) st = SyncDir(p.session_dir);
     if (!st.ok())
       spdlog::warn("put {}: stale deltas left behind: {}", key.str(), st.ToString());
-    ARROW_RETURN_NOT_OK(Step(&op, "put:deltas-removed"));
+    ARROW_RETURN_NOT_OK(Step(op, "put:deltas-removed"));
   }
   return arrow::Status::OK();
 }
@@ -799,6 +919,8 @@ arrow::Status DiskStorage::Append(const ObjectKey& key, const Object& object) {
   if (object.deltas().empty())
     return arrow::Status::Invalid("append: the object has no delta");
   const Delta& delta = object.deltas().back();
+  // Object::WithDelta only makes deltas above the base (and above every older delta).
+  FOC_DCHECK_GT(delta.version, object.base_version());
   const ObjectPaths p = PathsOf(key);
   if (!PathExists(p.base))
     return arrow::Status::KeyError("object ", key.str(), " not found");
@@ -868,7 +990,8 @@ void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
   for (const auto& rel : rel_paths) {
     const std::string from = root_ + "/" + rel;
     if (!PathExists(from)) continue;
-    const std::string to = dest_root + "/" + rel;
+    std::string to = dest_root;
+    to.append("/").append(rel);
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
     arrow::Status st = ec ? arrow::Status::IOError(ec.message()) : RenameFile(from, to);
@@ -883,7 +1006,7 @@ void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
 
 arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& visit) {
   {
-    std::lock_guard<std::mutex> lock(usage_mu_);
+    MutexLock lock(&usage_mu_);
     sizes_.clear();
     stored_ = 0;
   }
@@ -969,18 +1092,23 @@ void DiskStorage::ScanSession(const std::string& app, const std::string& session
       continue;
     }
     // Orphan: deltas of a base removed by an interrupted DELETE.
-    const std::string rel = rel_dir + "/" + object + std::string(kDeltasSuffix);
+    std::string rel = rel_dir;
+    rel.append("/").append(object).append(kDeltasSuffix);
     spdlog::info("storage: removing orphan deltas {}", rel);
     LogIfError(RemoveTree(root_ + "/" + rel));
     removed_any = true;
   }
   if (removed_any) LogIfError(SyncDir(dir));
   for (const auto& [object, has_deltas] : bases) {
-    const std::string rel_base = rel_dir + "/" + object + std::string(kBaseSuffix);
+    std::string rel_base = rel_dir;
+    rel_base.append("/").append(object).append(kBaseSuffix);
     auto key = ObjectKey::Make(app, session, object);
     if (!key.ok()) {
       std::vector<std::string> rels{rel_base};
-      if (has_deltas) rels.push_back(rel_dir + "/" + object + std::string(kDeltasSuffix));
+      if (has_deltas) {
+        std::string rel = rel_dir;
+        rels.push_back(rel.append("/").append(object).append(kDeltasSuffix));
+      }
       Quarantine(rels, key.status().message());
       continue;
     }
@@ -1082,7 +1210,7 @@ void DiskStorage::ScanObject(const ObjectKey& key, const std::string& rel_base,
     if (files.empty() && RemoveDirIfEmpty(p.deltas)) LogIfError(SyncDir(p.session_dir));
   }
   {
-    std::lock_guard<std::mutex> lock(usage_mu_);
+    MutexLock lock(&usage_mu_);
     sizes_[key.str()] = info.payload_bytes;
     stored_ += info.payload_bytes;
   }

@@ -648,6 +648,47 @@ TEST_F(DiskStorageTest, ConcurrentPutAndRemoveInOneSession) {
 }
 
 // ---------------------------------------------------------------------------------------
+// A spooled upload is a temporary file in .flame-cache/uploads/ until PutSpooled renames
+// it into place: dropped, it is removed; refused for capacity, it stays for a retry; left
+// by a crash, the next start removes it.
+TEST_F(DiskStorageTest, SpooledUploadsAreTemporaryUntilCommitted) {
+  auto uploads = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(Path(".flame-cache/uploads")))
+      names.push_back(e.path().filename().string());
+    return names;
+  };
+  const std::string payload(3000, 'x');
+  auto engine = Open(/*capacity=*/2000);
+  {
+    ASSERT_OK_AND_ASSIGN(auto spool, engine->BeginUpload());
+    ASSERT_OK(spool->Append(*Buf(payload)));
+    EXPECT_EQ(uploads().size(), 1u);
+  }
+  EXPECT_TRUE(uploads().empty());
+  ASSERT_OK_AND_ASSIGN(auto spool, engine->BeginUpload());
+  ASSERT_OK(spool->Append(*Buf(payload)));
+  auto refused = engine->PutSpooled(Key("a/s/o"), 1, spool.get());
+  EXPECT_TRUE(IsCapacityLimit(refused)) << refused.ToString();
+  EXPECT_EQ(uploads().size(), 1u);
+  EXPECT_TRUE(engine->Read(Key("a/s/o")).status().IsKeyError());
+  engine.reset();
+  engine = Open(/*capacity=*/0);  // restarted with room: the old spool is gone
+  EXPECT_TRUE(uploads().empty());
+  ASSERT_OK_AND_ASSIGN(spool, engine->BeginUpload());
+  ASSERT_OK(spool->Append(*Buf(payload)));
+  ASSERT_OK(engine->PutSpooled(Key("a/s/o"), 5, spool.get()));
+  EXPECT_TRUE(uploads().empty());
+  EXPECT_TRUE(engine->PutSpooled(Key("a/s/o"), 6, spool.get()).IsInvalid());
+  spool.reset();
+  ASSERT_OK_AND_ASSIGN(auto object, engine->Read(Key("a/s/o")));
+  EXPECT_EQ(object->version(), 5u);
+  EXPECT_TRUE(object->data()->ToString() == payload);
+  EXPECT_EQ(engine->StoredBytes(Key("a/s/o")),
+            static_cast<int64_t>(fs::file_size(Path("a/s/o.arrow"))));
+  EXPECT_EQ(ScanAll(engine.get()).at("a/s/o").version, 5u);
+}
+
 // Fault injection: stop a write between any two of its steps, as a crash would, then
 // check that a freshly opened engine sees each object wholly old or wholly new.
 
@@ -691,8 +732,24 @@ std::vector<Scenario> Scenarios() {
     ARROW_ASSIGN_OR_RAISE(o, o->WithDelta({4, Buf("D")}));
     return e->Append(kKey, *o);
   };
+  // A PUT whose payload was spooled as it arrived (BeginUpload), in two pieces.
+  auto put_spooled = [](uint64_t v, const char* data) {
+    return [v, data](StorageEngine* e) -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto spool, e->BeginUpload());
+      const std::string payload(data);
+      ARROW_RETURN_NOT_OK(spool->Append(*Buf(payload.substr(0, 1))));
+      ARROW_RETURN_NOT_OK(spool->Append(*Buf(payload.substr(1))));
+      return e->PutSpooled(kKey, v, spool.get());
+    };
+  };
   const std::string three = "v3 base@1=A +2=B +3=C";
   return {
+      {"put-spooled-new", [](StorageEngine*, const std::string&) {}, put_spooled(1, "NN"),
+       "absent", "v1 base@1=NN"},
+      {"put-spooled-replace-with-deltas", with_deltas, put_spooled(4, "NN"), three,
+       "v4 base@4=NN"},
+      {"put-spooled-replace-legacy-deltas", legacy, put_spooled(4, "NN"), three,
+       "v4 base@4=NN"},
       {"put-new", [](StorageEngine*, const std::string&) {}, put(1, "N"), "absent",
        "v1 base@1=N"},
       {"put-replace-plain",

@@ -5,11 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <random>
 
+#include "base/mutex.h"
 #include "storage/storage_full.h"
 
 namespace foc {
@@ -117,6 +118,45 @@ arrow::Result<int64_t> WriteFileSynced(
   return size;
 }
 
+arrow::Status PwriteAll(int fd, const void* data, int64_t size, int64_t offset,
+                        const std::string& path) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (size > 0) {
+    // Linux writes at most ~2 GiB per call.
+    const auto chunk = static_cast<size_t>(std::min<int64_t>(size, int64_t{1} << 30));
+    const ssize_t n = ::pwrite(fd, p, chunk, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FileError(errno, "write", path);
+    }
+    p += n;
+    size -= n;
+    offset += n;
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status PreadAll(int fd, void* out, int64_t size, int64_t offset,
+                       const std::string& path) {
+  auto* p = static_cast<uint8_t*>(out);
+  while (size > 0) {
+    const auto chunk = static_cast<size_t>(std::min<int64_t>(size, int64_t{1} << 30));
+    const ssize_t n = ::pread(fd, p, chunk, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FileError(errno, "read", path);
+    }
+    if (n == 0) {
+      return arrow::Status::IOError("read ", path, ": unexpected end of file at ",
+                                    offset);
+    }
+    p += n;
+    size -= n;
+    offset += n;
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Status SyncDir(const std::string& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return FileError(errno, "open directory", dir);
@@ -207,11 +247,11 @@ arrow::Result<std::vector<DirEntry>> ListDir(const std::string& dir) {
 }
 
 std::string RandomHex(size_t n) {
-  static std::mutex mu;
+  static Mutex mu;  // guards rng
   static std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(n, '0');
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   for (auto& c : out) c = kHex[rng() & 15];
   return out;
 }

@@ -30,6 +30,15 @@ arrow::Result<int64_t> WriteFileSynced(
     const std::string& path,
     const std::function<arrow::Status(arrow::io::OutputStream*)>& write);
 
+/// pwrite(2) of all `size` bytes of `data` at `offset` of the open file `fd` (`path`
+/// names it in errors), retrying short writes and EINTR.
+arrow::Status PwriteAll(int fd, const void* data, int64_t size, int64_t offset,
+                        const std::string& path);
+
+/// pread(2) of exactly `size` bytes at `offset` into `out`; IOError at an early end.
+arrow::Status PreadAll(int fd, void* out, int64_t size, int64_t offset,
+                       const std::string& path);
+
 /// fsync of a directory, making its entries (creates, renames, unlinks) durable.
 arrow::Status SyncDir(const std::string& dir);
 

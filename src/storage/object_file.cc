@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <arrow/array.h>
 #include <arrow/buffer.h>
 #include <arrow/io/file.h>
@@ -21,6 +24,9 @@
 // time.
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "base/check.h"
+#include "storage/durable_file.h"
 
 namespace foc {
 namespace {
@@ -209,6 +215,19 @@ std::string Hex64(uint64_t v) {
   return hex;
 }
 
+// The bytes of `tail` (the end of an IPC file, footer and trailer included) that come
+// before the footer, by the footer length the trailer records.
+arrow::Result<int64_t> BytesBeforeFooter(std::string_view tail) {
+  if (static_cast<int64_t>(tail.size()) < kTrailerBytes)
+    return arrow::Status::IOError("object file writer wrote no footer");
+  int32_t footer = 0;
+  std::memcpy(&footer, tail.data() + tail.size() - kTrailerBytes, sizeof(footer));
+  const int64_t before = static_cast<int64_t>(tail.size()) - kTrailerBytes - footer;
+  if (footer < 0 || before < 0)
+    return arrow::Status::IOError("object file writer: unexpected footer framing");
+  return before;
+}
+
 // The first pass of a write: an OutputStream that hashes what the IPC writer gives it.
 // Once `closing()` is called (just before the writer's Close, which writes what is left
 // of the file and its footer) bytes are kept instead, so that Finish() can hash exactly
@@ -236,13 +255,7 @@ class HashingSink final : public arrow::io::OutputStream {
   void closing() { closing_ = true; }
   // The hash of every byte before the footer.
   arrow::Result<uint64_t> Finish() {
-    if (static_cast<int64_t>(tail_.size()) < kTrailerBytes)
-      return arrow::Status::IOError("object file writer wrote no footer");
-    int32_t footer = 0;
-    std::memcpy(&footer, tail_.data() + tail_.size() - kTrailerBytes, sizeof(footer));
-    const int64_t before = static_cast<int64_t>(tail_.size()) - kTrailerBytes - footer;
-    if (footer < 0 || before < 0)
-      return arrow::Status::IOError("object file writer: unexpected footer framing");
+    ARROW_ASSIGN_OR_RAISE(const int64_t before, BytesBeforeFooter(tail_));
     XXH3_64bits_update(state_, tail_.data(), static_cast<size_t>(before));
     return XXH3_64bits_digest(state_);
   }
@@ -353,12 +366,14 @@ std::shared_ptr<arrow::Schema> OpaqueFileSchema(bool large) {
                     /*nullable=*/false)});
 }
 
-arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
-                              const std::shared_ptr<arrow::Buffer>& data,
-                              const ObjectFileWriteOptions& options) {
+namespace {
+
+// The one-row batch of an opaque file: `version` and `data` (the payload buffer itself,
+// no copy: offsets [0, size]).
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> OpaqueBatch(
+    uint64_t version, const std::shared_ptr<arrow::Buffer>& data) {
   const int64_t size = data ? data->size() : 0;
   const bool large = size > std::numeric_limits<int32_t>::max();
-  // One row whose data cell is the payload buffer itself (no copy): offsets [0, size].
   std::shared_ptr<arrow::Buffer> offsets;
   if (large) {
     const int64_t o[2] = {0, size};
@@ -379,12 +394,174 @@ arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
                              {nullptr, std::move(offsets),
                               data ? data : std::make_shared<arrow::Buffer>(nullptr, 0)},
                              0);
-  auto batch = arrow::RecordBatch::Make(schema, 1, {version_data, data_data});
+  return arrow::RecordBatch::Make(schema, 1, {version_data, data_data});
+}
+
+// What an opaque file holds around its payload: everything the IPC writer writes before
+// the payload bytes (magic, schema, record batch header, the version and offsets
+// buffers) and after them (padding, footer, trailer).
+struct OpaqueFraming {
+  std::string before;
+  std::string after;
+};
+
+// Where the payload would be written, this sink finds a placeholder: a buffer that claims
+// `size` bytes at an address the IPC writer passes on without reading (it never reads
+// uncompressed bodies). Everything else is kept.
+class FramingSink final : public arrow::io::OutputStream {
+ public:
+  FramingSink(const uint8_t* placeholder, int64_t size)
+      : placeholder_(placeholder), size_(size) {}
+  arrow::Status Close() override {
+    closed_ = true;
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return position_; }
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    if (!seen_ && data == placeholder_ && nbytes == size_) {
+      seen_ = true;
+    } else {
+      (seen_ ? framing_.after : framing_.before)
+          .append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+    }
+    position_ += nbytes;
+    return arrow::Status::OK();
+  }
+  using arrow::io::OutputStream::Write;
+
+  bool seen() const { return seen_; }
+  OpaqueFraming Take() { return std::move(framing_); }
+
+ private:
+  const uint8_t* const placeholder_;
+  const int64_t size_;
+  int64_t position_ = 0;
+  bool seen_ = false;
+  bool closed_ = false;
+  OpaqueFraming framing_;
+};
+
+// Never read: only its address marks the payload (FramingSink).
+const uint8_t kPayloadPlaceholder[8] = {};
+
+// The framing WriteOpaqueFile writes around a payload of `size` (> 0) bytes at `version`,
+// with `metadata` in the footer.
+arrow::Result<OpaqueFraming> FramingOf(
+    uint64_t version, int64_t size,
+    const std::shared_ptr<const arrow::KeyValueMetadata>& metadata) {
+  FOC_DCHECK(size > 0);
+  ARROW_ASSIGN_OR_RAISE(auto batch, OpaqueBatch(version, std::make_shared<arrow::Buffer>(
+                                                             kPayloadPlaceholder, size)));
+  FramingSink sink(kPayloadPlaceholder, size);
+  ARROW_ASSIGN_OR_RAISE(auto ipc, WriteOptions({}));
+  ARROW_ASSIGN_OR_RAISE(
+      auto writer, arrow::ipc::MakeFileWriter(&sink, batch->schema(), ipc, metadata));
+  ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+  ARROW_RETURN_NOT_OK(writer->Close());
+  if (!sink.seen()) {
+    return arrow::Status::IOError(
+        "object file spool: the IPC writer did not pass the payload through as one "
+        "buffer");
+  }
+  return sink.Take();
+}
+
+}  // namespace
+
+arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
+                              const std::shared_ptr<arrow::Buffer>& data,
+                              const ObjectFileWriteOptions& options) {
+  ARROW_ASSIGN_OR_RAISE(auto batch, OpaqueBatch(version, data));
   ARROW_ASSIGN_OR_RAISE(auto ipc, WriteOptions(options));
-  return WriteChecked(out, schema, ipc, version,
+  return WriteChecked(out, batch->schema(), ipc, version,
                       [&](arrow::ipc::RecordBatchWriter* writer) {
                         return writer->WriteRecordBatch(*batch);
                       });
+}
+
+// ---------------------------------------------------------------------------------------
+// OpaqueFileSpool
+
+arrow::Result<std::unique_ptr<OpaqueFileSpool>> OpaqueFileSpool::Create(
+    std::string path) {
+  // The framing before the payload has the same length whatever the version and size
+  // (fixed-width fields only); Finish checks that it still has.
+  ARROW_ASSIGN_OR_RAISE(const auto framing, FramingOf(0, 1, nullptr));
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return FileError(errno, "create", path);
+  return std::unique_ptr<OpaqueFileSpool>(new OpaqueFileSpool(
+      std::move(path), fd, static_cast<int64_t>(framing.before.size())));
+}
+
+OpaqueFileSpool::OpaqueFileSpool(std::string path, int fd, int64_t payload_offset)
+    : path_(std::move(path)), fd_(fd), payload_offset_(payload_offset) {}
+
+OpaqueFileSpool::~OpaqueFileSpool() { ::close(fd_); }
+
+arrow::Status OpaqueFileSpool::Append(const uint8_t* data, int64_t size) {
+  FOC_DCHECK(size >= 0);
+  if (payload_bytes_ + size > std::numeric_limits<int32_t>::max()) {
+    return arrow::Status::Invalid(
+        "payload of at least ", payload_bytes_ + size, " bytes exceeds the limit of ",
+        std::numeric_limits<int32_t>::max(), " bytes (2 GiB - 1) of a spooled upload");
+  }
+  ARROW_RETURN_NOT_OK(
+      PwriteAll(fd_, data, size, payload_offset_ + payload_bytes_, path_));
+  payload_bytes_ += size;
+  return arrow::Status::OK();
+}
+
+arrow::Result<int64_t> OpaqueFileSpool::Finish(uint64_t version) {
+  if (payload_bytes_ == 0) {
+    return arrow::Status::Invalid("object file spool: an empty payload is not spooled");
+  }
+  // First the framing without footer metadata: the checksum covers the bytes before the
+  // footer, which the metadata does not change.
+  ARROW_ASSIGN_OR_RAISE(const auto plain, FramingOf(version, payload_bytes_, nullptr));
+  if (static_cast<int64_t>(plain.before.size()) != payload_offset_) {
+    return arrow::Status::IOError("object file spool: the framing before the payload is ",
+                                  plain.before.size(), " bytes, not ", payload_offset_);
+  }
+  ARROW_ASSIGN_OR_RAISE(const int64_t padding, BytesBeforeFooter(plain.after));
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  XXH3_64bits_update(state, plain.before.data(), plain.before.size());
+  std::vector<uint8_t> chunk(
+      static_cast<size_t>(std::min<int64_t>(kHashChunkBytes, payload_bytes_)));
+  arrow::Status read;
+  for (int64_t at = 0; at < payload_bytes_ && read.ok();) {
+    const int64_t n =
+        std::min<int64_t>(static_cast<int64_t>(chunk.size()), payload_bytes_ - at);
+    read = PreadAll(fd_, chunk.data(), n, payload_offset_ + at, path_);
+    XXH3_64bits_update(state, chunk.data(), static_cast<size_t>(n));
+    at += n;
+  }
+  XXH3_64bits_update(state, plain.after.data(), static_cast<size_t>(padding));
+  const uint64_t digest = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  ARROW_RETURN_NOT_OK(read);
+  auto metadata = arrow::key_value_metadata(
+      {kChecksumKey, kVersionMetadataKey},
+      {std::string(kChecksumPrefix) + Hex64(digest), std::to_string(version)});
+  ARROW_ASSIGN_OR_RAISE(const auto framed, FramingOf(version, payload_bytes_, metadata));
+  if (framed.before != plain.before ||
+      framed.after.compare(0, static_cast<size_t>(padding), plain.after, 0,
+                           static_cast<size_t>(padding)) != 0) {
+    return arrow::Status::IOError(
+        "object file spool: the footer metadata changed the bytes before the footer");
+  }
+  const int64_t end = payload_offset_ + payload_bytes_;
+  const int64_t size = end + static_cast<int64_t>(framed.after.size());
+  ARROW_RETURN_NOT_OK(PwriteAll(fd_, framed.before.data(),
+                                static_cast<int64_t>(framed.before.size()), 0, path_));
+  ARROW_RETURN_NOT_OK(PwriteAll(fd_, framed.after.data(),
+                                static_cast<int64_t>(framed.after.size()), end, path_));
+  // A retry with a shorter version leaves no stale tail.
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
+    return FileError(errno, "truncate", path_);
+  if (::fsync(fd_) != 0) return FileError(errno, "fsync", path_);
+  return size;
 }
 
 arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& table,

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include <arrow/io/interfaces.h>
 #include <arrow/result.h>
@@ -53,6 +54,45 @@ std::shared_ptr<arrow::Schema> OpaqueFileSchema(bool large = false);
 arrow::Status WriteOpaqueFile(arrow::io::OutputStream* out, uint64_t version,
                               const std::shared_ptr<arrow::Buffer>& data,
                               const ObjectFileWriteOptions& options = {});
+
+/// An opaque base file whose payload arrives in pieces and whose version is known only
+/// at the end: a large upload written to storage as it arrives (StorageEngine's
+/// BeginUpload). Each piece is written at its final offset in the file at once, and
+/// Finish writes the IPC framing around the payload (magic, schema and record-batch
+/// header before it; padding, footer and trailer after it). The result is byte for byte
+/// the file WriteOpaqueFile writes for the same version and payload, checksum included,
+/// yet no more than one piece of the payload is ever in memory and no payload byte is
+/// copied in memory. Payloads up to 2 GiB - 1 (the `binary` column; larger ones are
+/// refused before, see flight/). Not thread-safe.
+class OpaqueFileSpool {
+ public:
+  /// Creates `path` exclusively (mode 0644). The caller owns the name: it removes the
+  /// file unless it renamed it away.
+  static arrow::Result<std::unique_ptr<OpaqueFileSpool>> Create(std::string path);
+  ~OpaqueFileSpool();  ///< closes the file (leaves it in place)
+  OpaqueFileSpool(const OpaqueFileSpool&) = delete;
+  OpaqueFileSpool& operator=(const OpaqueFileSpool&) = delete;
+
+  /// Writes the next `size` payload bytes. CapacityError when the device is full
+  /// (storage_full.h), Invalid beyond 2 GiB - 1 bytes in all.
+  arrow::Status Append(const uint8_t* data, int64_t size);
+  /// Writes the framing for `version` (with the checksum of the file's bytes before its
+  /// footer, which reads the payload back once, a chunk at a time), truncates the file to
+  /// its size and fsyncs it. Returns the file size. May be called again (a retry with
+  /// another version) as long as the file was not renamed.
+  arrow::Result<int64_t> Finish(uint64_t version);
+
+  const std::string& path() const { return path_; }
+  int64_t payload_bytes() const { return payload_bytes_; }
+
+ private:
+  OpaqueFileSpool(std::string path, int fd, int64_t payload_offset);
+
+  std::string path_;
+  int fd_;
+  int64_t payload_offset_;  ///< where the payload starts: the framing before it
+  int64_t payload_bytes_ = 0;
+};
 
 /// Writes a native table file: `table.schema` and its batches, to `out` (not closed).
 arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& table,

@@ -1,5 +1,6 @@
 #include "storage/object_file.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -277,6 +278,51 @@ TEST(ObjectFileChecksumTest, NativeTablesAreCheckedToo) {
     auto corrupt = ReadBaseFile(Map(path).ValueOrDie());
     EXPECT_TRUE(IsChecksumMismatch(corrupt.status())) << corrupt.status().ToString();
   }
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A spooled file is byte for byte what WriteOpaqueFile writes (checksum included), for
+// payloads split anywhere, and a second Finish (a retry at another version) rewrites it.
+TEST(OpaqueFileSpoolTest, WritesExactlyWhatWriteOpaqueFileWrites) {
+  TempDir dir;
+  for (const int64_t size :
+       {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{(4 << 20) + 3}}) {
+    std::string payload(static_cast<size_t>(size), '\0');
+    for (int64_t i = 0; i < size; ++i) payload[i] = static_cast<char>(i * 31 + 7);
+    const std::string spooled = dir.path() + "/s" + std::to_string(size) + ".arrow";
+    ASSERT_OK_AND_ASSIGN(auto spool, OpaqueFileSpool::Create(spooled));
+    for (int64_t at = 0; at < size;) {
+      const int64_t n = std::min<int64_t>(size - at, 1 + at % 1000003);
+      ASSERT_OK(spool->Append(reinterpret_cast<const uint8_t*>(payload.data()) + at, n));
+      at += n;
+    }
+    EXPECT_EQ(spool->payload_bytes(), size);
+    for (const uint64_t version : {uint64_t{1} << 40, uint64_t{3}}) {
+      ASSERT_OK_AND_ASSIGN(const int64_t written, spool->Finish(version));
+      const std::string plain = dir.path() + "/p" + std::to_string(size) + "-" +
+                                std::to_string(version) + ".arrow";
+      ASSERT_OK(WriteOpaque(plain, version, payload, false));
+      const std::string got = FileBytes(spooled);
+      EXPECT_EQ(static_cast<int64_t>(got.size()), written);
+      EXPECT_TRUE(got == FileBytes(plain)) << "size " << size << " version " << version;
+      ASSERT_OK_AND_ASSIGN(auto file, Map(spooled));
+      ASSERT_OK_AND_ASSIGN(auto object, ReadBaseFile(file));  // checksum verified
+      EXPECT_EQ(object->base_version(), version);
+      EXPECT_TRUE(ToString(object->data()) == payload);
+    }
+  }
+}
+
+TEST(OpaqueFileSpoolTest, RefusesAnEmptyPayloadAndAnExistingName) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.arrow";
+  ASSERT_OK_AND_ASSIGN(auto spool, OpaqueFileSpool::Create(path));
+  EXPECT_TRUE(spool->Finish(1).status().IsInvalid());
+  EXPECT_FALSE(OpaqueFileSpool::Create(path).ok());
 }
 
 }  // namespace

@@ -37,11 +37,9 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -55,6 +53,8 @@
 #include <arrow/util/uri.h>
 #include <spdlog/spdlog.h>
 
+#include "base/check.h"
+#include "base/mutex.h"
 #include "storage/durable_file.h"
 #include "storage/object_file.h"
 #include "storage/storage_full.h"
@@ -259,10 +259,10 @@ class S3Storage final : public StorageEngine {
 
   ~S3Storage() override {
     {
-      std::lock_guard<std::mutex> lock(lease_mu_);
+      MutexLock lock(&lease_mu_);
       stopping_ = true;
     }
-    lease_cv_.notify_all();
+    lease_cv_.SignalAll();
     if (renewer_.joinable()) renewer_.join();
     if (lease_held_) {
       // A clean stop frees the prefix at once (a crash leaves it to the lease expiry).
@@ -285,11 +285,11 @@ class S3Storage final : public StorageEngine {
   arrow::Status RecordFloor(const VersionFloor& floor) override;
   arrow::Result<std::vector<VersionFloor>> LoadFloors() override;
   StorageUsage Usage() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return {stored_, options_.capacity_bytes};
   }
   int64_t StoredBytes(const ObjectKey& key) const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key.str());
     return it == entries_.end() ? 0 : it->second.bytes();
   }
@@ -364,7 +364,7 @@ class S3Storage final : public StorageEngine {
 
   arrow::Status CheckCapacity(const std::string& key, int64_t bytes, bool replace) {
     if (options_.capacity_bytes <= 0) return arrow::Status::OK();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key);
     const int64_t old = it == entries_.end() ? 0 : it->second.bytes();
     const int64_t next = replace ? bytes : old + bytes;
@@ -391,17 +391,21 @@ class S3Storage final : public StorageEngine {
   const std::string owner_;
   std::string instance_id_;
 
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;
-  int64_t stored_ = 0;
+  // The index of stored objects and the capacity accounting.
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Entry> entries_ FOC_GUARDED_BY(mu_);
+  int64_t stored_ FOC_GUARDED_BY(mu_) = 0;
 
-  std::mutex floors_mu_;
-  std::map<std::string, uint64_t> floors_;
+  // The floors recorded (one small object each): one RecordFloor/LoadFloors at a time.
+  Mutex floors_mu_;
+  std::map<std::string, uint64_t> floors_ FOC_GUARDED_BY(floors_mu_);
 
-  std::mutex lease_mu_;
-  std::condition_variable lease_cv_;
-  bool stopping_ = false;
+  Mutex lease_mu_;
+  CondVar lease_cv_{&lease_mu_};
+  bool stopping_ FOC_GUARDED_BY(lease_mu_) = false;
+  // Set by Init before the renewer starts, read after it stopped.
   bool lease_held_ = false;
+  // Written by WriteLease: by Init, then by the renewer thread only.
   uint64_t lease_seq_ = 0;
   std::thread renewer_;
 };
@@ -493,9 +497,16 @@ arrow::Status S3Storage::AcquireLease() {
 
 void S3Storage::RenewLoop() {
   const auto period = std::chrono::milliseconds(lease_seconds_ * 1000 / 3);
-  std::unique_lock<std::mutex> lock(lease_mu_);
-  while (!lease_cv_.wait_for(lock, period, [this] { return stopping_; })) {
-    lock.unlock();
+  while (true) {
+    {
+      MutexLock lock(&lease_mu_);
+      const auto deadline = std::chrono::steady_clock::now() + period;
+      for (auto now = std::chrono::steady_clock::now(); !stopping_ && now < deadline;
+           now = std::chrono::steady_clock::now()) {
+        lease_cv_.WaitFor(deadline - now);
+      }
+      if (stopping_) return;
+    }
     // Taken over while we could not renew it (an S3 outage longer than the lease): say so
     // loudly; two servers now write the prefix (docs/storage.md, "One server per
     // prefix").
@@ -510,7 +521,6 @@ void S3Storage::RenewLoop() {
     }
     if (auto st = WriteLease(); !st.ok())
       spdlog::warn("s3: cannot renew the lease: {}", st.ToString());
-    lock.lock();
   }
 }
 
@@ -588,7 +598,7 @@ arrow::Status S3Storage::Scan(const std::function<void(StoredObjectInfo)>& visit
     entries.emplace(k, std::move(e));
     visit(std::move(info));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   entries_ = std::move(entries);
   stored_ = stored;
   return arrow::Status::OK();
@@ -600,7 +610,7 @@ arrow::Status S3Storage::Scan(const std::function<void(StoredObjectInfo)>& visit
 arrow::Result<Object::Ptr> S3Storage::Read(const ObjectKey& key) {
   Entry e;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key.str());
     if (it == entries_.end())
       return arrow::Status::KeyError("object ", key.str(), " not found");
@@ -633,7 +643,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> S3Storage::ReadNativeSchema(
     const ObjectKey& key) {
   Entry e;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key.str());
     if (it == entries_.end())
       return arrow::Status::KeyError("object ", key.str(), " not found");
@@ -670,7 +680,7 @@ arrow::Status S3Storage::Put(const ObjectKey& key, const Object& object) {
   // Committed. The old files are stale from here on.
   std::vector<std::string> stale;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     Entry& e = entries_[key.str()];
     const int64_t old = e.bytes();
     if (e.base_bytes > 0 && e.base_version != version)
@@ -678,6 +688,7 @@ arrow::Status S3Storage::Put(const ObjectKey& key, const Object& object) {
     for (const auto& [v, b] : e.deltas) stale.push_back(FileOf(key, v, kDeltaKind));
     e = Entry{version, native, size, {}};
     stored_ += size - old;
+    FOC_DCHECK_GE(stored_, size);  // the sum of every entry's bytes
   }
   DeleteBestEffort(stale, "replaced");
   return arrow::Status::OK();
@@ -688,7 +699,7 @@ arrow::Status S3Storage::Append(const ObjectKey& key, const Object& object) {
     return arrow::Status::Invalid("append: the object has no delta");
   const Delta& delta = object.deltas().back();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!entries_.contains(key.str()))
       return arrow::Status::KeyError("object ", key.str(), " not found");
   }
@@ -699,8 +710,10 @@ arrow::Status S3Storage::Append(const ObjectKey& key, const Object& object) {
       PutFile(FileOf(key, delta.version, kDeltaKind), [&](arrow::io::OutputStream* out) {
         return WriteOpaqueFile(out, delta.version, delta.data);
       }));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Entry& e = entries_[key.str()];
+  // The store appends above the current version only, so this delta is the newest.
+  FOC_DCHECK(e.deltas.empty() || e.deltas.rbegin()->first < delta.version);
   e.deltas[delta.version] = size;
   stored_ += size;
   return arrow::Status::OK();
@@ -709,7 +722,7 @@ arrow::Status S3Storage::Append(const ObjectKey& key, const Object& object) {
 arrow::Status S3Storage::Remove(const ObjectKey& key) {
   Entry e;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key.str());
     if (it == entries_.end()) return arrow::Status::OK();
     e = it->second;
@@ -721,9 +734,10 @@ arrow::Status S3Storage::Remove(const ObjectKey& key) {
       return Unavailable(st, "delete " + base);
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key.str());
     if (it != entries_.end()) {
+      FOC_DCHECK_GE(stored_, it->second.bytes());
       stored_ -= it->second.bytes();
       entries_.erase(it);
     }
@@ -739,7 +753,7 @@ arrow::Status S3Storage::Remove(const ObjectKey& key) {
 // into .flame-cache/version-floors by LoadFloors at start.
 
 arrow::Status S3Storage::RecordFloor(const VersionFloor& floor) {
-  std::lock_guard<std::mutex> lock(floors_mu_);
+  MutexLock lock(&floors_mu_);
   uint64_t& v = floors_[floor.pattern];
   const uint64_t version = std::max(v, floor.version);
   ARROW_RETURN_NOT_OK(PutSmall(internal_ + "/floors/" + Hex16(Fnv1a(floor.pattern)),
@@ -749,7 +763,7 @@ arrow::Status S3Storage::RecordFloor(const VersionFloor& floor) {
 }
 
 arrow::Result<std::vector<VersionFloor>> S3Storage::LoadFloors() {
-  std::lock_guard<std::mutex> lock(floors_mu_);
+  MutexLock lock(&floors_mu_);
   std::map<std::string, uint64_t> floors;
   const std::string compacted = internal_ + "/version-floors";
   ARROW_ASSIGN_OR_RAISE(auto text, GetSmall(compacted));

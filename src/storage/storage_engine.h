@@ -66,6 +66,19 @@ struct StorageUsage {
   int64_t capacity_bytes = 0;  ///< configured limit; 0 = unlimited
 };
 
+/// A large opaque upload written to storage as it arrives (StorageEngine::BeginUpload):
+/// the server holds one received batch of it at a time, never the whole payload
+/// (docs/storage.md, "Large uploads"). Destroying it discards whatever was not committed
+/// by StorageEngine::PutSpooled. One upload's stream uses it: not thread-safe.
+class UploadSpool {
+ public:
+  virtual ~UploadSpool() = default;
+  /// Writes the next bytes of the payload. CapacityError when the device is full.
+  virtual arrow::Status Append(const arrow::Buffer& bytes) = 0;
+  /// Payload bytes written so far.
+  virtual int64_t payload_bytes() const = 0;
+};
+
 class StorageEngine {
  public:
   virtual ~StorageEngine() = default;
@@ -92,6 +105,27 @@ class StorageEngine {
   /// Durably replaces the object with `object` (its deltas, if any, are discarded; the
   /// object passed in has none).
   virtual arrow::Status Put(const ObjectKey& key, const Object& object) = 0;
+
+  /// Starts a spooled upload (UploadSpool), in a temporary file that is not an object
+  /// until PutSpooled commits it and that recovery removes after a crash.
+  /// NotImplemented (the default) for engines that take the whole payload in Put (S3).
+  virtual arrow::Result<std::unique_ptr<UploadSpool>> BeginUpload() {
+    return arrow::Status::NotImplemented("storage ", Describe(),
+                                         " takes uploads whole (no spooling)");
+  }
+
+  /// Durably makes the payload of `spool` (from this engine's BeginUpload) the opaque
+  /// object `key` at `version`, with Put's guarantees: the object is wholly old or
+  /// wholly new after a crash at any instant, and its deltas are discarded. A failure
+  /// before the commit (capacity, full device) leaves the spool intact, so that the
+  /// store can make room and call again (with another version).
+  virtual arrow::Status PutSpooled(const ObjectKey& key, uint64_t version,
+                                   UploadSpool* spool) {
+    (void)version;
+    (void)spool;
+    return arrow::Status::NotImplemented(
+        "storage ", Describe(), " cannot commit a spooled upload of ", key.str());
+  }
 
   /// Durably appends `object.deltas().back()`; `object` is the object after the append.
   /// KeyError when the base is missing.

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/check.h"
 #include "store/key_locks.h"
 #include "store/tiers.h"
 
@@ -92,18 +93,35 @@ class ObjectStore::Impl {
         auto guard = locks_.Exclusive(key.str());
         ARROW_ASSIGN_OR_RAISE(const uint64_t current, CurrentVersionForWrite(key));
         ARROW_ASSIGN_OR_RAISE(const uint64_t version, NextVersion(key, current));
-        Object::Ptr object = payload.table ? Object::MakeNative(version, *payload.table)
-                                           : Object::MakeOpaque(version, payload.data);
-        st = Store(key, object, /*append=*/false);
-        if (st.ok()) {
-          bytes_written_ += object->payload_bytes();
-          changes_.Publish({key.str(), version, ChangeKind::kPut});
-          return WriteResult{std::move(key), version};
+        if (payload.spooled) {
+          st = StoreSpooled(key, version, payload.spooled.get());
+          if (st.ok()) {
+            bytes_written_ += payload.spooled->payload_bytes();
+            changes_.Publish({key.str(), version, ChangeKind::kPut});
+            return WriteResult{std::move(key), version};
+          }
+        } else {
+          Object::Ptr object = payload.table ? Object::MakeNative(version, *payload.table)
+                                             : Object::MakeOpaque(version, payload.data);
+          st = Store(key, object, /*append=*/false);
+          if (st.ok()) {
+            bytes_written_ += object->payload_bytes();
+            changes_.Publish({key.str(), version, ChangeKind::kPut});
+            return WriteResult{std::move(key), version};
+          }
         }
       }
       // Outside the key's lock (eviction takes other keys' locks): make room, try again.
       ARROW_RETURN_NOT_OK(MakeRoom(key, st));
     }
+  }
+
+  arrow::Result<std::unique_ptr<UploadSpool>> BeginUpload() {
+    if (!durable_) {
+      return arrow::Status::NotImplemented(
+          "storage none keeps uploads in memory (no spooling)");
+    }
+    return durable_->engine().BeginUpload();
   }
 
   arrow::Result<WriteResult> Patch(const ObjectKey& key,
@@ -482,6 +500,35 @@ class ObjectStore::Impl {
     return memory_.Insert(key.str(), std::move(object));
   }
 
+  // After a durable write of `key` failed with `written`: unless it was refused for
+  // capacity (nothing written), the write may have landed although it failed (e.g. the
+  // directory fsync after the rename): forget what memory knows, so the next access
+  // reads the state from storage and the next version is above whatever is there.
+  arrow::Status DurableWriteFailed(const ObjectKey& key, arrow::Status written) {
+    if (!written.IsCapacityError()) {
+      memory_.Erase(key.str());
+      durable_->Forget(key.str());
+      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      index_.erase(key.str());
+    }
+    return written;
+  }
+
+  // Makes the spooled upload the key's new state at `version`: durable (the only copy
+  // written; memory keeps nothing of it, a later GET maps the stored file), then the
+  // index. Caller holds the key's writer lock.
+  arrow::Status StoreSpooled(const ObjectKey& key, uint64_t version, UploadSpool* spool) {
+    if (!durable_) return arrow::Status::Invalid("a spooled upload needs storage");
+    arrow::Status written = durable_->engine().PutSpooled(key, version, spool);
+    if (!written.ok()) return DurableWriteFailed(key, std::move(written));
+    durable_->Stored(key, version);
+    memory_.Erase(key.str());  // the previous version, if it was resident
+    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    index_[key.str()] = IndexEntry{version, spool->payload_bytes(), 0, false};
+    recent_.Take(key.str());  // stored again: no longer "evicted"
+    return arrow::Status::OK();
+  }
+
   // Makes `object` the key's new state: durable first, then memory, then the index.
   // Caller holds the key's writer lock.
   arrow::Status Store(const ObjectKey& key, const Object::Ptr& object, bool append) {
@@ -489,18 +536,7 @@ class ObjectStore::Impl {
     StorageEngine& engine = durable_->engine();
     arrow::Status written =
         append ? engine.Append(key, *object) : engine.Put(key, *object);
-    if (!written.ok()) {
-      if (!written.IsCapacityError()) {
-        // The write may have landed although it failed (e.g. the directory fsync after
-        // the rename): forget what memory knows, so the next access reads the state from
-        // storage and the next version is above whatever is there.
-        memory_.Erase(key.str());
-        durable_->Forget(key.str());
-        std::unique_lock<std::shared_mutex> lock(index_mu_);
-        index_.erase(key.str());
-      }
-      return written;
-    }
+    if (!written.ok()) return DurableWriteFailed(key, std::move(written));
     durable_->Stored(key, object->version());
     ARROW_RETURN_NOT_OK(memory_.Insert(key.str(), object).status());
     std::unique_lock<std::shared_mutex> lock(index_mu_);
@@ -670,6 +706,9 @@ ObjectStore::~ObjectStore() = default;
 std::string ObjectStore::epoch() const { return impl_->epoch(); }
 arrow::Result<WriteResult> ObjectStore::Put(const PutTarget& target, Payload payload) {
   return impl_->Put(target, std::move(payload));
+}
+arrow::Result<std::unique_ptr<UploadSpool>> ObjectStore::BeginUpload() {
+  return impl_->BeginUpload();
 }
 arrow::Result<WriteResult> ObjectStore::Patch(const ObjectKey& key,
                                               std::shared_ptr<arrow::Buffer> delta) {

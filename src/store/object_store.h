@@ -68,6 +68,8 @@ class ObjectStore final : public Store {
 
   /// PUT to a session (new object, generated id) or a full key (create or replace).
   arrow::Result<WriteResult> Put(const PutTarget& target, Payload payload) override;
+  /// A spool in the storage engine (disk); NotImplemented without one that spools.
+  arrow::Result<std::unique_ptr<UploadSpool>> BeginUpload() override;
   /// Appends a delta. KeyError if the object does not exist; Invalid for native tables.
   arrow::Result<WriteResult> Patch(const ObjectKey& key,
                                    std::shared_ptr<arrow::Buffer> delta) override;

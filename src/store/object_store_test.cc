@@ -352,6 +352,44 @@ TEST(ObjectStoreDiskCapacityTest, EvictsLeastRecentlyUsedFromDiskAndKeepsVersion
 namespace foc {
 namespace {
 
+// A spooled upload (Payload::spooled) is committed at the version the store assigns, is
+// served from its file (nothing of it resident), and evicts others for room like any PUT.
+TEST(ObjectStoreSpoolTest, SpooledPutsAreVersionedServedAndMakeRoom) {
+  EXPECT_TRUE(MemoryStore()->BeginUpload().status().IsNotImplemented());
+  testing::TempDir dir;
+  auto store =
+      ObjectStore::Open({}, OpenDiskStorage({dir.path(), 350 << 10, {}}).ValueOrDie())
+          .ValueOrDie();
+  auto spooled = [&](const std::string& bytes) -> std::shared_ptr<UploadSpool> {
+    auto spool = store->BeginUpload().ValueOrDie();
+    EXPECT_OK(spool->Append(*Bytes(bytes)));
+    return spool;
+  };
+  const std::string kb100(100 << 10, 'x');
+  ASSERT_OK_AND_ASSIGN(auto a, store->Put(Target("app", "s", "a"), {Bytes(kb100), {}}));
+  ASSERT_OK_AND_ASSIGN(auto a2, store->Patch(a.key, Bytes("p")));
+  ASSERT_OK_AND_ASSIGN(auto b, store->Put(Target("app", "s", "b"), {Bytes(kb100), {}}));
+  const std::string big(150 << 10, 'y');
+  Payload payload;
+  payload.spooled = spooled(big);
+  // Replaces a (and its delta): its old files make the room.
+  ASSERT_OK_AND_ASSIGN(auto a3, store->Put(Target("app", "s", "a"), payload));
+  EXPECT_EQ(a3.version, a2.version + 1);
+  EXPECT_EQ(store->stats().resident_objects, 1);  // b only
+  ASSERT_OK_AND_ASSIGN(auto r, store->Get(a3.key, 0));
+  EXPECT_EQ(r.plan.kind, GetReplyKind::kFull);
+  EXPECT_TRUE(Text(r.object->data()) == big);
+  EXPECT_TRUE(r.object->deltas().empty());
+  ASSERT_OK_AND_ASSIGN(auto listed, store->Lookup(a3.key));
+  EXPECT_EQ(listed.version, a3.version);
+  EXPECT_EQ(listed.payload_bytes, 150 << 10);
+  // a (150 KiB) + b (100 KiB) + 150 KiB > 350 KiB: b, the least recently used, goes.
+  payload.spooled = spooled(big);
+  ASSERT_OK_AND_ASSIGN(auto n, store->Put(Target("app", "s"), payload));
+  EXPECT_EQ(n.version, 1u);
+  EXPECT_STATUS(KeyError, "evicted", store->Get(b.key, 0));
+}
+
 TEST(ObjectStoreDiskFailureTest, AWriteThatFailedAfterItsRenameNeverHasItsVersionReused) {
   testing::TempDir dir;
   auto fail_at = std::make_shared<std::string>();

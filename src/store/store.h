@@ -41,6 +41,9 @@ class ChangeFeed;
 struct Payload {
   std::shared_ptr<arrow::Buffer> data;  ///< opaque payload (when table is empty)
   std::optional<NativeTable> table;     ///< native table upload
+  /// An opaque payload written to storage as it arrived (Store::BeginUpload) instead of
+  /// `data`.
+  std::shared_ptr<UploadSpool> spooled = nullptr;
 };
 
 /// The result of a write.
@@ -103,6 +106,12 @@ class Store {
 
   /// PUT to a session (new object, generated id) or a full key (create or replace).
   virtual arrow::Result<WriteResult> Put(const PutTarget& target, Payload payload) = 0;
+  /// Starts writing a large opaque upload to durable storage as it arrives, for a later
+  /// Put with Payload::spooled (docs/storage.md, "Large uploads"). NotImplemented (the
+  /// default) when this store keeps uploads in memory until Put.
+  virtual arrow::Result<std::unique_ptr<UploadSpool>> BeginUpload() {
+    return arrow::Status::NotImplemented("this store takes uploads whole");
+  }
   /// Appends a delta. KeyError if the object does not exist; Invalid for native tables.
   virtual arrow::Result<WriteResult> Patch(const ObjectKey& key,
                                            std::shared_ptr<arrow::Buffer> delta) = 0;
