@@ -106,6 +106,7 @@
 
 #include "storage/durable_file.h"
 #include "storage/object_file.h"
+#include "storage/scan_prefetch.h"
 #include "storage/storage_dir.h"
 #include "storage/storage_full.h"
 
@@ -115,6 +116,11 @@ namespace {
 constexpr const char* kInternalDir = kStorageInternalDir;
 // Files up to this size are read whole when only their header is needed (see Scan).
 constexpr int64_t kWholeReadBytes = 64 * 1024;
+static_assert(ScanPrefetcher::kPrefetchBytes == kWholeReadBytes,
+              "the prefetcher reads what the scan reads of a small file");
+// Threads reading ahead of the startup scan. 100,000 objects from a cold page cache
+// (bench/startup.py --cold): see docs/benchmarks.md for the count chosen.
+constexpr int kScanPrefetchThreads = 16;
 constexpr char kInstanceIdFile[] = "instance-id";
 constexpr char kFloorsFile[] = "version-floors";
 // Preallocated space that a DELETE on a full disk gives up to append its version floor
@@ -882,6 +888,9 @@ void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
 }
 
 arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& visit) {
+  // Readers ahead of the scan keep many disk reads in flight on a cold page cache
+  // (storage/scan_prefetch.h); they stop when the scan returns.
+  ScanPrefetcher prefetch(root_, kScanPrefetchThreads);
   {
     std::lock_guard<std::mutex> lock(usage_mu_);
     sizes_.clear();
