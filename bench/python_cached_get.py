@@ -4,7 +4,9 @@
 Starts the server binary on a free loopback port (memory-only) unless --endpoint is given, puts
 one object of --mib MiB, and reports the median latency of:
 
-* full get            ``get_object`` with ``version=0`` (the whole object crosses the wire)
+* raw DoGet           pyarrow's own ``do_get(...).read_all()`` of the same object, no SDK
+* full get            ``get_object`` with ``version=0`` (the whole object crosses the wire,
+                      decoded); "SDK / raw" is its ratio to the raw DoGet (issue 13: ≤ 1.3)
 * cached get          ``get_object`` of the unchanged object (not-modified round trip + decode)
 * patch-only get      after a 1 KiB patch by another client, with a deserializer
 * max_staleness get   a client with ``max_staleness=60`` (no round trip)
@@ -77,12 +79,18 @@ def main() -> None:
         n = args.mib << 20
         payloads = {"numpy float64": np.random.default_rng(0).random(n // 8), "bytes": os.urandom(n)}
         print(f"# {args.mib} MiB object, median of {args.repeat}, endpoint {endpoint}")
-        print("| payload | full get ms | cached get ms | patch-only get ms | max_staleness get ms | flamepy cached get ms |")
-        print("|---|---|---|---|---|---|")
+        print("| payload | raw DoGet ms | full get ms | SDK / raw | cached get ms | patch-only get ms "
+              "| max_staleness get ms | flamepy cached get ms |")
+        print("|---|---|---|---|---|---|---|---|")
+        import pyarrow.flight as flight
+
+        raw_client = flight.connect(endpoint)
         for name, value in payloads.items():
             c = Client(endpoint)
             ref = c.put_object("bench/s", value)
             zero = ObjectRef(ref.endpoint, ref.key, 0)
+            ticket = flight.Ticket(f"{ref.key}:0".encode())
+            raw = median_ms(lambda: raw_client.do_get(ticket).read_all(), args.repeat)
             full = median_ms(lambda: c.get_object(zero), args.repeat)
             cached = median_ms(lambda: c.get_object(ref), args.repeat)
             received = c.cache_stats()["bytes_received"]
@@ -99,11 +107,12 @@ def main() -> None:
             stale = median_ms(lambda: lazy.get_object(ref), args.repeat)
             fref = fp.ObjectRef(ref.endpoint, ref.key, ref.version)
             flamepy = median_ms(lambda: fp.get_object(fref), args.repeat)
-            print(f"| {name} | {full:.1f} | {cached:.2f} | {patch_only:.2f} (incl. the patch write) "
+            print(f"| {name} | {raw:.1f} | {full:.1f} | {full / raw:.2f} | {cached:.2f} | {patch_only:.2f} (incl. the patch write) "
                   f"| {stale:.3f} | {flamepy:.2f} |")
             c.close()
             writer.close()
             lazy.close()
+        raw_client.close()
     finally:
         if proc is not None:
             proc.terminate()

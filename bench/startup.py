@@ -5,7 +5,8 @@ Writes N objects (default 100,000 of 1 KiB) into a fresh storage directory in th
 layout with pyarrow (Arrow IPC files, as upstream and flamepy's local mode write them), then
 starts the server binary on it and reports the time until it serves (the "listening on" line,
 then a successful ListActions and a DoGet of one object) and its resident memory (VmRSS, VmHWM)
-at that point. Start-up must index keys and versions without reading payloads, so neither the
+at that point. `--cold` empties the page cache before each start (`sync`, then
+`echo 3 > /proc/sys/vm/drop_caches`: needs root), so the files are read from the disk. Start-up must index keys and versions without reading payloads, so neither the
 time nor the memory should follow the stored bytes.
 
     .venv/bin/python bench/startup.py --binary build/release/src/server/flame-object-cache
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--per-session", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cold", action="store_true", help="drop the page cache before each start (root)")
     args = ap.parse_args()
 
     root = tempfile.mkdtemp(prefix="foc-startup-")
@@ -62,9 +64,14 @@ def main() -> None:
         t0 = time.monotonic()
         write_store(root, args.count, args.size, args.per_session)
         print(f"wrote {args.count} objects of {args.size} B in {time.monotonic() - t0:.1f} s")
+        print(f"page cache: {'dropped before each start' if args.cold else 'warm'}")
         print("| run | ready (s) | first get (s) | VmRSS (MiB) | VmHWM (MiB) |")
         print("|---|---|---|---|---|")
         for run in range(args.runs):
+            if args.cold:
+                os.sync()
+                with open("/proc/sys/vm/drop_caches", "w") as f:
+                    f.write("3\n")
             t0 = time.monotonic()
             proc = subprocess.Popen([args.binary, "--endpoint", "grpc://127.0.0.1:0", "--storage", root],
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

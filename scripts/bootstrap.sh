@@ -12,11 +12,12 @@ debs=(build-essential cmake ninja-build pkg-config python3-venv
       libcpp-httplib-dev systemd ccache libxxhash-dev libssl-dev
       nlohmann-json3-dev)
 # Only the tests, checks and fuzzing need these (promtool, etcd, headless Chromium for the
-# status page, clang for fuzz/ and the thread-safety check, clang-format, clang-tidy).
+# status page, clang for fuzz/ and the thread-safety check, clang-format, clang-tidy,
+# libgrpc++ for bench/foc-grpc-floor).
 # FOC_SKIP_TEST_TOOLS=1 (the container build, deploy/Dockerfile) leaves them and versitygw out.
 if [ "${FOC_SKIP_TEST_TOOLS:-0}" != 1 ]; then
   debs+=(prometheus etcd-server chromium clang clang-format clang-tidy-14
-         libclang-rt-14-dev)
+         libclang-rt-14-dev libgrpc++-dev)
 fi
 missing=()
 for p in "${debs[@]}"; do

@@ -5,6 +5,7 @@
 
 #include <arrow/array.h>
 #include <arrow/buffer_builder.h>
+#include <arrow/ipc/dictionary.h>
 #include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
@@ -328,6 +329,46 @@ class ReplyReader : public arrow::RecordBatchReader {
   size_t end_ = 0;
 };
 
+// The FlightData stream of an opaque reply: the same messages as Arrow's
+// RecordBatchStream with default options (tests/wire's golden samples check the bytes),
+// but the schema message is the one encoded once per epoch (ResponseSchemaNow), not
+// encoded again for every call.
+class OpaqueReplyStream : public fl::FlightDataStream {
+ public:
+  OpaqueReplyStream(std::shared_ptr<ReplyReader> reader,
+                    std::shared_ptr<const arrow::ipc::IpcPayload> schema_payload)
+      : reader_(std::move(reader)), schema_payload_(std::move(schema_payload)) {}
+
+  std::shared_ptr<arrow::Schema> schema() override { return reader_->schema(); }
+
+  arrow::Result<fl::FlightPayload> GetSchemaPayload() override {
+    fl::FlightPayload out;
+    if (schema_payload_) {
+      out.ipc_message = *schema_payload_;
+    } else {
+      arrow::ipc::DictionaryFieldMapper mapper(*reader_->schema());
+      ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*reader_->schema(), options_,
+                                                       mapper, &out.ipc_message));
+    }
+    return out;
+  }
+
+  arrow::Result<fl::FlightPayload> Next() override {
+    fl::FlightPayload out;
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader_->ReadNext(&batch));
+    if (!batch) return out;  // null metadata: the end of the stream
+    ARROW_RETURN_NOT_OK(
+        arrow::ipc::GetRecordBatchPayload(*batch, options_, &out.ipc_message));
+    return out;
+  }
+
+ private:
+  std::shared_ptr<ReplyReader> reader_;
+  std::shared_ptr<const arrow::ipc::IpcPayload> schema_payload_;
+  arrow::ipc::IpcWriteOptions options_ = arrow::ipc::IpcWriteOptions::Defaults();
+};
+
 class SingleResultStream : public fl::ResultStream {
  public:
   explicit SingleResultStream(std::shared_ptr<arrow::Buffer> body)
@@ -353,11 +394,19 @@ FlightService::FlightService(std::shared_ptr<Store> store, FlightServiceOptions 
 
 FlightService::~FlightService() = default;
 
-std::shared_ptr<arrow::Schema> FlightService::ResponseSchemaNow() {
+FlightService::ResponseSchemaInfo FlightService::ResponseSchemaNow() {
   std::string epoch = store_->epoch();
   MutexLock lock(&schema_mu_);
-  if (!response_schema_ || epoch != schema_epoch_) {
-    response_schema_ = ResponseSchema(epoch);
+  if (!response_schema_.schema || epoch != schema_epoch_) {
+    auto schema = ResponseSchema(epoch);
+    auto payload = std::make_shared<arrow::ipc::IpcPayload>();
+    arrow::ipc::DictionaryFieldMapper mapper(*schema);  // the reply has no dictionaries
+    const auto encoded = arrow::ipc::GetSchemaPayload(
+        *schema, arrow::ipc::IpcWriteOptions::Defaults(), mapper, payload.get());
+    // Encoding a three-field schema fails only without memory; the stream then encodes
+    // it per call, as Arrow's RecordBatchStream would.
+    if (!encoded.ok()) payload.reset();
+    response_schema_ = {std::move(schema), std::move(payload)};
     schema_epoch_ = std::move(epoch);
   }
   return response_schema_;
@@ -530,10 +579,17 @@ arrow::Status FlightService::DoGet(const fl::ServerCallContext& context,
   }
   auto read = store_->Get(ticket->key, ticket->version);
   if (!read.ok()) return ToRpcStatus(read.status());
+  const bool native = read->plan.kind == GetReplyKind::kNative;
+  auto response = ResponseSchemaNow();
   auto reader =
-      std::make_shared<ReplyReader>(*std::move(read), ResponseSchemaNow(),
-                                    store_->epoch(), CallGuardFactory::RecordOf(context));
-  *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
+      std::make_shared<ReplyReader>(*std::move(read), response.schema, store_->epoch(),
+                                    CallGuardFactory::RecordOf(context));
+  if (native) {  // the stored schema, possibly with dictionaries: Arrow's own stream
+    *stream = std::make_unique<fl::RecordBatchStream>(std::move(reader));
+  } else {
+    *stream = std::make_unique<OpaqueReplyStream>(std::move(reader),
+                                                  std::move(response.payload));
+  }
   return arrow::Status::OK();
 }
 
@@ -564,7 +620,7 @@ arrow::Status FlightService::GetFlightInfo(const fl::ServerCallContext& context,
     if (auto native = store_->NativeSchema(*key); native.ok() && *native)
       schema = *native;
   }
-  if (!schema) schema = ResponseSchemaNow();
+  if (!schema) schema = ResponseSchemaNow().schema;
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
   fl::FlightEndpoint endpoint{
       fl::Ticket{FormatTicket(*key, 0)}, {location}, std::nullopt, ""};
@@ -582,7 +638,7 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext& context,
                                          const fl::Criteria*,
                                          std::unique_ptr<fl::FlightListing>* listings) {
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(advertised_endpoint()));
-  const auto schema = ResponseSchemaNow();
+  const auto schema = ResponseSchemaNow().schema;
   std::vector<fl::FlightInfo> infos;
   auto listing = store_->List();
   if (!listing.ok()) return ToRpcStatus(listing.status());
@@ -605,7 +661,7 @@ arrow::Status FlightService::ListFlights(const fl::ServerCallContext& context,
 arrow::Status FlightService::GetSchema(const fl::ServerCallContext& context,
                                        const fl::FlightDescriptor& request,
                                        std::unique_ptr<fl::SchemaResult>* schema) {
-  std::shared_ptr<arrow::Schema> result = ResponseSchemaNow();
+  std::shared_ptr<arrow::Schema> result = ResponseSchemaNow().schema;
   if (!request.path.empty()) {
     auto key = ObjectKey::Parse(JoinDescriptorPath(request.path));
     if (!key.ok()) return ToRpcStatus(key.status());

@@ -96,11 +96,18 @@ class FlightService : public arrow::flight::FlightServerBase {
   std::shared_ptr<Store> store_;
   FlightServiceOptions options_;
   // The opaque reply schema of the store's current epoch (an ObjectStore's is fixed when
-  // it opens; a node tier's follows its upstream), rebuilt only when the epoch changes.
-  std::shared_ptr<arrow::Schema> ResponseSchemaNow();
+  // it opens; a node tier's follows its upstream), rebuilt only when the epoch changes,
+  // with its IPC encoding: every opaque DoGet starts with that same schema message, and
+  // encoding it per call was ~8% of a not-modified check's instructions
+  // (docs/benchmarks.md, "Where a small call's time goes").
+  struct ResponseSchemaInfo {
+    std::shared_ptr<arrow::Schema> schema;
+    std::shared_ptr<const arrow::ipc::IpcPayload> payload;  ///< the schema message
+  };
+  ResponseSchemaInfo ResponseSchemaNow();
   Mutex schema_mu_;
   std::string schema_epoch_ FOC_GUARDED_BY(schema_mu_);
-  std::shared_ptr<arrow::Schema> response_schema_ FOC_GUARDED_BY(schema_mu_);
+  ResponseSchemaInfo response_schema_ FOC_GUARDED_BY(schema_mu_);
   std::unique_ptr<WatchService> watch_;
 };
 

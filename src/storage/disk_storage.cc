@@ -116,6 +116,7 @@
 #include "base/mutex.h"
 #include "storage/durable_file.h"
 #include "storage/object_file.h"
+#include "storage/scan_prefetch.h"
 #include "storage/storage_dir.h"
 #include "storage/storage_full.h"
 
@@ -125,6 +126,11 @@ namespace {
 constexpr const char* kInternalDir = kStorageInternalDir;
 // Files up to this size are read whole when only their header is needed (see Scan).
 constexpr int64_t kWholeReadBytes = int64_t{64} * 1024;
+static_assert(static_cast<int64_t>(ScanPrefetcher::kPrefetchBytes) == kWholeReadBytes,
+              "the prefetcher reads what the scan reads of a small file");
+// Threads reading ahead of the startup scan. 100,000 objects from a cold page cache
+// (bench/startup.py --cold): see docs/benchmarks.md for the count chosen.
+constexpr int kScanPrefetchThreads = 16;
 constexpr char kInstanceIdFile[] = "instance-id";
 constexpr char kFloorsFile[] = "version-floors";
 // Preallocated space that a DELETE on a full disk gives up to append its version floor
@@ -1005,6 +1011,9 @@ void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
 }
 
 arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& visit) {
+  // Readers ahead of the scan keep many disk reads in flight on a cold page cache
+  // (storage/scan_prefetch.h); they stop when the scan returns.
+  ScanPrefetcher prefetch(root_, kScanPrefetchThreads);
   {
     MutexLock lock(&usage_mu_);
     sizes_.clear();
