@@ -29,7 +29,7 @@ namespace foc {
 class ScanPrefetcher {
  public:
   /// Bytes read of each small file: the size the scan reads whole (kWholeReadBytes).
-  static constexpr size_t kPrefetchBytes = 64 * 1024;
+  static constexpr size_t kPrefetchBytes = size_t{64} * 1024;
 
   /// Starts `threads` readers over the app/session tree below `root`.
   ScanPrefetcher(std::string root, int threads);
