@@ -100,6 +100,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -131,6 +132,10 @@ static_assert(static_cast<int64_t>(ScanPrefetcher::kPrefetchBytes) == kWholeRead
 // Threads reading ahead of the startup scan. 100,000 objects from a cold page cache
 // (bench/startup.py --cold): see docs/benchmarks.md for the count chosen.
 constexpr int kScanPrefetchThreads = 16;
+// Threads of the startup scan itself (sessions in parallel): it is CPU-bound once the
+// read-ahead has brought the files in.
+const int kScanThreads =
+    std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
 constexpr char kInstanceIdFile[] = "instance-id";
 constexpr char kFloorsFile[] = "version-floors";
 // Preallocated space that a DELETE on a full disk gives up to append its version floor
@@ -439,9 +444,10 @@ class DiskStorage final : public StorageEngine {
   arrow::Status LoadOrCreateInstanceId();
   arrow::Status WriteInternalFile(const std::string& name, const std::string& content);
 
-  // Scan helpers.
-  void ScanApp(const std::string& app,
-               const std::function<void(StoredObjectInfo)>& visit);
+  // Scan helpers. ScanApp lists an app's sessions (removing and quarantining what is not
+  // one) and adds the valid ones to `sessions`; Scan then runs ScanSession on them from
+  // kScanThreads threads, `visit` serialised.
+  void ScanApp(const std::string& app, std::vector<std::string>* sessions);
   void ScanSession(const std::string& app, const std::string& session,
                    const std::function<void(StoredObjectInfo)>& visit);
   void ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
@@ -458,8 +464,10 @@ class DiskStorage final : public StorageEngine {
   std::unique_ptr<StorageDirLock> lock_;
   std::string instance_id_;
 
-  // Written by Scan only, which runs before any other call (storage_engine.h).
-  std::string quarantine_stamp_;
+  // Scan runs before any other call (storage_engine.h), but on several threads: the
+  // quarantine folder of this scan is named once, by the first thread that needs it.
+  Mutex scan_mu_;
+  std::string quarantine_stamp_ FOC_GUARDED_BY(scan_mu_);
 
   // Capacity accounting: what each key's files occupy, and their sum.
   mutable Mutex usage_mu_;
@@ -985,6 +993,7 @@ arrow::Status DiskStorage::Remove(const ObjectKey& key) {
 
 void DiskStorage::Quarantine(const std::vector<std::string>& rel_paths,
                              const std::string& reason) {
+  MutexLock lock(&scan_mu_);  // rare; renames of different objects need no parallelism
   if (quarantine_stamp_.empty()) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
     quarantine_stamp_ =
@@ -1020,6 +1029,8 @@ arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& vis
     stored_ = 0;
   }
   ARROW_ASSIGN_OR_RAISE(auto apps, ListDir(root_));
+  std::vector<std::string> app_names;
+  std::vector<std::string> sessions;  // "<app>/<session>"
   for (const auto& e : apps) {
     if (e.name.starts_with(".")) continue;  // ours (.flame-cache) or the operator's
     if (e.name == "lost+found") continue;   // the file system's (a dedicated volume)
@@ -1031,22 +1042,46 @@ arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& vis
       Quarantine({e.name}, st.message());
       continue;
     }
-    ScanApp(e.name, visit);
-    RemoveDirIfEmpty(root_ + "/" + e.name);
+    app_names.push_back(e.name);
+    ScanApp(e.name, &sessions);
   }
+  // Sessions are independent directories: their objects are read in parallel (each
+  // header is parsed and its checksum verified, ~13 µs an object), the index is fed one
+  // object at a time.
+  Mutex visit_mu;
+  auto serial_visit = [&](StoredObjectInfo info) {
+    MutexLock lock(&visit_mu);
+    visit(std::move(info));
+  };
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < sessions.size(); i = next++) {
+      const auto slash = sessions[i].find('/');
+      ScanSession(sessions[i].substr(0, slash), sessions[i].substr(slash + 1),
+                  serial_visit);
+      RemoveDirIfEmpty(root_ + "/" + sessions[i]);
+    }
+  };
+  {
+    std::vector<std::jthread> threads;
+    const int n = std::min<int>(kScanThreads, static_cast<int>(sessions.size()));
+    for (int t = 1; t < n; ++t) threads.emplace_back(worker);
+    worker();
+  }  // joined
+  for (const auto& app : app_names) RemoveDirIfEmpty(root_ + "/" + app);
+  MutexLock lock(&scan_mu_);
   if (!quarantine_stamp_.empty()) LogIfError(SyncDir(root_));
   quarantine_stamp_.clear();
   return arrow::Status::OK();
 }
 
-void DiskStorage::ScanApp(const std::string& app,
-                          const std::function<void(StoredObjectInfo)>& visit) {
-  auto sessions = ListDir(root_ + "/" + app);
-  if (!sessions.ok()) {
-    spdlog::error("storage: skipping {}: {}", app, sessions.status().ToString());
+void DiskStorage::ScanApp(const std::string& app, std::vector<std::string>* sessions) {
+  auto listed = ListDir(root_ + "/" + app);
+  if (!listed.ok()) {
+    spdlog::error("storage: skipping {}: {}", app, listed.status().ToString());
     return;
   }
-  for (const auto& e : *sessions) {
+  for (const auto& e : *listed) {
     const std::string rel = app + "/" + e.name;
     if (e.name.starts_with(".")) {
       if (e.is_file) LogIfError(RemoveFile(root_ + "/" + rel));
@@ -1060,8 +1095,7 @@ void DiskStorage::ScanApp(const std::string& app,
       Quarantine({rel}, st.message());
       continue;
     }
-    ScanSession(app, e.name, visit);
-    RemoveDirIfEmpty(root_ + "/" + rel);
+    sessions->push_back(rel);
   }
 }
 

@@ -92,6 +92,8 @@ class StorageEngine {
   /// Builds the startup index: calls `visit` once per stored object, reading only file
   /// footers/metadata, never payloads. Unreadable or foreign files are quarantined and
   /// logged, never fatal. Leftovers of interrupted writes are cleaned up first.
+  /// `visit` is never called concurrently, but may be called from threads of the engine's
+  /// (the disk engine reads sessions in parallel); all calls happen before Scan returns.
   virtual arrow::Status Scan(const std::function<void(StoredObjectInfo)>& visit) = 0;
 
   /// Reads the whole object. NotFound (arrow::Status::KeyError) when absent.
