@@ -50,6 +50,9 @@ struct StoreOptions {
   /// Evicted keys remembered so that GET says "evicted" rather than "not found"; older
   /// ones are forgotten (their versions folded into their app's version floor).
   int64_t recent_evictions = 65536;
+  /// Session and key version floors kept in memory (DELETEs' and forgotten evictions');
+  /// beyond it the oldest is folded into its app's floor (store/version_floors.h).
+  int64_t max_version_floors = 65536;
 };
 
 /// The store that is its own version authority (see store/store.h).
@@ -90,6 +93,9 @@ class ObjectStore final : public Store {
   int64_t index_size() const;
   /// Keys in the recent-evictions set (bounded by StoreOptions::recent_evictions).
   int64_t recent_evictions_size() const;
+  /// Version floors held in memory: at most StoreOptions::max_version_floors session and
+  /// key floors plus one per app (store/version_floors.h).
+  int64_t version_floors_size() const;
   /// Every committed PUT, PATCH and deleted key, published after it is durable and
   /// visible, in commit order per key (see store/change_feed.h).
   ChangeFeed& changes();

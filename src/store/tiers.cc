@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/check.h"
 #include "storage/storage_full.h"
 
 namespace foc {
@@ -155,6 +156,9 @@ std::optional<RecentEvictions::Forgotten> RecentEvictions::Add(const std::string
     }
     order_ = std::move(live);
   }
+  // Bounded: the set never holds more than its capacity, and every entry has a position.
+  FOC_DCHECK_LE(entries_.size(), capacity_);
+  FOC_DCHECK_LE(entries_.size(), order_.size());
   return forgotten;
 }
 
@@ -185,7 +189,7 @@ std::vector<std::pair<std::string, RecentEvictions::Entry>> RecentEvictions::Wit
 // EvictionLog
 
 EvictionLog::~EvictionLog() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto now = std::chrono::steady_clock::now();
   for (int t = 0; t < 2; ++t) {
     if (pending_[t].objects > 0) LogLocked(static_cast<TierKind>(t), &pending_[t], now);
@@ -194,7 +198,7 @@ EvictionLog::~EvictionLog() {
 
 void EvictionLog::Add(TierKind tier, int64_t objects, int64_t bytes) {
   if (objects <= 0) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Pending& p = pending_[static_cast<int>(tier)];
   if (p.objects == 0) p.since = std::chrono::steady_clock::now();
   p.objects += objects;
@@ -202,7 +206,7 @@ void EvictionLog::Add(TierKind tier, int64_t objects, int64_t bytes) {
 }
 
 void EvictionLog::Flush(TierKind tier, const std::string& why) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Pending& p = pending_[static_cast<int>(tier)];
   p.why = why;
   if (p.objects == 0) return;

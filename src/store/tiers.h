@@ -24,7 +24,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +31,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "base/mutex.h"
 #include "cache/lru_cache.h"
 #include "object/object.h"
 #include "storage/storage_engine.h"
@@ -192,11 +192,12 @@ class EvictionLog {
     std::chrono::steady_clock::time_point since{};
     std::string why;
   };
-  void LogLocked(TierKind tier, Pending* p, std::chrono::steady_clock::time_point now);
+  void LogLocked(TierKind tier, Pending* p, std::chrono::steady_clock::time_point now)
+      FOC_REQUIRES(mu_);
 
   const std::chrono::steady_clock::duration interval_;
-  std::mutex mu_;
-  Pending pending_[2];
+  Mutex mu_;
+  Pending pending_[2] FOC_GUARDED_BY(mu_);
 };
 
 }  // namespace foc
