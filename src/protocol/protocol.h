@@ -47,6 +47,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReplyRow(
     const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
     const std::shared_ptr<arrow::Buffer>& data);
 
+/// One row of an upload (DoPut of an opaque object or delta) around `data`, under
+/// UploadSchema(), `version` 0 (the server assigns versions). Built by the same function
+/// as ReplyRow: the payload buffer is shared, not copied; CapacityError beyond the
+/// `binary` column's 2 GiB.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> UploadRow(
+    const std::shared_ptr<arrow::Buffer>& data);
+
 /// Descriptor path elements joined with '/': pyarrow sends one element "a/s/o", a client
 /// sending ["a", "s", "o"] means the same key.
 std::string JoinDescriptorPath(const std::vector<std::string>& path);
