@@ -27,6 +27,21 @@ inline constexpr std::string_view kMembersAction = "MEMBERS";
 /// DoAction type that returns the server's status as one JSON document (our addition;
 /// docs/protocol.md).
 inline constexpr std::string_view kInfoAction = "INFO";
+/// One action ListActions lists.
+struct ListedAction {
+  std::string_view type;
+  std::string_view description;
+};
+/// What ListActions answers, in this order: DELETE (upstream's only action), then ours.
+/// MAP and WATCH (same-machine and streaming extensions) are not listed. The tests
+/// compare against this list (Python: LISTED_ACTIONS in tests/python/conftest.py).
+inline constexpr ListedAction kListedActions[] = {
+    {kDeleteAction, "Delete objects by key prefix"},
+    {kMembersAction, "Endpoints of the cluster's live servers, one result each"},
+    {kInfoAction,
+     "Server status as JSON: objects, memory and disk use vs limits, hit ratio, "
+     "evictions, requests, uptime, version"},
+};
 /// Response column values of `kind`.
 inline constexpr std::string_view kKindBase = "base";
 inline constexpr std::string_view kKindPatch = "patch";
