@@ -121,7 +121,7 @@ arrow::Result<std::unique_ptr<Subscription>> ChangeFeed::Subscribe(
   return sub;
 }
 
-void ChangeFeed::Publish(Change change) {
+void ChangeFeed::Publish(const Change& change) {
   core_->published++;
   if (core_->count.load(std::memory_order_acquire) == 0) return;
   auto key = ObjectKey::Parse(change.key);

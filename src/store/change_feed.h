@@ -119,7 +119,7 @@ class ChangeFeed {
   arrow::Result<std::unique_ptr<Subscription>> Subscribe(std::vector<KeyPattern> patterns,
                                                          size_t max_queue);
   /// Offers `change` to every matching subscriber. Cheap when nobody subscribes.
-  void Publish(Change change);
+  void Publish(const Change& change);
   /// Ends every subscription (Next() → Cancelled) and refuses new ones.
   void Close();
   /// Drops every current subscriber as if its queue had overflowed (Next() →

@@ -45,8 +45,8 @@ class ObjectStore::Impl {
                 options.eviction ? options.max_objects : 0,
                 /*sole_copy=*/durable_ == nullptr,
                 options.memory_full == MemoryFullPolicy::kRefuse,
-                [this](TierKind tier, std::vector<Eviction> burst) {
-                  OnEvicted(tier, std::move(burst), /*end_of_burst=*/true);
+                [this](TierKind tier, const std::vector<Eviction>& burst) {
+                  OnEvicted(tier, burst, /*end_of_burst=*/true);
                 }),
         recent_(static_cast<size_t>(std::max<int64_t>(options.recent_evictions, 1))),
         floors_(static_cast<size_t>(std::max<int64_t>(options.max_version_floors, 1))),
@@ -111,7 +111,7 @@ class ObjectStore::Impl {
   }
 
   arrow::Result<WriteResult> Patch(const ObjectKey& key,
-                                   std::shared_ptr<arrow::Buffer> delta) {
+                                   const std::shared_ptr<arrow::Buffer>& delta) {
     while (true) {
       arrow::Status st;
       {
@@ -611,7 +611,7 @@ class ObjectStore::Impl {
   // durable copy stays) and are only counted by the cache. A line is logged per burst
   // (EvictionLog). Called without the cache's lock; for the memory tier possibly under
   // another key's writer lock (so it takes no key locks).
-  void OnEvicted(TierKind tier, std::vector<Eviction> burst, bool end_of_burst) {
+  void OnEvicted(TierKind tier, const std::vector<Eviction>& burst, bool end_of_burst) {
     if (tier == TierKind::kMemory && durable_) return;
     int64_t objects = 0;
     int64_t bytes = 0;

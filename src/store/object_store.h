@@ -62,7 +62,7 @@ class ObjectStore final : public Store {
   /// A null `storage` (`storage: none`) opens a store with a memory tier only.
   static arrow::Result<std::unique_ptr<ObjectStore>> Open(
       StoreOptions options, std::unique_ptr<StorageEngine> storage);
-  ~ObjectStore();
+  ~ObjectStore() override;
 
   /// Identifies this store's data set; changes whenever state may have been lost (each
   /// start of a memory-only server). Sent as schema metadata `flame.cache.epoch` and
