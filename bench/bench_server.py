@@ -1,5 +1,6 @@
 """Shared setup of the Python benchmarks (not a test): start the server binary on a free
-loopback port and time a call repeatedly. Used by python_watch_get.py and python_zero_copy.py."""
+loopback port and time a call repeatedly. Used by python_watch_get.py, python_zero_copy.py and
+python_cached_get.py."""
 
 from __future__ import annotations
 

@@ -148,14 +148,7 @@ std::optional<RecentEvictions::Forgotten> RecentEvictions::Add(const std::string
     entries_.erase(it);
   }
   // Stale positions (keys written again or deleted) are dropped when they pile up.
-  if (order_.size() > 2 * capacity_ + 16) {
-    std::deque<std::pair<std::string, uint64_t>> live;
-    for (auto& [k, q] : order_) {
-      auto it = entries_.find(k);
-      if (it != entries_.end() && it->second.seq == q) live.emplace_back(std::move(k), q);
-    }
-    order_ = std::move(live);
-  }
+  DropStalePositions(&order_, entries_, capacity_);
   // Bounded: the set never holds more than its capacity, and every entry has a position.
   FOC_DCHECK_LE(entries_.size(), capacity_);
   FOC_DCHECK_LE(entries_.size(), order_.size());

@@ -20,7 +20,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,6 +34,7 @@
 #include "cache/lru_cache.h"
 #include "object/object.h"
 #include "storage/storage_engine.h"
+#include "store/fifo_positions.h"
 
 namespace foc {
 
@@ -165,8 +165,7 @@ class RecentEvictions {
   const size_t capacity_;
   uint64_t next_seq_ = 0;
   std::map<std::string, Slot> entries_;  // ordered: DELETE by prefix
-  std::deque<std::pair<std::string, uint64_t>>
-      order_;  // oldest first; stale seqs skipped
+  FifoPositions order_;                  // oldest first; stale seqs skipped
 };
 
 /// One warning line per tier per eviction burst, and at most one per `interval`: a burst

@@ -54,14 +54,7 @@ void VersionFloors::Raise(std::string_view pattern, uint64_t version) {
     ++folded_;
   }
   // Stale positions (floors raised again) are dropped when they pile up.
-  if (order_.size() > 2 * max_patterns_ + 16) {
-    std::deque<std::pair<std::string, uint64_t>> live;
-    for (auto& [p, q] : order_) {
-      auto f = floors_.find(p);
-      if (f != floors_.end() && f->second.seq == q) live.emplace_back(std::move(p), q);
-    }
-    order_ = std::move(live);
-  }
+  DropStalePositions(&order_, floors_, max_patterns_);
   CheckInvariants();
 }
 

@@ -21,13 +21,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
 #include "key/key.h"
+#include "store/fifo_positions.h"
 
 namespace foc {
 
@@ -68,7 +68,7 @@ class VersionFloors {
   uint64_t next_seq_ = 0;
   // Session and key floors, oldest first; entries whose seq no longer matches the slot
   // (raised again since) are stale and skipped.
-  std::deque<std::pair<std::string, uint64_t>> order_;
+  FifoPositions order_;
   int64_t folded_ = 0;
 };
 
