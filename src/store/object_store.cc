@@ -700,7 +700,7 @@ arrow::Result<WriteResult> ObjectStore::Put(const PutTarget& target, Payload pay
 }
 arrow::Result<WriteResult> ObjectStore::Patch(const ObjectKey& key,
                                               std::shared_ptr<arrow::Buffer> delta) {
-  return impl_->Patch(key, std::move(delta));
+  return impl_->Patch(key, delta);
 }
 arrow::Result<ReadResult> ObjectStore::Get(const ObjectKey& key,
                                            uint64_t client_version) {
