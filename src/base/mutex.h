@@ -113,6 +113,16 @@ class CondVar {
     lock.release();
     return woken;
   }
+  /// Returns false once `deadline` has passed. For a predicate with a deadline:
+  /// `while (!ready && cv.WaitUntil(deadline)) {}`.
+  template <class Clock, class Duration>
+  bool WaitUntil(std::chrono::time_point<Clock, Duration> deadline) {
+    mu_->AssertHeld();
+    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+    const bool woken = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    lock.release();
+    return woken;
+  }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 

@@ -192,10 +192,7 @@ bool CacheWatch::WaitReady(std::chrono::duration<double> timeout) {
       std::chrono::steady_clock::now() +
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
   MutexLock lock(&mu_);
-  while (!installed_ && !stop_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) break;
-    cv_.WaitFor(deadline - now);
+  while (!installed_ && !stop_ && cv_.WaitUntil(deadline)) {
   }
   return installed_;
 }
@@ -248,10 +245,7 @@ void CacheWatch::Run() {
         std::chrono::steady_clock::now() +
         std::chrono::milliseconds(std::min(2000, 20 << std::min(failures, 6)));
     MutexLock lock(&mu_);
-    while (!stop_) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now >= backoff_end) break;
-      cv_.WaitFor(backoff_end - now);
+    while (!stop_ && cv_.WaitUntil(backoff_end)) {
     }
   }
 }

@@ -86,10 +86,7 @@ arrow::Status Subscription::Next(std::chrono::milliseconds timeout,
                                  std::vector<Change>* out) {
   MutexLock lock(&mu_);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (queue_.empty() && final_.ok()) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) break;
-    cv_.WaitFor(deadline - now);
+  while (queue_.empty() && final_.ok() && cv_.WaitUntil(deadline)) {
   }
   // Queued changes first: a closed feed still hands out what was committed before.
   if (!queue_.empty()) {

@@ -662,14 +662,14 @@ class ObjectStore::Impl {
   KeyLocks locks_;
   MemoryTier memory_;
 
-  // Lock order: a key's lock (locks_), then index_mu_ or floors_mu_; index_mu_ and
-  // floors_mu_ are never held together.
+  // Lock order: a key's lock (locks_), then index_mu_, then floors_mu_ (ForgetIfNeeded
+  // raises a floor under index_mu_); never floors_mu_ then index_mu_.
   mutable SharedMutex index_mu_;
   // ordered: prefix scans for DELETE. A key is in at most one of index_ and recent_.
   std::map<std::string, IndexEntry> index_ FOC_GUARDED_BY(index_mu_);
   RecentEvictions recent_ FOC_GUARDED_BY(index_mu_);
 
-  mutable Mutex floors_mu_;
+  mutable Mutex floors_mu_ FOC_ACQUIRED_AFTER(index_mu_);
   VersionFloors floors_ FOC_GUARDED_BY(floors_mu_);
 
   EvictionLog eviction_log_;
