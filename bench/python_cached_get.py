@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,18 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-LISTEN_RE = re.compile(r"listening on (\S+)")
-
-
-def start(binary: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([binary, "--endpoint", "grpc://127.0.0.1:0", "--max-memory", str(4 << 30)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = LISTEN_RE.search(line)
-        if m:
-            return proc, m.group(1)
-    raise SystemExit("server did not start")
+from bench_server import start
 
 
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
@@ -67,7 +54,7 @@ def main() -> None:
     proc = None
     endpoint = args.endpoint
     if endpoint is None:
-        proc, endpoint = start(args.binary)
+        proc, endpoint = start(args.binary, "--max-memory", str(4 << 30))
     os.environ["HOME"] = tempfile.mkdtemp()
     os.environ["FLAME_CACHE_ENDPOINT"] = endpoint
     os.environ.pop("FLAME_CACHE_STORAGE", None)

@@ -19,38 +19,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import flame_object_cache as foc  # noqa: E402
-
-
-def start(binary: str) -> tuple[subprocess.Popen[str], str]:
-    env = dict(os.environ, HOME=tempfile.mkdtemp(prefix="foc-bench-"))
-    proc = subprocess.Popen([binary, "--endpoint", "grpc://127.0.0.1:0", "--storage", "none"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = re.search(r"listening on (\S+)", line)
-        if m:
-            return proc, m.group(1)
-    raise SystemExit("server did not start")
+from bench_server import samples, start  # noqa: E402
 
 
 def timed(fn, n: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t) * 1e6)
-    samples.sort()
-    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
+    """Median and p99 in µs."""
+    us = [s * 1e6 for s in samples(fn, n)]
+    return statistics.median(us), us[int(0.99 * (len(us) - 1))]
 
 
 def main() -> None:
@@ -63,7 +45,7 @@ def main() -> None:
     proc = None
     endpoint = args.endpoint
     if not endpoint:
-        proc, endpoint = start(args.binary)
+        proc, endpoint = start(args.binary, "--storage", "none")
     try:
         writer = foc.Client(endpoint)
         plain = foc.Client(endpoint)

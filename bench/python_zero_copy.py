@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,29 +34,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 import numpy as np  # noqa: E402
 
 import flame_object_cache as foc  # noqa: E402
+from bench_server import samples, start  # noqa: E402
 
 MiB = 1 << 20
 
 
-def start(binary: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-    env = dict(os.environ, HOME=tempfile.mkdtemp(prefix="foc-bench-"))
-    proc = subprocess.Popen([binary, "--endpoint", "grpc://127.0.0.1:0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = re.search(r"listening on (\S+)", line)
-        if m:
-            return proc, m.group(1)
-    raise SystemExit("server did not start")
-
-
 def timed(fn, runs: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return min(samples), statistics.median(samples)
+    """Best and median in seconds."""
+    s = samples(fn, runs)
+    return s[0], statistics.median(s)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 #                                                            wire pieces it needs (protocol,
 #                                                            key, object); libbson is private
 #   <prefix>/include/flame_object_cache/*.h                  public headers
-#   <prefix>/include/flame_object_cache/detail/{key,object,protocol}/ headers the public ones include
+#   <prefix>/include/flame_object_cache/detail/{base,cache,key,object,protocol}/ headers the
+#                                                            public ones include
 #   <prefix>/lib/cmake/FlameObjectCache/                     find_package(FlameObjectCache)
 #                                                            -> FlameObjectCache::client
 #   <prefix>/lib/pkgconfig/flame-object-cache.pc             pkg-config
@@ -61,6 +62,13 @@ install(FILES "${PROJECT_SOURCE_DIR}/src/protocol/watch_protocol.h"
         DESTINATION "include/flame_object_cache/detail/protocol")
 install(FILES "${PROJECT_SOURCE_DIR}/src/key/key.h"
         DESTINATION "include/flame_object_cache/detail/key")
+# The annotated mutex (CacheClient, CacheWatch) and the LRU the client cache is built on.
+install(FILES "${PROJECT_SOURCE_DIR}/src/base/check.h"
+              "${PROJECT_SOURCE_DIR}/src/base/mutex.h"
+              "${PROJECT_SOURCE_DIR}/src/base/thread_annotations.h"
+        DESTINATION "include/flame_object_cache/detail/base")
+install(FILES "${PROJECT_SOURCE_DIR}/src/cache/lru_cache.h"
+        DESTINATION "include/flame_object_cache/detail/cache")
 install(FILES "${PROJECT_SOURCE_DIR}/src/object/object.h"
         DESTINATION "include/flame_object_cache/detail/object")
 

@@ -138,36 +138,11 @@ class ProgressBar {
 // ---------------------------------------------------------------------------------------------
 // Output helpers
 
+// A JSON string literal (nlohmann-json's escaping; bytes that are not UTF-8, e.g. in a
+// file name, become U+FFFD instead of an exception or invalid JSON).
 std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  return nlohmann::json(std::string(s))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // 1536 -> "1.5 KiB"; below 1 KiB exact bytes.

@@ -31,7 +31,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +41,7 @@
 #include <arrow/status.h>
 #include <arrow/table.h>
 
+#include "base/mutex.h"
 #include "flame_object_cache/client_cache.h"
 #include "flame_object_cache/watch_stream.h"
 
@@ -297,13 +297,23 @@ class CacheClient {
   arrow::Result<std::shared_ptr<const ObjectValue>> FetchAndInstall(
       const std::string& endpoint, const std::string& key, bool force, Flight* flight);
   /// Records that `endpoint` serves data set `epoch`; drops entries of other epochs.
-  /// Locked.
-  void NoteEpochLocked(const std::string& endpoint, const std::string& epoch);
+  void NoteEpochLocked(const std::string& endpoint, const std::string& epoch)
+      FOC_REQUIRES(mu_);
   void NoteEpoch(const std::string& endpoint, const std::string& epoch);
-  void InvalidateLocked(const std::string& endpoint, const std::string& key);
-  void InvalidatePatternLocked(const KeyPattern& pattern);
+  void InvalidateLocked(const std::string& endpoint, const std::string& key)
+      FOC_REQUIRES(mu_);
+  void InvalidatePatternLocked(const KeyPattern& pattern) FOC_REQUIRES(mu_);
   void InvalidateWrittenKey(std::string_view prefix_or_key);
-  void MarkFlightsLocked(const std::function<bool(const Flight&)>& matches);
+  void MarkFlightsLocked(const std::function<bool(const Flight&)>& matches)
+      FOC_REQUIRES(mu_);
+  /// Get's single flight, under mu_: answers from the WATCH-vouched cache or from the
+  /// round it joins (sets `*answer`, returns null), or returns the new round this caller
+  /// leads, dispatched (after waiting for the round before it).
+  std::shared_ptr<Flight> LeadOrJoinLocked(
+      const std::string& id, const std::string& endpoint, const ObjectRef& ref,
+      bool force,
+      std::optional<arrow::Result<std::shared_ptr<const ObjectValue>>>* answer)
+      FOC_REQUIRES(mu_);
 
   const ClientOptions options_;
   const std::vector<std::string> seeds_;  // the configured endpoints
@@ -312,23 +322,32 @@ class CacheClient {
   // endpoint, or the routing label (one copy per key for the whole cluster).
   const std::string default_endpoint_;
 
-  mutable std::mutex mu_;  // guards everything below
-  ClientCache cache_;
-  CacheStats stats_;
-  std::map<std::string, std::string, std::less<>> epochs_;  // endpoint -> last seen epoch
+  // Guards everything below. A Flight's fields are read and written under it too (its
+  // CondVar is bound to it), which the analysis cannot name from inside Flight.
+  mutable Mutex mu_;
+  ClientCache cache_ FOC_GUARDED_BY(mu_);
+  CacheStats stats_ FOC_GUARDED_BY(mu_);
+  // endpoint -> last seen epoch
+  std::map<std::string, std::string, std::less<>> epochs_ FOC_GUARDED_BY(mu_);
   // Single flight: the newest request round per (force, endpoint, key).
-  std::map<std::string, std::shared_ptr<Flight>, std::less<>> flights_;
+  std::map<std::string, std::shared_ptr<Flight>, std::less<>> flights_
+      FOC_GUARDED_BY(mu_);
   struct Pool {
     std::vector<std::shared_ptr<arrow::flight::FlightClient>> clients;
     size_t next = 0;
   };
-  std::map<std::string, Pool, std::less<>> pools_;  // endpoint -> Flight clients
-  std::vector<std::string> members_;                // routing: the members known
-  bool members_known_ = false;                      // members_ is MEMBERS' (or seeds')
-  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>>
-      down_;  // member -> when it last failed UNAVAILABLE
-  // Declared last (destroyed first); set and reset outside mu_, read under mu_.
-  std::shared_ptr<CacheWatch> cache_watch_;
+  // endpoint -> Flight clients
+  std::map<std::string, Pool, std::less<>> pools_ FOC_GUARDED_BY(mu_);
+  // routing: the members known
+  std::vector<std::string> members_ FOC_GUARDED_BY(mu_);
+  // members_ is MEMBERS' (or seeds')
+  bool members_known_ FOC_GUARDED_BY(mu_) = false;
+  // member -> when it last failed UNAVAILABLE
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> down_
+      FOC_GUARDED_BY(mu_);
+  // Declared last (destroyed first). Swapped under mu_; the watch it held is destroyed
+  // outside mu_ (its thread makes calls through this client).
+  std::shared_ptr<CacheWatch> cache_watch_ FOC_GUARDED_BY(mu_);
 };
 
 /// True if `status` means "no such object" (gRPC NOT_FOUND arrives as arrow KeyError).

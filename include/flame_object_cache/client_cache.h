@@ -17,22 +17,25 @@
 // table's buffers). An entry larger than the whole budget is not kept. Eviction removes
 // least recently used entries until both bounds hold again.
 //
-// Thread safety: none. CacheClient serialises every call under its own mutex (it also
-// keeps the single-flight table under that mutex, which must be consistent with the
-// cache).
+// Built on the server's LRU (cache/lru_cache.h, with its invariants checked in debug
+// builds); no entry stays pinned (a lookup hands out the shared value and releases the
+// pin at once).
+//
+// Thread safety: every method is safe to call concurrently (the LRU has its own lock),
+// but CacheClient calls them under its own mutex anyway: the single-flight table it keeps
+// under that mutex must be consistent with the cache.
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <arrow/buffer.h>
 #include <arrow/table.h>
 
+#include "cache/lru_cache.h"
 #include "key/key.h"
 #include "object/object.h"
 
@@ -79,7 +82,7 @@ struct CacheStats {
       0;  ///< entries dropped by update, patch, delete or epoch change
 };
 
-/// Byte- and count-bounded LRU of ObjectValues keyed by (endpoint, key). Not thread-safe.
+/// Byte- and count-bounded LRU of ObjectValues keyed by (endpoint, key).
 class ClientCache {
  public:
   /// `max_bytes` <= 0 or `max_entries` <= 0 means that bound is off.
@@ -100,30 +103,17 @@ class ClientCache {
   int64_t EraseOtherEpochs(std::string_view endpoint, std::string_view epoch);
 
   /// Bytes charged by resident entries.
-  int64_t bytes() const { return bytes_; }
+  int64_t bytes() const { return lru_.stats().bytes; }
   /// Resident entries.
-  int64_t entries() const { return static_cast<int64_t>(lru_.size()); }
+  int64_t entries() const { return lru_.stats().entries; }
   /// Entries evicted to respect the bounds since construction.
-  int64_t evictions() const { return evictions_; }
+  int64_t evictions() const { return lru_.stats().evictions; }
 
  private:
-  struct Node {
-    std::string id;  // endpoint + '\n' + key
-    std::shared_ptr<const ObjectValue> value;
-    int64_t charge;
-  };
-  using List = std::list<Node>;
-
+  // endpoint + '\n' + key
   static std::string Id(std::string_view endpoint, std::string_view key);
-  void Remove(List::iterator it);
-  void EvictToBounds();
 
-  const int64_t max_bytes_;
-  const int64_t max_entries_;
-  int64_t bytes_ = 0;
-  int64_t evictions_ = 0;
-  List lru_;  // front = most recently used
-  std::unordered_map<std::string, List::iterator> index_;
+  LruCache<std::shared_ptr<const ObjectValue>> lru_;
 };
 
 }  // namespace foc

@@ -4,12 +4,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +15,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "base/mutex.h"
 #include "key/key.h"
 #include "protocol/watch_protocol.h"
 
@@ -113,14 +112,14 @@ class CacheWatch {
   const std::string endpoint_;
   const std::vector<KeyPattern> patterns_;
   const std::chrono::milliseconds heartbeat_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool installed_ = false;
-  WatchStream* stream_ =
-      nullptr;  // the live stream (owned by Run), for Cancel and liveness
-  std::map<std::string, uint64_t, std::less<>> versions_;
-  std::string epoch_;
+  mutable Mutex mu_;
+  CondVar cv_{&mu_};
+  bool stop_ FOC_GUARDED_BY(mu_) = false;
+  bool installed_ FOC_GUARDED_BY(mu_) = false;
+  // the live stream (owned by Run), for Cancel and liveness
+  WatchStream* stream_ FOC_GUARDED_BY(mu_) = nullptr;
+  std::map<std::string, uint64_t, std::less<>> versions_ FOC_GUARDED_BY(mu_);
+  std::string epoch_ FOC_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 #include "base/thread_annotations.h"
 
@@ -42,6 +43,50 @@ class FOC_SCOPED_CAPABILITY MutexLock {
   Mutex* const mu_;
 };
 
+/// A reader/writer mutex (std::shared_mutex) that clang's -Wthread-safety can reason
+/// about: members it guards are FOC_GUARDED_BY(mu_) and may be read under a
+/// ReaderMutexLock, written only under a WriterMutexLock.
+class FOC_CAPABILITY("mutex") SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  void Lock() FOC_ACQUIRE() { mu_.lock(); }
+  void Unlock() FOC_RELEASE() { mu_.unlock(); }
+  void LockShared() FOC_ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void UnlockShared() FOC_RELEASE_SHARED() { mu_.unlock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+/// Holds a SharedMutex exclusively for its own lifetime.
+class FOC_SCOPED_CAPABILITY WriterMutexLock {
+ public:
+  explicit WriterMutexLock(SharedMutex* mu) FOC_ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~WriterMutexLock() FOC_RELEASE() { mu_->Unlock(); }
+  WriterMutexLock(const WriterMutexLock&) = delete;
+  WriterMutexLock& operator=(const WriterMutexLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+/// Holds a SharedMutex shared for its own lifetime.
+class FOC_SCOPED_CAPABILITY ReaderMutexLock {
+ public:
+  explicit ReaderMutexLock(SharedMutex* mu) FOC_ACQUIRE_SHARED(mu) : mu_(mu) {
+    mu_->LockShared();
+  }
+  ~ReaderMutexLock() FOC_RELEASE() { mu_->UnlockShared(); }
+  ReaderMutexLock(const ReaderMutexLock&) = delete;
+  ReaderMutexLock& operator=(const ReaderMutexLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
 /// A condition variable bound to one Mutex; Wait* must be called with that mutex held.
 /// Wait* carry no FOC_REQUIRES: the analysis cannot tell that the bound mutex is the one
 /// a caller holds under its own name (`gc_mu_` vs the CondVar's `mu_`), as LevelDB's
@@ -65,6 +110,16 @@ class CondVar {
     mu_->AssertHeld();
     std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
     const bool woken = cv_.wait_for(lock, d) == std::cv_status::no_timeout;
+    lock.release();
+    return woken;
+  }
+  /// Returns false once `deadline` has passed. For a predicate with a deadline:
+  /// `while (!ready && cv.WaitUntil(deadline)) {}`.
+  template <class Clock, class Duration>
+  bool WaitUntil(std::chrono::time_point<Clock, Duration> deadline) {
+    mu_->AssertHeld();
+    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+    const bool woken = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
     lock.release();
     return woken;
   }

@@ -192,12 +192,30 @@ class LruCache {
     return Handle(this, e);
   }
 
-  /// Removes `key`; its memory is released when the last handle to it goes.
-  void Erase(const std::string& key) {
+  /// Removes `key`; its memory is released when the last handle to it goes. True if it
+  /// was in the table.
+  bool Erase(const std::string& key) {
     MutexLock lock(&mu_);
     auto it = table_.find(key);
-    if (it != table_.end()) Detach(it->second);
+    const bool found = it != table_.end();
+    if (found) Detach(it->second);
     CheckInvariantsLocked();
+    return found;
+  }
+
+  /// Removes every entry for which `matches(key, value)` is true (called under the
+  /// cache's lock: it must not call back into the cache); returns how many. Not counted
+  /// as evictions.
+  int64_t EraseIf(
+      const std::function<bool(const std::string& key, const V& value)>& matches) {
+    MutexLock lock(&mu_);
+    std::vector<Entry*> victims;
+    for (const auto& [key, e] : table_) {
+      if (matches(key, e->value)) victims.push_back(e);
+    }
+    for (Entry* e : victims) Detach(e);
+    CheckInvariantsLocked();
+    return static_cast<int64_t>(victims.size());
   }
 
   /// The charge of `key` (0 when absent), without touching its recency.

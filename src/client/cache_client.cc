@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -75,25 +74,6 @@ arrow::Status Annotate(const arrow::Status& st, std::string_view op,
                        std::string_view key) {
   if (st.ok()) return st;
   return st.WithMessage(op, " ", key, ": ", st.message());
-}
-
-// One row of the opaque upload schema (`version: uint64 = 0, data: binary`) around `data`
-// without copying it.
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> UploadRow(
-    const std::shared_ptr<arrow::Buffer>& data) {
-  const int64_t size = data->size();
-  if (size > std::numeric_limits<int32_t>::max()) {
-    return arrow::Status::CapacityError("row of ", size,
-                                        " bytes exceeds the binary limit");
-  }
-  ARROW_ASSIGN_OR_RAISE(auto version, arrow::AllocateBuffer(sizeof(uint64_t)));
-  std::memset(version->mutable_data(), 0, sizeof(uint64_t));
-  ARROW_ASSIGN_OR_RAISE(auto offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
-  const int32_t o[2] = {0, static_cast<int32_t>(size)};
-  std::memcpy(offsets->mutable_data(), o, sizeof(o));
-  auto versions = std::make_shared<arrow::UInt64Array>(1, std::move(version));
-  auto payload = std::make_shared<arrow::BinaryArray>(1, std::move(offsets), data);
-  return arrow::RecordBatch::Make(UploadSchema(), 1, {versions, payload});
 }
 
 // The `flame.cache.epoch` of a reply schema ("" when the server sends none, as upstream).
@@ -190,8 +170,11 @@ arrow::Result<RowView> ReadRow(const arrow::RecordBatch& batch, int64_t i) {
 
 }  // namespace
 
-// One request round of the single flight of a (force, endpoint, key). See Get().
+// One request round of the single flight of a (force, endpoint, key). See Get(). Every
+// field is read and written under the client's mu_, which `cv` is bound to.
 struct CacheClient::Flight {
+  explicit Flight(Mutex* client_mu) : cv(client_mu) {}
+
   bool dispatched =
       false;          // the leader has started the request: nobody may join any more
   bool done = false;  // `result` is set
@@ -199,7 +182,7 @@ struct CacheClient::Flight {
       false;  // an update/patch/delete raced the request: do not cache its answer
   std::optional<arrow::Result<std::shared_ptr<const ObjectValue>>> result;
   std::shared_ptr<Flight> prev;  // the round the leader waits for before sending
-  std::condition_variable cv;
+  CondVar cv;
   std::string endpoint;
   std::string key;
 };
@@ -276,11 +259,11 @@ std::vector<std::string> CacheClient::Members() {
   if (!routing_) return {options_.endpoint};
   bool known;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     known = members_known_;
   }
   if (!known) (void)RefreshMembers();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return members_;
 }
 
@@ -304,7 +287,7 @@ arrow::Result<std::vector<std::string>> CacheClient::ClusterMembers(
 arrow::Result<std::vector<std::string>> CacheClient::RefreshMembers() {
   std::vector<std::string> candidates;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     candidates = members_;
   }
   for (const auto& seed : seeds_) {
@@ -315,7 +298,7 @@ arrow::Result<std::vector<std::string>> CacheClient::RefreshMembers() {
   for (const auto& candidate : candidates) {
     auto found = ClusterMembers(candidate);
     if (found.ok() && !found->empty()) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       members_ = *found;
       members_known_ = true;
       return *found;
@@ -329,12 +312,18 @@ arrow::Result<std::vector<std::string>> CacheClient::RefreshMembers() {
 std::vector<std::string> CacheClient::Order(std::string_view key) {
   std::vector<std::string> order = RendezvousOrder(key, Members());
   const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(mu_);
-  std::stable_partition(order.begin(), order.end(), [&](const std::string& m) {
+  // Members that failed recently go last, each group in rendezvous order.
+  std::vector<std::string> up;
+  std::vector<std::string> recently_down;
+  MutexLock lock(&mu_);
+  for (auto& m : order) {
     auto it = down_.find(m);
-    return it == down_.end() || now - it->second > kDownFor;
-  });
-  return order;
+    const bool is_up = it == down_.end() || now - it->second > kDownFor;
+    (is_up ? up : recently_down).push_back(std::move(m));
+  }
+  up.insert(up.end(), std::make_move_iterator(recently_down.begin()),
+            std::make_move_iterator(recently_down.end()));
+  return up;
 }
 
 arrow::Status CacheClient::Route(
@@ -347,7 +336,7 @@ arrow::Status CacheClient::Route(
       arrow::Status st = call(member);
       if (st.ok() || !IsUnavailable(st)) return st;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(&mu_);
         down_[member] = std::chrono::steady_clock::now();
         if (options_.discover) members_known_ = false;  // ask MEMBERS again
       }
@@ -380,7 +369,7 @@ fl::FlightCallOptions CacheClient::CallOptions() const {
 
 arrow::Result<std::shared_ptr<fl::FlightClient>> CacheClient::ClientFor(
     const std::string& endpoint) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (auto it = pools_.find(endpoint); it != pools_.end()) {
     Pool& pool = it->second;
     return pool.clients[pool.next++ % pool.clients.size()];
@@ -515,7 +504,7 @@ arrow::Result<ObjectRef> CacheClient::Update(const ObjectRef& ref,
   const std::string& endpoint = EndpointOf(ref);
   auto out = PutOpaque(endpoint, false, ref.key, std::move(data));
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     InvalidateLocked(endpoint, ref.key);
   }
   if (!out.ok()) return Annotate(out.status(), "update", ref.key);
@@ -528,7 +517,7 @@ arrow::Result<ObjectRef> CacheClient::Patch(const ObjectRef& ref,
   const std::string& endpoint = EndpointOf(ref);
   auto out = PutOpaque(endpoint, true, ref.key, std::move(data));
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     InvalidateLocked(endpoint, ref.key);
   }
   if (!out.ok()) return Annotate(out.status(), "patch", ref.key);
@@ -560,7 +549,7 @@ arrow::Status CacheClient::Delete(std::string_view pattern_text) {
   {
     // Dropped whatever the outcome: after an error the server may or may not have
     // deleted.
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     InvalidatePatternLocked(pattern);
   }
   return Annotate(st, "delete", pattern_text);
@@ -598,19 +587,19 @@ void CacheClient::InvalidateWrittenKey(std::string_view prefix_or_key) {
   // flamepy's delete_objects does).
   auto pattern = KeyPattern::Parse(prefix_or_key);
   if (!pattern.ok() || pattern->kind() != KeyPattern::Kind::kObject) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   InvalidatePatternLocked(*pattern);
 }
 
 std::string CacheClient::epoch(std::string_view endpoint) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it =
       epochs_.find(endpoint.empty() ? std::string_view(default_endpoint_) : endpoint);
   return it == epochs_.end() ? std::string() : it->second;
 }
 
 void CacheClient::NoteEpoch(const std::string& endpoint, const std::string& epoch) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   NoteEpochLocked(endpoint, epoch);
 }
 
@@ -693,7 +682,7 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::shared_ptr<const ObjectValue> cached;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (!force_full) cached = cache_.Lookup(endpoint, key);
       if (attempt == 0) ++(cached ? stats_.hits : stats_.misses);
       ++stats_.requests;
@@ -702,7 +691,7 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::FetchAndInstall(
         auto reply,
         FetchReply(endpoint, key, cached ? cached->version : 0, linearizable));
 
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stats_.rows_received += reply.rows_received;
     stats_.bytes_received += reply.bytes_received;
     NoteEpochLocked(endpoint, reply.epoch);
@@ -804,54 +793,62 @@ arrow::Result<std::shared_ptr<const ObjectValue>> CacheClient::Get(const ObjectR
   // starts a new round that is sent once the current one has finished (so the new round
   // carries the freshest cached version, and every get arriving meanwhile joins it).
   // Hence at most one request per key is on the wire and at most one more waits.
-  std::unique_lock lock(mu_);
-  if (!force && cache_watch_) {  // kept current by WATCH (watch_stream.cc): no round trip
-    auto cached = cache_.Lookup(endpoint, ref.key);
-    if (cached && cached->version >= ref.version &&
-        cache_watch_->Vouches(endpoint, ref.key, cached->version, cached->epoch)) {
-      ++stats_.watch_hits;
-      return cached;
-    }
-  }
+  std::optional<arrow::Result<std::shared_ptr<const ObjectValue>>> answer;
   std::shared_ptr<Flight> mine;
-  bool leader = false;
-  auto it = flights_.find(id);
-  if (it != flights_.end() && !it->second->dispatched) {
-    mine = it->second;
-  } else {
-    mine = std::make_shared<Flight>();
-    mine->endpoint = endpoint;
-    mine->key = ref.key;
-    leader = true;
-    if (it != flights_.end()) {
-      mine->prev = it->second;
-      it->second = mine;
-    } else {
-      flights_.emplace(id, mine);
-    }
+  {
+    MutexLock lock(&mu_);
+    mine = LeadOrJoinLocked(id, endpoint, ref, force, &answer);
   }
-  if (!leader) {
-    ++stats_.coalesced;
-    mine->cv.wait(lock, [&] { return mine->done; });
-    return *mine->result;
-  }
-  if (mine->prev) {
-    auto prev = std::move(mine->prev);
-    mine->prev = nullptr;
-    prev->cv.wait(lock, [&] { return prev->done; });
-  }
-  mine->dispatched = true;
-  lock.unlock();
+  if (!mine) return *std::move(answer);
   auto result = FetchAndInstall(endpoint, ref.key, force, mine.get());
   if (!result.ok()) result = Annotate(result.status(), "get", ref.key);
-  lock.lock();
+  MutexLock lock(&mu_);
   mine->result = result;
   mine->done = true;
   if (auto cur = flights_.find(id); cur != flights_.end() && cur->second == mine) {
     flights_.erase(cur);
   }
-  mine->cv.notify_all();
+  mine->cv.SignalAll();
   return result;
+}
+
+std::shared_ptr<CacheClient::Flight> CacheClient::LeadOrJoinLocked(
+    const std::string& id, const std::string& endpoint, const ObjectRef& ref, bool force,
+    std::optional<arrow::Result<std::shared_ptr<const ObjectValue>>>* answer) {
+  if (!force && cache_watch_) {  // kept current by WATCH (watch_stream.cc): no round trip
+    auto cached = cache_.Lookup(endpoint, ref.key);
+    if (cached && cached->version >= ref.version &&
+        cache_watch_->Vouches(endpoint, ref.key, cached->version, cached->epoch)) {
+      ++stats_.watch_hits;
+      *answer = std::move(cached);
+      return nullptr;
+    }
+  }
+  auto it = flights_.find(id);
+  if (it != flights_.end() && !it->second->dispatched) {
+    // Joins the round not yet sent: its answer is at least as new as this get.
+    std::shared_ptr<Flight> joined = it->second;
+    ++stats_.coalesced;
+    while (!joined->done) joined->cv.Wait();
+    *answer = *joined->result;
+    return nullptr;
+  }
+  auto mine = std::make_shared<Flight>(&mu_);
+  mine->endpoint = endpoint;
+  mine->key = ref.key;
+  if (it != flights_.end()) {
+    mine->prev = it->second;
+    it->second = mine;
+  } else {
+    flights_.emplace(id, mine);
+  }
+  if (mine->prev) {
+    auto prev = std::move(mine->prev);
+    mine->prev = nullptr;
+    while (!prev->done) prev->cv.Wait();
+  }
+  mine->dispatched = true;
+  return mine;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1137,7 +1134,7 @@ arrow::Result<std::string> CacheClient::Info() {
 }
 
 CacheStats CacheClient::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   CacheStats s = stats_;
   s.bytes = cache_.bytes();
   s.entries = cache_.entries();

@@ -1,5 +1,7 @@
 #include "flame_object_cache/client_cache.h"
 
+#include <algorithm>
+
 #include <arrow/util/byte_size.h>
 
 namespace foc {
@@ -12,7 +14,9 @@ int64_t ObjectValue::payload_bytes() const {
 }
 
 ClientCache::ClientCache(int64_t max_bytes, int64_t max_entries)
-    : max_bytes_(max_bytes), max_entries_(max_entries) {}
+    // The LRU's 0 is "no bound", as this class's <= 0.
+    : lru_(LruCache<std::shared_ptr<const ObjectValue>>::Options{
+          std::max<int64_t>(max_bytes, 0), std::max<int64_t>(max_entries, 0)}) {}
 
 std::string ClientCache::Id(std::string_view endpoint, std::string_view key) {
   std::string id;
@@ -24,70 +28,37 @@ std::string ClientCache::Id(std::string_view endpoint, std::string_view key) {
 
 std::shared_ptr<const ObjectValue> ClientCache::Lookup(std::string_view endpoint,
                                                        std::string_view key) {
-  auto it = index_.find(Id(endpoint, key));
-  if (it == index_.end()) return nullptr;
-  lru_.splice(lru_.begin(), lru_, it->second);
-  return it->second->value;
+  // The pin is released when `handle` goes: the entry is then the most recently used.
+  auto handle = lru_.Lookup(Id(endpoint, key));
+  return handle ? handle.value() : nullptr;
 }
 
 void ClientCache::Insert(std::shared_ptr<const ObjectValue> value) {
   std::string id = Id(value->endpoint, value->key);
-  if (auto it = index_.find(id); it != index_.end()) Remove(it->second);
   const int64_t charge = value->payload_bytes();
-  if (max_bytes_ > 0 && charge > max_bytes_)
-    return;  // would evict everything and still not fit
-  lru_.push_front(Node{id, std::move(value), charge});
-  index_.emplace(std::move(id), lru_.begin());
-  bytes_ += charge;
-  EvictToBounds();
+  if (!lru_.Fits(charge)) {
+    lru_.Erase(id);  // would evict everything and still not fit; the older value goes
+    return;
+  }
+  // Evicting never fails (the LRU only refuses when told not to evict).
+  (void)lru_.Insert(std::move(id), std::move(value), charge);
 }
 
 bool ClientCache::Erase(std::string_view endpoint, std::string_view key) {
-  auto it = index_.find(Id(endpoint, key));
-  if (it == index_.end()) return false;
-  Remove(it->second);
-  return true;
+  return lru_.Erase(Id(endpoint, key));
 }
 
 int64_t ClientCache::ErasePattern(const KeyPattern& pattern) {
-  int64_t n = 0;
-  for (auto it = lru_.begin(); it != lru_.end();) {
-    auto next = std::next(it);
-    auto key = ObjectKey::Parse(it->value->key);
-    if (key.ok() && pattern.Matches(*key)) {
-      Remove(it);
-      ++n;
-    }
-    it = next;
-  }
-  return n;
+  return lru_.EraseIf([&](const std::string&, const auto& value) {
+    auto key = ObjectKey::Parse(value->key);
+    return key.ok() && pattern.Matches(*key);
+  });
 }
 
 int64_t ClientCache::EraseOtherEpochs(std::string_view endpoint, std::string_view epoch) {
-  int64_t n = 0;
-  for (auto it = lru_.begin(); it != lru_.end();) {
-    auto next = std::next(it);
-    if (it->value->endpoint == endpoint && it->value->epoch != epoch) {
-      Remove(it);
-      ++n;
-    }
-    it = next;
-  }
-  return n;
-}
-
-void ClientCache::Remove(List::iterator it) {
-  bytes_ -= it->charge;
-  index_.erase(it->id);
-  lru_.erase(it);
-}
-
-void ClientCache::EvictToBounds() {
-  while (!lru_.empty() && ((max_bytes_ > 0 && bytes_ > max_bytes_) ||
-                           (max_entries_ > 0 && entries() > max_entries_))) {
-    Remove(std::prev(lru_.end()));
-    ++evictions_;
-  }
+  return lru_.EraseIf([&](const std::string&, const auto& value) {
+    return value->endpoint == endpoint && value->epoch != epoch;
+  });
 }
 
 }  // namespace foc

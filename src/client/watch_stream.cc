@@ -131,7 +131,7 @@ arrow::Result<std::optional<ObjectRef>> CacheClient::WaitForChange(
         if (e->deleted() && e->version == 0 && ref.version == 0)
           continue;  // not yet there
         if (e->deleted()) {
-          std::lock_guard lock(mu_);
+          MutexLock lock(&mu_);
           InvalidateLocked(endpoint, key.str());
           return arrow::Status::KeyError("object ", key.str(), " was deleted");
         }
@@ -161,10 +161,10 @@ CacheWatch::CacheWatch(CacheClient* client, std::string endpoint,
 
 CacheWatch::~CacheWatch() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
     if (stream_) stream_->Cancel();
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   thread_.join();
 }
@@ -178,7 +178,7 @@ bool CacheWatch::Vouches(std::string_view endpoint, std::string_view key,
       std::any_of(patterns_.begin(), patterns_.end(),
                   [&](const KeyPattern& p) { return p.Matches(*parsed); });
   if (!covered) return false;
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!installed_ || !stream_ || epoch != epoch_) return false;
   if (std::chrono::steady_clock::now() - stream_->last_message() > 2 * heartbeat_) {
     return false;  // stalled: not trusted until a message arrives
@@ -188,8 +188,13 @@ bool CacheWatch::Vouches(std::string_view endpoint, std::string_view key,
 }
 
 bool CacheWatch::WaitReady(std::chrono::duration<double> timeout) {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return installed_ || stop_; }) && installed_;
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+  MutexLock lock(&mu_);
+  while (!installed_ && !stop_ && cv_.WaitUntil(deadline)) {
+  }
+  return installed_;
 }
 
 void CacheWatch::Run() {
@@ -200,7 +205,7 @@ void CacheWatch::Run() {
   int failures = 0;
   while (true) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (stop_) return;
     }
     auto opened = client_->Watch(request, endpoint_);
@@ -211,35 +216,37 @@ void CacheWatch::Run() {
         if (!e.deleted()) versions[e.key] = e.version;
       }
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(&mu_);
         if (stop_) return;  // stream destroyed (cancelled) on return
         stream_ = stream.get();
         versions_ = std::move(versions);
         epoch_ = stream->epoch();
         installed_ = true;
-        cv_.notify_all();
+        cv_.SignalAll();
       }
       failures = 0;
       while (true) {
         auto e = stream->Next();
         if (!e.ok()) break;
-        std::lock_guard lock(mu_);
+        MutexLock lock(&mu_);
         if (e->deleted()) {
           versions_.erase(e->key);
         } else {
           versions_[e->key] = e->version;
         }
       }
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       installed_ = false;
       stream_ = nullptr;
       versions_.clear();
     }
     ++failures;
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock,
-                 std::chrono::milliseconds(std::min(2000, 20 << std::min(failures, 6))),
-                 [&] { return stop_; });
+    const auto backoff_end =
+        std::chrono::steady_clock::now() +
+        std::chrono::milliseconds(std::min(2000, 20 << std::min(failures, 6)));
+    MutexLock lock(&mu_);
+    while (!stop_ && cv_.WaitUntil(backoff_end)) {
+    }
   }
 }
 
@@ -255,7 +262,7 @@ arrow::Status CacheClient::SubscribeCache(const std::vector<std::string>& patter
       std::make_shared<CacheWatch>(this, default_endpoint_, std::move(parsed), heartbeat);
   std::shared_ptr<CacheWatch> old;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     old = std::exchange(cache_watch_, std::move(watch));
   }
   return arrow::Status::OK();  // `old` stops here, outside mu_ (its thread may need it)
@@ -264,7 +271,7 @@ arrow::Status CacheClient::SubscribeCache(const std::vector<std::string>& patter
 bool CacheClient::WaitCacheSubscribed(std::chrono::duration<double> timeout) {
   std::shared_ptr<CacheWatch> watch;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     watch = cache_watch_;
   }
   return watch && watch->WaitReady(timeout);
@@ -273,7 +280,7 @@ bool CacheClient::WaitCacheSubscribed(std::chrono::duration<double> timeout) {
 void CacheClient::UnsubscribeCache() {
   std::shared_ptr<CacheWatch> old;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     old = std::move(cache_watch_);
     cache_watch_ = nullptr;
   }

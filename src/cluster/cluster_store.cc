@@ -214,7 +214,7 @@ void ClusterStore::OnEvents(const std::vector<RecordEvent>& events) {
   }
   // Published in revision order, after the index shows it (a get issued after the
   // change is seen returns that version or a newer one).
-  for (auto& c : changes) feed_.Publish(std::move(c));
+  for (const auto& c : changes) feed_.Publish(c);
 }
 
 std::string ClusterStore::NewPayloadName(const std::string& key) const {

@@ -181,7 +181,7 @@ void SetTimeouts(httplib::Client& client, std::chrono::milliseconds timeout) {
 
 class HttpWatch final : public EtcdWatch {
  public:
-  HttpWatch(std::string endpoint, std::string body,
+  HttpWatch(const std::string& endpoint, std::string body,
             std::chrono::milliseconds connect_timeout, WatchCallback on_events,
             WatchEndCallback on_end)
       : client_(endpoint),

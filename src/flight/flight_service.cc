@@ -422,13 +422,10 @@ std::string FlightService::advertised_endpoint() const {
 
 arrow::Status FlightService::ListActions(const fl::ServerCallContext&,
                                          std::vector<fl::ActionType>* actions) {
-  *actions = {{std::string(kDeleteAction), "Delete objects by key prefix"},
-              {std::string(kMembersAction),
-               "Endpoints of the cluster's live servers, one result each"},
-              {std::string(kInfoAction),
-               "Server status as JSON: objects, memory and disk use vs limits, hit "
-               "ratio, evictions, requests, uptime, version"}};
-  // MAP (like WATCH) is an extension for same-machine clients only: not listed.
+  actions->clear();
+  for (const ListedAction& a : kListedActions) {
+    actions->push_back({std::string(a.type), std::string(a.description)});
+  }
   return arrow::Status::OK();
 }
 

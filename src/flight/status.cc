@@ -1,12 +1,11 @@
 #include "flight/status.h"
 
 #include <cstdio>
-#include <mutex>
 #include <string_view>
 
 #include <arrow/flight/types.h>
-#include <arrow/util/utf8.h>
 
+#include "key/key.h"
 #include "storage/storage_unavailable.h"
 
 namespace foc {
@@ -20,12 +19,6 @@ namespace {
 constexpr size_t kMaxMessageHead = 1024;
 constexpr size_t kMaxMessageTail = 512;
 
-bool IsUtf8(std::string_view s) {
-  static std::once_flag once;
-  std::call_once(once, arrow::util::InitializeUTF8);
-  return arrow::util::ValidateUTF8(s);
-}
-
 bool IsPrintableAscii(unsigned char c) {
   return (c >= 0x20 && c != 0x7F) || c == '\n' || c == '\t';
 }
@@ -36,7 +29,7 @@ bool IsPrintableAscii(unsigned char c) {
 // leaves half of one. Bytes that are not part of valid UTF-8, and control characters,
 // are written as \xNN; valid text passes unchanged.
 std::string Printable(std::string_view m) {
-  bool plain = IsUtf8(m);
+  bool plain = IsValidUtf8(m);
   for (size_t i = 0; plain && i < m.size(); ++i) {
     const auto c = static_cast<unsigned char>(m[i]);
     plain = c >= 0x80 || IsPrintableAscii(c);
@@ -57,7 +50,7 @@ std::string Printable(std::string_view m) {
       ++i;
       continue;
     }
-    if (len > 1 && i + len <= m.size() && IsUtf8(m.substr(i, len))) {
+    if (len > 1 && i + len <= m.size() && IsValidUtf8(m.substr(i, len))) {
       out.append(m.substr(i, len));
       i += len;
       continue;

@@ -32,6 +32,11 @@ inline constexpr size_t kMaxComponentBytes = 200;
 /// The wildcard session of a DELETE pattern.
 inline constexpr std::string_view kWildcardSession = "*";
 
+/// True if `s` is valid UTF-8 (Arrow's validator: overlong forms, surrogates and values
+/// past U+10FFFF are not). The one UTF-8 check of the code base: keys here, error
+/// messages in flight/status.cc.
+bool IsValidUtf8(std::string_view s);
+
 /// Checks one key component; `what` names it in the error ("app", "session", "object").
 arrow::Status ValidateComponent(std::string_view component, std::string_view what);
 

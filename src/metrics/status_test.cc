@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace foc {
 namespace {
 
@@ -38,6 +40,14 @@ TEST(StatusTest, JsonCarriesEveryField) {
         "\"storage\":\"disk <here> & \\\"there\\\"\""}) {
     EXPECT_NE(json.find(part), std::string::npos) << part << " in " << json;
   }
+}
+
+TEST(StatusTest, JsonEscapesControlCharactersAndReplacesInvalidUtf8) {
+  ServerStatus s = Sample();
+  s.storage = std::string("a\nb\x01\"\xff");
+  const auto doc = nlohmann::json::parse(RenderStatusJson(s));  // valid JSON
+  EXPECT_EQ(doc["storage"], "a\nb\x01\"\xEF\xBF\xBD");
+  EXPECT_EQ(doc["memory"]["used_bytes"], 524288);
 }
 
 TEST(StatusTest, HitRatioIsNullBeforeAnyRead) {

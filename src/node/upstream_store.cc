@@ -26,7 +26,7 @@ arrow::Result<Object::Ptr> ToObject(const ObjectValue& value) {
   }
   Object::Ptr base = Object::MakeOpaque(value.base_version, value.base);
   if (value.deltas.empty()) return base;
-  return Object::Make(std::move(base), value.deltas);
+  return Object::Make(base, value.deltas);
 }
 
 std::string PutPath(const PutTarget& target) {

@@ -82,7 +82,7 @@ Object::Ptr Object::MakeNative(uint64_t version, NativeTable table) {
   return obj;
 }
 
-arrow::Result<Object::Ptr> Object::Make(Ptr base, std::vector<Delta> deltas) {
+arrow::Result<Object::Ptr> Object::Make(const Ptr& base, std::vector<Delta> deltas) {
   uint64_t previous = base->base_version_;
   for (const auto& d : deltas) {
     if (d.version <= previous) {

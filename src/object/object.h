@@ -58,7 +58,7 @@ class Object {
   static Ptr MakeNative(uint64_t version, NativeTable table);
   /// An object with deltas, as read back from storage. Fails unless delta versions
   /// strictly increase above the base version.
-  static arrow::Result<Ptr> Make(Ptr base, std::vector<Delta> deltas);
+  static arrow::Result<Ptr> Make(const Ptr& base, std::vector<Delta> deltas);
 
   /// A new object sharing every buffer of this one, plus `delta` (version must be >
   /// version()).

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include <bson/bson.h>
 
@@ -28,9 +29,16 @@ std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch) {
                                               {kEpochMetadataKey}, {std::string(epoch)}));
 }
 
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReplyRow(
-    const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
-    const std::shared_ptr<arrow::Buffer>& data) {
+namespace {
+
+// The one builder of a one-row opaque batch, for both directions: `version`, then `kind`
+// when `kind` is given (the reply schema), then `data`, under `schema`. The payload
+// buffer itself goes into the batch (no copy): a reply shares the cached object's
+// memory, an upload the caller's buffer. CapacityError beyond the `binary` column's
+// 2 GiB.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> OneRow(
+    const std::shared_ptr<arrow::Schema>& schema, uint64_t version,
+    std::optional<std::string_view> kind, const std::shared_ptr<arrow::Buffer>& data) {
   const int64_t size = data ? data->size() : 0;
   if (size > std::numeric_limits<int32_t>::max()) {
     return arrow::Status::CapacityError("payload of ", size,
@@ -38,20 +46,36 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReplyRow(
   }
   ARROW_ASSIGN_OR_RAISE(auto version_buf, arrow::AllocateBuffer(sizeof(uint64_t)));
   std::memcpy(version_buf->mutable_data(), &version, sizeof(version));
-  ARROW_ASSIGN_OR_RAISE(auto kind_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
-  const int32_t ko[2] = {0, static_cast<int32_t>(kind.size())};
-  std::memcpy(kind_offsets->mutable_data(), ko, sizeof(ko));
+  arrow::ArrayVector columns{
+      std::make_shared<arrow::UInt64Array>(1, std::move(version_buf))};
+  if (kind) {
+    ARROW_ASSIGN_OR_RAISE(auto kind_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
+    const int32_t ko[2] = {0, static_cast<int32_t>(kind->size())};
+    std::memcpy(kind_offsets->mutable_data(), ko, sizeof(ko));
+    columns.push_back(std::make_shared<arrow::StringArray>(
+        1, std::move(kind_offsets), arrow::Buffer::FromString(std::string(*kind))));
+  }
   ARROW_ASSIGN_OR_RAISE(auto data_offsets, arrow::AllocateBuffer(2 * sizeof(int32_t)));
   const int32_t dof[2] = {0, static_cast<int32_t>(size)};
   std::memcpy(data_offsets->mutable_data(), dof, sizeof(dof));
-  auto versions = std::make_shared<arrow::UInt64Array>(1, std::move(version_buf));
-  auto kinds = std::make_shared<arrow::StringArray>(
-      1, std::move(kind_offsets), arrow::Buffer::FromString(std::string(kind)));
-  // The payload buffer itself: the response shares the cached object's memory.
-  auto payload = std::make_shared<arrow::BinaryArray>(
+  columns.push_back(std::make_shared<arrow::BinaryArray>(
       1, std::move(data_offsets),
-      data ? data : std::make_shared<arrow::Buffer>(nullptr, 0));
-  return arrow::RecordBatch::Make(schema, 1, {versions, kinds, payload});
+      data ? data : std::make_shared<arrow::Buffer>(nullptr, 0)));
+  return arrow::RecordBatch::Make(schema, 1, std::move(columns));
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReplyRow(
+    const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
+    const std::shared_ptr<arrow::Buffer>& data) {
+  return OneRow(schema, version, kind, data);
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> UploadRow(
+    const std::shared_ptr<arrow::Buffer>& data) {
+  // The client leaves `version` 0: the server assigns versions.
+  return OneRow(UploadSchema(), 0, std::nullopt, data);
 }
 
 std::string JoinDescriptorPath(const std::vector<std::string>& path) {

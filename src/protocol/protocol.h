@@ -27,6 +27,21 @@ inline constexpr std::string_view kMembersAction = "MEMBERS";
 /// DoAction type that returns the server's status as one JSON document (our addition;
 /// docs/protocol.md).
 inline constexpr std::string_view kInfoAction = "INFO";
+/// One action ListActions lists.
+struct ListedAction {
+  std::string_view type;
+  std::string_view description;
+};
+/// What ListActions answers, in this order: DELETE (upstream's only action), then ours.
+/// MAP and WATCH (same-machine and streaming extensions) are not listed. The tests
+/// compare against this list (Python: LISTED_ACTIONS in tests/python/conftest.py).
+inline constexpr ListedAction kListedActions[] = {
+    {kDeleteAction, "Delete objects by key prefix"},
+    {kMembersAction, "Endpoints of the cluster's live servers, one result each"},
+    {kInfoAction,
+     "Server status as JSON: objects, memory and disk use vs limits, hit ratio, "
+     "evictions, requests, uptime, version"},
+};
 /// Response column values of `kind`.
 inline constexpr std::string_view kKindBase = "base";
 inline constexpr std::string_view kKindPatch = "patch";
@@ -45,6 +60,13 @@ std::shared_ptr<arrow::Schema> ResponseSchema(std::string_view epoch = {});
 /// shape are pinned by the golden samples in tests/wire/.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReplyRow(
     const std::shared_ptr<arrow::Schema>& schema, uint64_t version, std::string_view kind,
+    const std::shared_ptr<arrow::Buffer>& data);
+
+/// One row of an upload (DoPut of an opaque object or delta) around `data`, under
+/// UploadSchema(), `version` 0 (the server assigns versions). Built by the same function
+/// as ReplyRow: the payload buffer is shared, not copied; CapacityError beyond the
+/// `binary` column's 2 GiB.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> UploadRow(
     const std::shared_ptr<arrow::Buffer>& data);
 
 /// Descriptor path elements joined with '/': pyarrow sends one element "a/s/o", a client

@@ -1,5 +1,7 @@
 #include "protocol/protocol.h"
 
+#include <arrow/array.h>
+#include <arrow/record_batch.h>
 #include <arrow/type.h>
 #include <arrow/util/key_value_metadata.h>
 
@@ -49,6 +51,31 @@ TEST(SchemaTest, ResponseSchemaMatchesUpstream) {
   EXPECT_FALSE(schema->field(2)->nullable());
   EXPECT_EQ(schema->metadata()->Get(kEpochMetadataKey).ValueOrDie(), "abc");
   EXPECT_EQ(ResponseSchema()->metadata(), nullptr);
+}
+
+// Uploads and replies are built by one function (protocol.cc OneRow): both share the
+// payload buffer, and the upload row is exactly UploadSchema with version 0.
+TEST(RowTest, UploadAndReplyRowsShareThePayloadBuffer) {
+  auto data = arrow::Buffer::FromString("payload");
+  ASSERT_OK_AND_ASSIGN(auto upload, UploadRow(data));
+  EXPECT_TRUE(upload->schema()->Equals(*UploadSchema()));
+  ASSERT_EQ(upload->num_rows(), 1);
+  EXPECT_EQ(std::static_pointer_cast<arrow::UInt64Array>(upload->column(0))->Value(0),
+            0u);
+  auto upload_data = std::static_pointer_cast<arrow::BinaryArray>(upload->column(1));
+  EXPECT_EQ(upload_data->GetView(0), "payload");
+  EXPECT_EQ(upload_data->value_data()->data(), data->data());  // not copied
+  ASSERT_OK(upload->ValidateFull());
+
+  ASSERT_OK_AND_ASSIGN(auto reply, ReplyRow(ResponseSchema(), 7, kKindPatch, data));
+  EXPECT_EQ(std::static_pointer_cast<arrow::UInt64Array>(reply->column(0))->Value(0), 7u);
+  EXPECT_EQ(std::static_pointer_cast<arrow::StringArray>(reply->column(1))->GetView(0),
+            kKindPatch);
+  EXPECT_EQ(std::static_pointer_cast<arrow::BinaryArray>(reply->column(2))
+                ->value_data()
+                ->data(),
+            data->data());
+  ASSERT_OK(reply->ValidateFull());
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include "base/check.h"
+
 namespace foc {
 
 std::string_view ChangeKindName(ChangeKind kind) {
@@ -27,10 +29,10 @@ arrow::Result<ChangeKind> ParseChangeKind(std::string_view name) {
 
 // Shared by the feed and its subscriptions, so either may go first.
 struct Subscription::Core {
-  mutable std::mutex mu;
-  std::vector<Subscription*> subscribers;  // guarded by mu
-  bool closed = false;                     // guarded by mu
-  std::atomic<int64_t> count{0};           // subscribers.size(), read without mu
+  mutable Mutex mu;
+  std::vector<Subscription*> subscribers FOC_GUARDED_BY(mu);
+  bool closed FOC_GUARDED_BY(mu) = false;
+  std::atomic<int64_t> count{0};  // subscribers.size(), read without mu
   std::atomic<int64_t> published{0};
   std::atomic<int64_t> delivered{0};
   std::atomic<int64_t> dropped{0};
@@ -41,7 +43,7 @@ Subscription::Subscription(std::shared_ptr<Core> core, std::vector<KeyPattern> p
     : feed_(std::move(core)), patterns_(std::move(patterns)), max_queue_(max_queue) {}
 
 Subscription::~Subscription() {
-  std::lock_guard<std::mutex> lock(feed_->mu);
+  MutexLock lock(&feed_->mu);
   auto& subs = feed_->subscribers;
   subs.erase(std::remove(subs.begin(), subs.end(), this), subs.end());
   feed_->count = static_cast<int64_t>(subs.size());
@@ -55,7 +57,7 @@ bool Subscription::Matches(const ObjectKey& key) const {
 }
 
 void Subscription::Offer(const Change& change, int64_t* delivered, int64_t* dropped) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!final_.ok()) return;
   if (queue_.size() >= max_queue_) {
     final_ = arrow::Status::CapacityError(
@@ -69,19 +71,23 @@ void Subscription::Offer(const Change& change, int64_t* delivered, int64_t* drop
     queue_.push_back(change);
     ++*delivered;
   }
-  cv_.notify_one();
+  // Bounded: a queue never holds more than max_queue_ Changes.
+  FOC_DCHECK_LE(queue_.size(), max_queue_);
+  cv_.Signal();
 }
 
 void Subscription::End(arrow::Status final_status) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (final_.ok()) final_ = std::move(final_status);
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 arrow::Status Subscription::Next(std::chrono::milliseconds timeout,
                                  std::vector<Change>* out) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return !queue_.empty() || !final_.ok(); });
+  MutexLock lock(&mu_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (queue_.empty() && final_.ok() && cv_.WaitUntil(deadline)) {
+  }
   // Queued changes first: a closed feed still hands out what was committed before.
   if (!queue_.empty()) {
     out->insert(out->end(), std::make_move_iterator(queue_.begin()),
@@ -102,7 +108,7 @@ arrow::Result<std::unique_ptr<Subscription>> ChangeFeed::Subscribe(
   if (max_queue == 0) return arrow::Status::Invalid("subscribe: queue limit must be > 0");
   std::unique_ptr<Subscription> sub(
       new Subscription(core_, std::move(patterns), max_queue));
-  std::lock_guard<std::mutex> lock(core_->mu);
+  MutexLock lock(&core_->mu);
   if (core_->closed) {
     // Not registered: the destructor's removal finds nothing.
     return arrow::Status::Cancelled("the change feed is closed (server shutting down)");
@@ -112,14 +118,14 @@ arrow::Result<std::unique_ptr<Subscription>> ChangeFeed::Subscribe(
   return sub;
 }
 
-void ChangeFeed::Publish(Change change) {
+void ChangeFeed::Publish(const Change& change) {
   core_->published++;
   if (core_->count.load(std::memory_order_acquire) == 0) return;
   auto key = ObjectKey::Parse(change.key);
   if (!key.ok()) return;  // the store only publishes valid keys
   int64_t delivered = 0, dropped = 0;
   {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(&core_->mu);
     for (Subscription* s : core_->subscribers) {
       if (s->Matches(*key)) s->Offer(change, &delivered, &dropped);
     }
@@ -129,7 +135,7 @@ void ChangeFeed::Publish(Change change) {
 }
 
 void ChangeFeed::Close() {
-  std::lock_guard<std::mutex> lock(core_->mu);
+  MutexLock lock(&core_->mu);
   core_->closed = true;
   for (Subscription* s : core_->subscribers) {
     s->End(arrow::Status::Cancelled("the server is shutting down; subscribe again"));
@@ -137,7 +143,7 @@ void ChangeFeed::Close() {
 }
 
 void ChangeFeed::DropAll(const std::string& reason) {
-  std::lock_guard<std::mutex> lock(core_->mu);
+  MutexLock lock(&core_->mu);
   for (Subscription* s : core_->subscribers) {
     s->End(arrow::Status::CapacityError(reason,
                                         "; resync: subscribe again naming the "

@@ -22,11 +22,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +32,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "base/mutex.h"
 #include "key/key.h"
 
 namespace foc {
@@ -100,10 +99,10 @@ class Subscription {
   std::shared_ptr<Core> feed_;
   const std::vector<KeyPattern> patterns_;
   const size_t max_queue_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Change> queue_;
-  arrow::Status final_;  // not OK once dropped or closed
+  Mutex mu_;  // acquired after the feed's (Core::mu), never before
+  CondVar cv_{&mu_};
+  std::deque<Change> queue_ FOC_GUARDED_BY(mu_);
+  arrow::Status final_ FOC_GUARDED_BY(mu_);  // not OK once dropped or closed
 };
 
 /// The fan-out point. Publish never blocks on a subscriber.
@@ -120,7 +119,7 @@ class ChangeFeed {
   arrow::Result<std::unique_ptr<Subscription>> Subscribe(std::vector<KeyPattern> patterns,
                                                          size_t max_queue);
   /// Offers `change` to every matching subscriber. Cheap when nobody subscribes.
-  void Publish(Change change);
+  void Publish(const Change& change);
   /// Ends every subscription (Next() → Cancelled) and refuses new ones.
   void Close();
   /// Drops every current subscriber as if its queue had overflowed (Next() →

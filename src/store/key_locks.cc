@@ -1,5 +1,7 @@
 #include "store/key_locks.h"
 
+#include "base/check.h"
+
 namespace foc {
 
 KeyLocks::Guard::Guard(KeyLocks* table, std::string key, bool exclusive)
@@ -24,7 +26,7 @@ KeyLocks::Guard::~Guard() {
 }
 
 std::shared_mutex* KeyLocks::Acquire(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& slot = slots_[key];
   if (!slot) slot = std::make_unique<Slot>();
   slot->refs++;
@@ -32,13 +34,22 @@ std::shared_mutex* KeyLocks::Acquire(const std::string& key) {
 }
 
 void KeyLocks::Release(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = slots_.find(key);
+  // Every Release pairs with the Acquire that created or shared the slot.
+  FOC_DCHECK(it != slots_.end());
+  FOC_DCHECK_GT(it->second->refs, 0);
   if (--it->second->refs == 0) slots_.erase(it);
 }
 
+bool KeyLocks::Held(const std::string& key) const {
+  MutexLock lock(&mu_);
+  auto it = slots_.find(key);
+  return it != slots_.end() && it->second->refs > 0;
+}
+
 size_t KeyLocks::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return slots_.size();
 }
 

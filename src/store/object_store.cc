@@ -5,16 +5,15 @@
 #include <chrono>
 #include <limits>
 #include <map>
-#include <mutex>
-#include <shared_mutex>
-#include <unordered_map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "base/check.h"
+#include "base/mutex.h"
 #include "store/key_locks.h"
 #include "store/tiers.h"
+#include "store/version_floors.h"
 
 namespace foc {
 namespace {
@@ -46,10 +45,11 @@ class ObjectStore::Impl {
                 options.eviction ? options.max_objects : 0,
                 /*sole_copy=*/durable_ == nullptr,
                 options.memory_full == MemoryFullPolicy::kRefuse,
-                [this](TierKind tier, std::vector<Eviction> burst) {
-                  OnEvicted(tier, std::move(burst), /*end_of_burst=*/true);
+                [this](TierKind tier, const std::vector<Eviction>& burst) {
+                  OnEvicted(tier, burst, /*end_of_burst=*/true);
                 }),
         recent_(static_cast<size_t>(std::max<int64_t>(options.recent_evictions, 1))),
+        floors_(static_cast<size_t>(std::max<int64_t>(options.max_version_floors, 1))),
         eviction_log_(kEvictionLogInterval) {}
 
   arrow::Status Open() {
@@ -57,27 +57,30 @@ class ObjectStore::Impl {
     if (durable_) {
       StorageEngine& engine = durable_->engine();
       ARROW_ASSIGN_OR_RAISE(epoch_, engine.InstanceId());
-      std::vector<std::pair<ObjectKey, uint64_t>> scanned;
-      ARROW_RETURN_NOT_OK(engine.Scan([&](StoredObjectInfo info) {
-        index_[info.key.str()] =
-            IndexEntry{info.version, info.payload_bytes, info.delta_count, info.native};
-        if (durable_->limited()) scanned.emplace_back(std::move(info.key), info.version);
-        ++count;
-      }));
+      std::vector<StoredObjectInfo> scanned;
+      ARROW_RETURN_NOT_OK(engine.Scan(
+          [&](StoredObjectInfo info) { scanned.push_back(std::move(info)); }));
+      count = static_cast<int64_t>(scanned.size());
+      {
+        WriterMutexLock lock(&index_mu_);
+        for (const auto& info : scanned) {
+          index_[info.key.str()] =
+              IndexEntry{info.version, info.payload_bytes, info.delta_count, info.native};
+        }
+      }
       // After the scan (the engine may hold its own locks while visiting): charge the
       // durable tier's LRU what the engine counted for each object.
-      for (const auto& [key, version] : scanned) durable_->Stored(key, version);
-      ARROW_ASSIGN_OR_RAISE(auto floors, engine.LoadFloors());
-      for (auto& f : floors) {
-        auto& v = floors_[f.pattern];
-        v = std::max(v, f.version);
+      if (durable_->limited()) {
+        for (const auto& info : scanned) durable_->Stored(info.key, info.version);
       }
+      ARROW_ASSIGN_OR_RAISE(auto floors, engine.LoadFloors());
+      for (const auto& f : floors) RaiseFloor(f.pattern, f.version);
     }
     // A memory-only store is a new data set at every start (clients must not trust
     // what they cached from a previous one).
     if (epoch_.empty()) epoch_ = NewUuid4();
     spdlog::info("store: {} objects indexed, {} version floors, {}", count,
-                 floors_.size(),
+                 version_floors_size(),
                  durable_ ? "storage " + durable_->Describe()
                           : std::string("storage none (memory tier only)"));
     return arrow::Status::OK();
@@ -125,7 +128,7 @@ class ObjectStore::Impl {
   }
 
   arrow::Result<WriteResult> Patch(const ObjectKey& key,
-                                   std::shared_ptr<arrow::Buffer> delta) {
+                                   const std::shared_ptr<arrow::Buffer>& delta) {
     while (true) {
       arrow::Status st;
       {
@@ -225,7 +228,7 @@ class ObjectStore::Impl {
     ARROW_ASSIGN_OR_RAISE(auto files, engine.LocalFiles(key));
     LocalObject out{key, files.back().version, false, std::move(files)};
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       auto it = index_.find(key.str());
       if (it == index_.end() || it->second.version != out.version) {
         return arrow::Status::IOError("object ", key.str(),
@@ -245,7 +248,7 @@ class ObjectStore::Impl {
     std::vector<std::string> keys;
     uint64_t floor = 0;
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       const std::string& prefix = pattern.key_prefix();
       const bool exact = pattern.kind() == KeyPattern::Kind::kObject;
       for (auto it = index_.lower_bound(prefix);
@@ -278,7 +281,7 @@ class ObjectStore::Impl {
       uint64_t version = 0;
       bool live = false;
       {
-        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        WriterMutexLock lock(&index_mu_);
         auto it = index_.find(k);
         if (it != index_.end()) {
           version = it->second.version;
@@ -291,13 +294,16 @@ class ObjectStore::Impl {
       }
       if (version > floor)
         ARROW_RETURN_NOT_OK(RecordFloor(k, version));  // patched meanwhile
+      // The guarantee DELETE gives: the key's next version is above the one removed
+      // (floors may be folded into their app's, never lowered).
+      FOC_DCHECK_GE(FloorFor(key), version);
       if (live) {
         if (durable_) {
           ARROW_RETURN_NOT_OK(durable_->engine().Remove(key));
           durable_->Forget(k);
         }
         memory_.Erase(k);
-        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        WriterMutexLock lock(&index_mu_);
         index_.erase(k);
       }
       changes_.Publish({k, version, ChangeKind::kDelete});
@@ -308,7 +314,7 @@ class ObjectStore::Impl {
 
   std::vector<ObjectListing> List() const {
     std::vector<ObjectListing> out;
-    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    ReaderMutexLock lock(&index_mu_);
     out.reserve(index_.size());
     for (const auto& [k, e] : index_) {
       auto key = ObjectKey::Parse(k);
@@ -318,7 +324,7 @@ class ObjectStore::Impl {
   }
 
   arrow::Result<ObjectListing> Lookup(const ObjectKey& key) const {
-    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    ReaderMutexLock lock(&index_mu_);
     auto it = index_.find(key.str());
     if (it != index_.end()) return Listing(key, it->second);
     if (const auto* e = recent_.Find(key.str())) return EvictedError(key, e->tier);
@@ -333,7 +339,7 @@ class ObjectStore::Impl {
   StoreStats stats() const {
     StoreStats s;
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       s.objects = static_cast<int64_t>(index_.size());
     }
     const auto cs = memory_.stats();
@@ -353,12 +359,16 @@ class ObjectStore::Impl {
   }
 
   int64_t index_size() const {
-    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    ReaderMutexLock lock(&index_mu_);
     return static_cast<int64_t>(index_.size());
   }
   int64_t recent_evictions_size() const {
-    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    ReaderMutexLock lock(&index_mu_);
     return static_cast<int64_t>(recent_.size());
+  }
+  int64_t version_floors_size() const {
+    MutexLock lock(&floors_mu_);
+    return static_cast<int64_t>(floors_.size());
   }
 
   const std::string& epoch() const { return epoch_; }
@@ -390,7 +400,7 @@ class ObjectStore::Impl {
   arrow::Result<uint64_t> CurrentVersionForWrite(const ObjectKey& key) {
     const uint64_t floor = FloorFor(key);
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       auto it = index_.find(key.str());
       if (it != index_.end()) return std::max(it->second.version, floor);
     }
@@ -417,19 +427,14 @@ class ObjectStore::Impl {
 
   // The highest version `key` ever had that is not in the index: floors of DELETEs and
   // of forgotten evictions, and the version of a recent eviction.
-  uint64_t FloorFor(const ObjectKey& key) {
+  uint64_t FloorFor(const ObjectKey& key) const {
     uint64_t floor = 0;
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       if (const auto* e = recent_.Find(key.str())) floor = e->version;
     }
-    std::lock_guard<std::mutex> lock(floors_mu_);
-    for (const std::string& p :
-         {key.str(), std::string(key.prefix()), std::string(key.app()) + "/*"}) {
-      auto it = floors_.find(p);
-      if (it != floors_.end()) floor = std::max(floor, it->second);
-    }
-    return floor;
+    MutexLock lock(&floors_mu_);
+    return std::max(floor, floors_.For(key));
   }
 
   // A floor for `pattern`: durable first (when there is a durable tier), then in memory.
@@ -441,14 +446,13 @@ class ObjectStore::Impl {
     return arrow::Status::OK();
   }
   void RaiseFloor(const std::string& pattern, uint64_t version) {
-    std::lock_guard<std::mutex> lock(floors_mu_);
-    auto& v = floors_[pattern];
-    v = std::max(v, version);
+    MutexLock lock(&floors_mu_);
+    floors_.Raise(pattern, version);
   }
 
   arrow::Status CheckIndexed(const ObjectKey& key) {
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       if (index_.count(key.str())) return arrow::Status::OK();
       if (const auto* e = recent_.Find(key.str())) return EvictedError(key, e->tier);
     }
@@ -457,17 +461,18 @@ class ObjectStore::Impl {
   }
 
   bool RecentlyEvicted(const ObjectKey& key) const {
-    std::shared_lock<std::shared_mutex> lock(index_mu_);
+    ReaderMutexLock lock(&index_mu_);
     return recent_.Find(key.str()) != nullptr;
   }
 
   // Reads an object that exists in storage but not in the index, and indexes it. Caller
   // holds the key's lock (shared or exclusive).
   arrow::Result<Object::Ptr> Adopt(const ObjectKey& key) {
+    FOC_DCHECK(locks_.Held(key.str()));
     ARROW_ASSIGN_OR_RAISE(auto object, durable_->engine().Read(key));
     bool inserted = false;
     {
-      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      WriterMutexLock lock(&index_mu_);
       inserted = index_.try_emplace(key.str(), EntryOf(*object)).second;
     }
     if (inserted) {
@@ -480,12 +485,13 @@ class ObjectStore::Impl {
   // The object, from memory (pinned) or the durable tier (cached when it fits). Caller
   // holds the key's lock.
   arrow::Result<Object::Ptr> Load(const ObjectKey& key) {
+    FOC_DCHECK(locks_.Held(key.str()));
     if (auto object = memory_.Lookup(key.str())) {
       if (durable_) durable_->Touched(key.str());
       return object;
     }
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       if (const auto* e = recent_.Find(key.str())) return EvictedError(key, e->tier);
       if (!durable_) {
         if (!index_.count(key.str())) {
@@ -508,7 +514,7 @@ class ObjectStore::Impl {
     if (!written.IsCapacityError()) {
       memory_.Erase(key.str());
       durable_->Forget(key.str());
-      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      WriterMutexLock lock(&index_mu_);
       index_.erase(key.str());
     }
     return written;
@@ -523,7 +529,7 @@ class ObjectStore::Impl {
     if (!written.ok()) return DurableWriteFailed(key, std::move(written));
     durable_->Stored(key, version);
     memory_.Erase(key.str());  // the previous version, if it was resident
-    std::unique_lock<std::shared_mutex> lock(index_mu_);
+    WriterMutexLock lock(&index_mu_);
     index_[key.str()] = IndexEntry{version, spool->payload_bytes(), 0, false};
     recent_.Take(key.str());  // stored again: no longer "evicted"
     return arrow::Status::OK();
@@ -532,6 +538,7 @@ class ObjectStore::Impl {
   // Makes `object` the key's new state: durable first, then memory, then the index.
   // Caller holds the key's writer lock.
   arrow::Status Store(const ObjectKey& key, const Object::Ptr& object, bool append) {
+    FOC_DCHECK(locks_.Held(key.str()));
     if (!durable_) return StoreInMemoryOnly(key, object);
     StorageEngine& engine = durable_->engine();
     arrow::Status written =
@@ -539,9 +546,13 @@ class ObjectStore::Impl {
     if (!written.ok()) return DurableWriteFailed(key, std::move(written));
     durable_->Stored(key, object->version());
     ARROW_RETURN_NOT_OK(memory_.Insert(key.str(), object).status());
-    std::unique_lock<std::shared_mutex> lock(index_mu_);
-    index_[key.str()] = EntryOf(*object);
+    WriterMutexLock lock(&index_mu_);
+    IndexEntry& entry = index_[key.str()];
+    // Versions of a key only go up (entry.version is 0 for a key new to the index).
+    FOC_DCHECK_GT(object->version(), entry.version);
+    entry = EntryOf(*object);
     recent_.Take(key.str());  // stored again: no longer "evicted"
+    CheckKeyLocked(key.str());
     return arrow::Status::OK();
   }
 
@@ -551,16 +562,19 @@ class ObjectStore::Impl {
     std::optional<IndexEntry> previous;
     std::optional<RecentEvictions::Entry> previously_evicted;
     {
-      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      WriterMutexLock lock(&index_mu_);
       auto it = index_.find(key.str());
       if (it != index_.end()) previous = it->second;
       previously_evicted = recent_.Take(key.str());
+      FOC_DCHECK(!previous || object->version() > previous->version);
+      FOC_DCHECK(!previously_evicted || object->version() > previously_evicted->version);
       index_[key.str()] = EntryOf(*object);
+      CheckKeyLocked(key.str());
     }
     auto inserted = memory_.Insert(key.str(), object);
     if (!inserted.ok()) {
       refused_writes_++;
-      std::unique_lock<std::shared_mutex> lock(index_mu_);
+      WriterMutexLock lock(&index_mu_);
       if (previous) {
         index_[key.str()] = *previous;
       } else {
@@ -613,7 +627,7 @@ class ObjectStore::Impl {
     ARROW_ASSIGN_OR_RAISE(auto key, ObjectKey::Parse(victim.key));
     auto guard = locks_.Exclusive(victim.key);
     {
-      std::shared_lock<std::shared_mutex> lock(index_mu_);
+      ReaderMutexLock lock(&index_mu_);
       auto it = index_.find(victim.key);
       if (it == index_.end() || it->second.version != victim.version) return false;
     }
@@ -632,17 +646,18 @@ class ObjectStore::Impl {
   // durable copy stays) and are only counted by the cache. A line is logged per burst
   // (EvictionLog). Called without the cache's lock; for the memory tier possibly under
   // another key's writer lock (so it takes no key locks).
-  void OnEvicted(TierKind tier, std::vector<Eviction> burst, bool end_of_burst) {
+  void OnEvicted(TierKind tier, const std::vector<Eviction>& burst, bool end_of_burst) {
     if (tier == TierKind::kMemory && durable_) return;
     int64_t objects = 0;
     int64_t bytes = 0;
     for (const auto& e : burst) {
       {
-        std::unique_lock<std::shared_mutex> lock(index_mu_);
+        WriterMutexLock lock(&index_mu_);
         auto it = index_.find(e.key);
         if (it == index_.end() || it->second.version != e.version) continue;
         index_.erase(it);
         ForgetIfNeeded(recent_.Add(e.key, RecentEvictions::Entry{e.version, tier}));
+        CheckKeyLocked(e.key);
       }
       if (tier == TierKind::kDurable) memory_.Erase(e.key);
       ++objects;
@@ -661,10 +676,18 @@ class ObjectStore::Impl {
   // Folds the version of an evicted key the recent set forgot into its app's floor: a
   // later write of the key (or any new key of the app) continues above it. In memory
   // only: a durable tier recorded the key's own floor durably when it evicted it.
-  void ForgetIfNeeded(const std::optional<RecentEvictions::Forgotten>& forgotten) {
+  void ForgetIfNeeded(const std::optional<RecentEvictions::Forgotten>& forgotten)
+      FOC_REQUIRES(index_mu_) {
     if (!forgotten) return;
     const auto slash = forgotten->key.find('/');
     RaiseFloor(forgotten->key.substr(0, slash) + "/*", forgotten->version);
+  }
+
+  // The index/tier invariant for one key: a key is live (index_) or recently evicted
+  // (recent_), never both.
+  void CheckKeyLocked(const std::string& key) const FOC_REQUIRES_SHARED(index_mu_) {
+    FOC_DCHECK(!(index_.count(key) > 0 && recent_.Find(key) != nullptr));
+    (void)key;
   }
 
   const StoreOptions options_;
@@ -674,12 +697,15 @@ class ObjectStore::Impl {
   KeyLocks locks_;
   MemoryTier memory_;
 
-  mutable std::shared_mutex index_mu_;
-  std::map<std::string, IndexEntry> index_;  // ordered: prefix scans for DELETE
-  RecentEvictions recent_;                   // guarded by index_mu_
+  // Lock order: a key's lock (locks_), then index_mu_, then floors_mu_ (ForgetIfNeeded
+  // raises a floor under index_mu_); never floors_mu_ then index_mu_.
+  mutable SharedMutex index_mu_;
+  // ordered: prefix scans for DELETE. A key is in at most one of index_ and recent_.
+  std::map<std::string, IndexEntry> index_ FOC_GUARDED_BY(index_mu_);
+  RecentEvictions recent_ FOC_GUARDED_BY(index_mu_);
 
-  std::mutex floors_mu_;
-  std::unordered_map<std::string, uint64_t> floors_;  // pattern -> version floor
+  mutable Mutex floors_mu_ FOC_ACQUIRED_AFTER(index_mu_);
+  VersionFloors floors_ FOC_GUARDED_BY(floors_mu_);
 
   EvictionLog eviction_log_;
   std::atomic<int64_t> lost_objects_{0};
@@ -712,7 +738,7 @@ arrow::Result<std::unique_ptr<UploadSpool>> ObjectStore::BeginUpload() {
 }
 arrow::Result<WriteResult> ObjectStore::Patch(const ObjectKey& key,
                                               std::shared_ptr<arrow::Buffer> delta) {
-  return impl_->Patch(key, std::move(delta));
+  return impl_->Patch(key, delta);
 }
 arrow::Result<ReadResult> ObjectStore::Get(const ObjectKey& key,
                                            uint64_t client_version) {
@@ -737,6 +763,7 @@ int64_t ObjectStore::index_size() const { return impl_->index_size(); }
 int64_t ObjectStore::recent_evictions_size() const {
   return impl_->recent_evictions_size();
 }
+int64_t ObjectStore::version_floors_size() const { return impl_->version_floors_size(); }
 ChangeFeed& ObjectStore::changes() { return impl_->changes(); }
 arrow::Result<LocalObject> ObjectStore::MapLocal(const ObjectKey& key) {
   return impl_->MapLocal(key);

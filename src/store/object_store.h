@@ -50,6 +50,9 @@ struct StoreOptions {
   /// Evicted keys remembered so that GET says "evicted" rather than "not found"; older
   /// ones are forgotten (their versions folded into their app's version floor).
   int64_t recent_evictions = 65536;
+  /// Session and key version floors kept in memory (DELETEs' and forgotten evictions');
+  /// beyond it the oldest is folded into its app's floor (store/version_floors.h).
+  int64_t max_version_floors = 65536;
 };
 
 /// The store that is its own version authority (see store/store.h).
@@ -59,7 +62,7 @@ class ObjectStore final : public Store {
   /// A null `storage` (`storage: none`) opens a store with a memory tier only.
   static arrow::Result<std::unique_ptr<ObjectStore>> Open(
       StoreOptions options, std::unique_ptr<StorageEngine> storage);
-  ~ObjectStore();
+  ~ObjectStore() override;
 
   /// Identifies this store's data set; changes whenever state may have been lost (each
   /// start of a memory-only server). Sent as schema metadata `flame.cache.epoch` and
@@ -92,6 +95,9 @@ class ObjectStore final : public Store {
   int64_t index_size() const;
   /// Keys in the recent-evictions set (bounded by StoreOptions::recent_evictions).
   int64_t recent_evictions_size() const;
+  /// Version floors held in memory: at most StoreOptions::max_version_floors session and
+  /// key floors plus one per app (store/version_floors.h).
+  int64_t version_floors_size() const;
   /// Every committed PUT, PATCH and deleted key, published after it is durable and
   /// visible, in commit order per key (see store/change_feed.h).
   ChangeFeed& changes();

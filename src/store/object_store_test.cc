@@ -92,6 +92,41 @@ TEST(ObjectStoreTest, VersionsContinueAfterDeleteAndRecreate) {
   }
 }
 
+// Issue 12: with storage: none every DELETE of a distinct session used to leave one
+// version floor in memory forever. The floors stay bounded (the oldest fold into their
+// app's floor) and every deleted session's keys still continue above their old versions.
+TEST(ObjectStoreTest, DeleteFloorsStayBoundedAndVersionsStillIncrease) {
+  StoreOptions options;
+  options.max_version_floors = 16;
+  auto store = MemoryStore(options);
+  constexpr int kSessions = 500;
+  std::map<std::string, uint64_t> deleted;  // session -> version its key had
+  for (int i = 0; i < kSessions; ++i) {
+    const std::string session = "s" + std::to_string(i);
+    ASSERT_OK_AND_ASSIGN(auto w,
+                         store->Put(Target("app", session, "o"), {Bytes("v"), {}}));
+    // A few versions each, different per session, so that the floors differ.
+    for (int p = 0; p < i % 4; ++p) ASSERT_OK(store->Patch(w.key, Bytes("p")));
+    ASSERT_OK_AND_ASSIGN(auto before, store->Lookup(w.key));
+    ASSERT_OK_AND_ASSIGN(auto pattern, KeyPattern::Parse("app/" + session));
+    ASSERT_OK_AND_ASSIGN(auto removed, store->Delete(pattern));
+    ASSERT_EQ(removed, 1);
+    deleted[session] = before.version;
+    // 16 session floors, plus the app's own.
+    EXPECT_LE(store->version_floors_size(), 16 + 1) << session;
+  }
+  for (const auto& [session, old_version] : deleted) {
+    ASSERT_OK_AND_ASSIGN(auto key, ObjectKey::Make("app", session, "o"));
+    EXPECT_STATUS(KeyError, "not found", store->Get(key, 0));
+    ASSERT_OK_AND_ASSIGN(auto again,
+                         store->Put(Target("app", session, "o"), {Bytes("w"), {}}));
+    EXPECT_GT(again.version, old_version) << session;
+    ASSERT_OK_AND_ASSIGN(auto read, store->Get(key, 0));
+    EXPECT_EQ(Text(read.object->data()), "w");
+  }
+  EXPECT_LE(store->version_floors_size(), 16 + 1);
+}
+
 TEST(ObjectStoreTest, DeleteMatchesByComponent) {
   auto store = MemoryStore();
   ASSERT_OK(store->Put(Target("a", "s", "x"), {Bytes("1"), {}}));

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/check.h"
 #include "storage/storage_full.h"
 
 namespace foc {
@@ -147,14 +148,10 @@ std::optional<RecentEvictions::Forgotten> RecentEvictions::Add(const std::string
     entries_.erase(it);
   }
   // Stale positions (keys written again or deleted) are dropped when they pile up.
-  if (order_.size() > 2 * capacity_ + 16) {
-    std::deque<std::pair<std::string, uint64_t>> live;
-    for (auto& [k, q] : order_) {
-      auto it = entries_.find(k);
-      if (it != entries_.end() && it->second.seq == q) live.emplace_back(std::move(k), q);
-    }
-    order_ = std::move(live);
-  }
+  DropStalePositions(&order_, entries_, capacity_);
+  // Bounded: the set never holds more than its capacity, and every entry has a position.
+  FOC_DCHECK_LE(entries_.size(), capacity_);
+  FOC_DCHECK_LE(entries_.size(), order_.size());
   return forgotten;
 }
 
@@ -185,7 +182,7 @@ std::vector<std::pair<std::string, RecentEvictions::Entry>> RecentEvictions::Wit
 // EvictionLog
 
 EvictionLog::~EvictionLog() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto now = std::chrono::steady_clock::now();
   for (int t = 0; t < 2; ++t) {
     if (pending_[t].objects > 0) LogLocked(static_cast<TierKind>(t), &pending_[t], now);
@@ -194,7 +191,7 @@ EvictionLog::~EvictionLog() {
 
 void EvictionLog::Add(TierKind tier, int64_t objects, int64_t bytes) {
   if (objects <= 0) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Pending& p = pending_[static_cast<int>(tier)];
   if (p.objects == 0) p.since = std::chrono::steady_clock::now();
   p.objects += objects;
@@ -202,7 +199,7 @@ void EvictionLog::Add(TierKind tier, int64_t objects, int64_t bytes) {
 }
 
 void EvictionLog::Flush(TierKind tier, const std::string& why) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Pending& p = pending_[static_cast<int>(tier)];
   p.why = why;
   if (p.objects == 0) return;

@@ -20,11 +20,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,9 +30,11 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "base/mutex.h"
 #include "cache/lru_cache.h"
 #include "object/object.h"
 #include "storage/storage_engine.h"
+#include "store/fifo_positions.h"
 
 namespace foc {
 
@@ -165,8 +165,7 @@ class RecentEvictions {
   const size_t capacity_;
   uint64_t next_seq_ = 0;
   std::map<std::string, Slot> entries_;  // ordered: DELETE by prefix
-  std::deque<std::pair<std::string, uint64_t>>
-      order_;  // oldest first; stale seqs skipped
+  FifoPositions order_;                  // oldest first; stale seqs skipped
 };
 
 /// One warning line per tier per eviction burst, and at most one per `interval`: a burst
@@ -192,11 +191,12 @@ class EvictionLog {
     std::chrono::steady_clock::time_point since{};
     std::string why;
   };
-  void LogLocked(TierKind tier, Pending* p, std::chrono::steady_clock::time_point now);
+  void LogLocked(TierKind tier, Pending* p, std::chrono::steady_clock::time_point now)
+      FOC_REQUIRES(mu_);
 
   const std::chrono::steady_clock::duration interval_;
-  std::mutex mu_;
-  Pending pending_[2];
+  Mutex mu_;
+  Pending pending_[2] FOC_GUARDED_BY(mu_);
 };
 
 }  // namespace foc

@@ -19,6 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("FOC_SERVER_BINARY", ROOT / "build/release/src/server/flame-object-cache"))
+# What ListActions answers, in order: the types of kListedActions (src/protocol/protocol.h).
+LISTED_ACTIONS = ["DELETE", "MEMBERS", "INFO"]
 LISTEN_RE = re.compile(r"listening on (\S+)")
 METRICS_RE = re.compile(r"flame-object-cache metrics at (\S+)")
 

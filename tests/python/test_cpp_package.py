@@ -50,6 +50,8 @@ def test_install_layout(prefix: Path) -> None:
     assert (prefix / "include/flame_object_cache/client_cache.h").is_file()
     assert (prefix / "include/flame_object_cache/detail/key/key.h").is_file()
     assert (prefix / "include/flame_object_cache/detail/object/object.h").is_file()
+    assert (prefix / "include/flame_object_cache/detail/base/mutex.h").is_file()
+    assert (prefix / "include/flame_object_cache/detail/cache/lru_cache.h").is_file()
     assert (prefix / "lib/libflame_object_cache_client.so.0").exists()
     assert (prefix / "lib/cmake/FlameObjectCache/FlameObjectCacheConfig.cmake").is_file()
     assert (prefix / "lib/cmake/FlameObjectCache/FlameObjectCacheConfigVersion.cmake").is_file()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 import yaml
 
-from conftest import BINARY, ServerProcess, hermetic_env
+from conftest import BINARY, LISTED_ACTIONS, ServerProcess, hermetic_env
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -139,7 +139,7 @@ def test_wildcard_bind_advertises_a_dialable_address() -> None:
     try:
         assert server.endpoint.startswith("grpc://127.0.0.1:")
         client = flight.connect(server.endpoint)
-        assert [a.type for a in client.list_actions()] == ["DELETE", "MEMBERS", "INFO"]
+        assert [a.type for a in client.list_actions()] == LISTED_ACTIONS
         client.close()
     finally:
         assert server.stop() == 0
@@ -150,7 +150,7 @@ def test_ipv6_loopback() -> None:
     try:
         assert server.endpoint.startswith("grpc://[::1]:")
         client = flight.connect(server.endpoint)
-        assert [a.type for a in client.list_actions()] == ["DELETE", "MEMBERS", "INFO"]
+        assert [a.type for a in client.list_actions()] == LISTED_ACTIONS
         client.close()
     finally:
         assert server.stop() == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 import pytest
 
-from conftest import BINARY, ROOT, ServerProcess
+from conftest import BINARY, LISTED_ACTIONS, ROOT, ServerProcess
 
 PREFIX = "/opt/flame"
 
@@ -70,7 +70,7 @@ def test_installed_binary_serves(installed: Path, tmp_path: Path) -> None:
     try:
         assert server.metrics_url.startswith("http://127.0.0.1:"), server.output
         client = flight.connect(server.endpoint)
-        assert [a.type for a in client.list_actions()] == ["DELETE", "MEMBERS", "INFO"]
+        assert [a.type for a in client.list_actions()] == LISTED_ACTIONS
         client.close()
     finally:
         assert server.stop() == 0
