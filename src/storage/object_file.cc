@@ -579,7 +579,7 @@ arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& t
 }
 
 arrow::Result<Object::Ptr> ReadBaseFile(
-    std::shared_ptr<arrow::io::RandomAccessFile> file) {
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file) {
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, ReadOptions()));
   const auto& schema = reader->schema();
   if (IsNativeTableSchema(*schema)) {
@@ -609,7 +609,8 @@ arrow::Result<Object::Ptr> ReadBaseFile(
   return Object::MakeOpaque(row->version, std::move(row->data));
 }
 
-arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> file) {
+arrow::Result<Delta> ReadDeltaFile(
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file) {
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, ReadOptions()));
   if (IsNativeTableSchema(*reader->schema())) {
     return arrow::Status::Invalid("a delta file cannot hold a native table");
@@ -622,7 +623,7 @@ arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> 
 }
 
 arrow::Result<ObjectFileHeader> ReadFileHeader(
-    std::shared_ptr<arrow::io::RandomAccessFile> file, bool verify_checksum) {
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file, bool verify_checksum) {
   // One footer read; only the version column is ever loaded: the data column is neither
   // read nor decompressed. (The reader's schema is the projection, with the schema's
   // metadata.)
@@ -659,7 +660,7 @@ arrow::Result<ObjectFileHeader> ReadFileHeader(
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(
-    std::shared_ptr<arrow::io::RandomAccessFile> file) {
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file) {
   ARROW_ASSIGN_OR_RAISE(auto reader, OpenReader(file, ReadOptions()));
   return reader->schema();
 }

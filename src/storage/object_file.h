@@ -101,10 +101,11 @@ arrow::Status WriteNativeFile(arrow::io::OutputStream* out, const NativeTable& t
 /// Reads a base file: a native table (schema metadata marks it) or an opaque row.
 /// Invalid for anything else.
 arrow::Result<Object::Ptr> ReadBaseFile(
-    std::shared_ptr<arrow::io::RandomAccessFile> file);
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file);
 
 /// Reads a delta file (opaque row). Invalid for anything else.
-arrow::Result<Delta> ReadDeltaFile(std::shared_ptr<arrow::io::RandomAccessFile> file);
+arrow::Result<Delta> ReadDeltaFile(
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file);
 
 /// What a file says about itself without its payload.
 struct ObjectFileHeader {
@@ -117,7 +118,8 @@ struct ObjectFileHeader {
 /// only. The version is checked against the footer's; with `verify_checksum` the whole
 /// file is hashed too (meant for files already in memory).
 arrow::Result<ObjectFileHeader> ReadFileHeader(
-    std::shared_ptr<arrow::io::RandomAccessFile> file, bool verify_checksum = false);
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file,
+    bool verify_checksum = false);
 
 /// True for the error of a file whose bytes do not match its recorded checksum or
 /// version: the file is corrupt (quarantine it, never serve it).
@@ -130,6 +132,6 @@ arrow::Result<LocalObjectFile> DescribeObjectFile(const std::string& path);
 
 /// The schema in the file's footer.
 arrow::Result<std::shared_ptr<arrow::Schema>> ReadFileSchema(
-    std::shared_ptr<arrow::io::RandomAccessFile> file);
+    const std::shared_ptr<arrow::io::RandomAccessFile>& file);
 
 }  // namespace foc

@@ -170,7 +170,7 @@ struct Lease {
   std::string text;  // as stored, to tell a renewal apart
 };
 
-std::optional<Lease> ParseLease(std::string text) {
+std::optional<Lease> ParseLease(const std::string& text) {
   Lease l;
   l.text = text;
   std::string_view rest(text);
