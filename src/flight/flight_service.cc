@@ -1,5 +1,7 @@
 #include "flight/flight_service.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -89,6 +91,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(
 
 // Largest base or delta payload: what one cell of the `binary` response column can hold.
 constexpr int64_t kMaxPayloadBytes = std::numeric_limits<int32_t>::max();
+// An upload that received at least this much trims the allocator when it ends
+// (DoPutImpl).
+constexpr int64_t kTrimAfterBytes = int64_t{64} << 20;
 
 // What one upload may hold while it arrives (flight/upload_limits.h).
 struct UploadAdmission {
@@ -510,6 +515,17 @@ arrow::Status FlightService::DoPutImpl(const fl::ServerCallContext& context,
   if (!got_schema.ok()) return MalformedStream(got_schema.status());
   auto schema = *std::move(got_schema);
   UploadBudget::Reservation reservation(options_.upload_budget);
+  // After a large upload, hand the allocator's free memory back to the system: gRPC's
+  // receive buffers and the messages of a 1 GiB upload are freed into glibc's arenas,
+  // which kept 300-800 MiB resident for good (docs/benchmarks.md, "Memory after a large
+  // upload"). malloc_trim costs a few milliseconds, nothing next to receiving
+  // kTrimAfterBytes.
+  struct TrimAfterLargeUpload {
+    const UploadBudget::Reservation& upload;
+    ~TrimAfterLargeUpload() {
+      if (upload.admitted() >= kTrimAfterBytes) ::malloc_trim(0);
+    }
+  } trim{reservation};
   const auto call = CallGuardFactory::RecordOf(context);
   const UploadAdmission admission{
       options_.max_upload_bytes > 0 ? options_.max_upload_bytes : kMaxPayloadBytes,

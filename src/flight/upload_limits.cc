@@ -87,7 +87,11 @@ UploadBudget::Reservation::~Reservation() {
 }
 
 arrow::Status UploadBudget::Reservation::Resize(int64_t bytes) {
-  if (!budget_) return arrow::Status::OK();
+  if (!budget_) {
+    if (bytes > bytes_) admitted_ += bytes - bytes_;
+    bytes_ = bytes;
+    return arrow::Status::OK();
+  }
   const int64_t delta = bytes - bytes_;
   const int64_t total = budget_->in_flight_ += delta;
   if (delta > 0 && budget_->limit_ > 0 && total > budget_->limit_) {
@@ -98,6 +102,7 @@ arrow::Status UploadBudget::Reservation::Resize(int64_t bytes) {
         budget_->limit_,
         " bytes (cache.limits.upload_memory); nothing was stored, retry later");
   }
+  if (delta > 0) admitted_ += delta;
   bytes_ = bytes;
   int64_t peak = budget_->peak_.load();
   while (total > peak && !budget_->peak_.compare_exchange_weak(peak, total)) {

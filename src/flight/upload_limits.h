@@ -64,10 +64,14 @@ class UploadBudget {
     /// total across uploads would exceed the limit.
     arrow::Status Resize(int64_t bytes);
     int64_t bytes() const { return bytes_; }
+    /// The sum of this upload's increases: about the bytes it received, also when each
+    /// batch was released (spooled) before the next arrived.
+    int64_t admitted() const { return admitted_; }
 
    private:
     std::shared_ptr<UploadBudget> budget_;
     int64_t bytes_ = 0;
+    int64_t admitted_ = 0;
   };
 
   int64_t limit() const { return limit_; }
