@@ -93,7 +93,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextBatch(
 constexpr int64_t kMaxPayloadBytes = std::numeric_limits<int32_t>::max();
 // An upload that received at least this much trims the allocator when it ends
 // (DoPutImpl).
-constexpr int64_t kTrimAfterBytes = int64_t{64} << 20;
+constexpr int64_t kTrimAfterBytes = int64_t{256} << 20;
 
 // What one upload may hold while it arrives (flight/upload_limits.h).
 struct UploadAdmission {
