@@ -447,7 +447,8 @@ class DiskStorage final : public StorageEngine {
   // Scan helpers. ScanApp lists an app's sessions (removing and quarantining what is not
   // one) and adds the valid ones to `sessions`; Scan then runs ScanSession on them from
   // kScanThreads threads, `visit` serialised.
-  void ScanApp(const std::string& app, std::vector<std::string>* sessions);
+  void ScanApp(const std::string& app,
+               std::vector<std::pair<std::string, std::string>>* sessions);
   void ScanSession(const std::string& app, const std::string& session,
                    const std::function<void(StoredObjectInfo)>& visit);
   void ScanObject(const ObjectKey& key, const std::string& rel_base, bool has_deltas,
@@ -1030,7 +1031,7 @@ arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& vis
   }
   ARROW_ASSIGN_OR_RAISE(auto apps, ListDir(root_));
   std::vector<std::string> app_names;
-  std::vector<std::string> sessions;  // "<app>/<session>"
+  std::vector<std::pair<std::string, std::string>> sessions;  // (app, session)
   for (const auto& e : apps) {
     if (e.name.starts_with(".")) continue;  // ours (.flame-cache) or the operator's
     if (e.name == "lost+found") continue;   // the file system's (a dedicated volume)
@@ -1056,10 +1057,11 @@ arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& vis
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i = next++; i < sessions.size(); i = next++) {
-      const auto slash = sessions[i].find('/');
-      ScanSession(sessions[i].substr(0, slash), sessions[i].substr(slash + 1),
-                  serial_visit);
-      RemoveDirIfEmpty(root_ + "/" + sessions[i]);
+      const auto& [app, session] = sessions[i];
+      ScanSession(app, session, serial_visit);
+      std::string dir = root_;
+      dir.append("/").append(app).append("/").append(session);
+      RemoveDirIfEmpty(dir);
     }
   };
   {
@@ -1075,7 +1077,8 @@ arrow::Status DiskStorage::Scan(const std::function<void(StoredObjectInfo)>& vis
   return arrow::Status::OK();
 }
 
-void DiskStorage::ScanApp(const std::string& app, std::vector<std::string>* sessions) {
+void DiskStorage::ScanApp(const std::string& app,
+                          std::vector<std::pair<std::string, std::string>>* sessions) {
   auto listed = ListDir(root_ + "/" + app);
   if (!listed.ok()) {
     spdlog::error("storage: skipping {}: {}", app, listed.status().ToString());
@@ -1095,7 +1098,7 @@ void DiskStorage::ScanApp(const std::string& app, std::vector<std::string>* sess
       Quarantine({rel}, st.message());
       continue;
     }
-    sessions->push_back(rel);
+    sessions->emplace_back(app, e.name);
   }
 }
 

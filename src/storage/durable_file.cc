@@ -58,11 +58,9 @@ class FdOutputStream final : public arrow::io::OutputStream {
 
   arrow::Status Write(const void* data, int64_t nbytes) override {
     const auto* p = static_cast<const uint8_t*>(data);
-    if (static_cast<int64_t>(stage_.size()) + nbytes <= kStageBytes) {
-      stage_.insert(stage_.end(), p, p + nbytes);
-      return arrow::Status::OK();
+    if (static_cast<int64_t>(stage_.size()) + nbytes > kStageBytes) {
+      ARROW_RETURN_NOT_OK(Flush());
     }
-    ARROW_RETURN_NOT_OK(Flush());
     if (nbytes < kStageBytes) {
       stage_.insert(stage_.end(), p, p + nbytes);
       return arrow::Status::OK();
