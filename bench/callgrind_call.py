@@ -83,6 +83,8 @@ def by_object(path: str) -> dict[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", help="a flame-object-cache build (disk storage in a temp dir)")
+    ap.add_argument("--transport", choices=["auto", "callback", "arrow"], default="auto",
+                    help="the server's cache.transport")
     ap.add_argument("--floor", help="foc-grpc-floor instead (answers every DoGet the same)")
     ap.add_argument("--kind", choices=["notmod", "get1k"], default="notmod")
     ap.add_argument("--calls-low", type=int, default=500)
@@ -95,7 +97,8 @@ def main() -> None:
 
         argv, ours = [args.floor, "--reply", _reply_files(tmp)[args.kind]], False
     elif args.binary:
-        argv, ours = [args.binary, "--endpoint", "grpc://127.0.0.1:0", "--storage", os.path.join(tmp, "store")], True
+        argv, ours = [args.binary, "--endpoint", "grpc://127.0.0.1:0", "--storage", os.path.join(tmp, "store"),
+                      "--transport", args.transport], True
     else:
         raise SystemExit("--binary or --floor")
     low = by_object(one_run(argv, args.calls_low, args.kind, ours, tmp))

@@ -31,6 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import shlex
 import shutil
 import socket
 import statistics
@@ -301,11 +302,13 @@ class Target:
     log: list[str] = field(default_factory=list)
 
 
-def start_binary(name: str, binary: str) -> Target:
+def start_binary(name: str, spec: str) -> Target:
+    """`spec`: the binary's path, then any server arguments (`PATH --transport arrow`)."""
+    binary, *extra = shlex.split(spec)
     tmp = tempfile.mkdtemp(prefix=f"foc-sbs-{name}-")
     proc = subprocess.Popen(
         [binary, "--endpoint", "grpc://127.0.0.1:0", "--storage", os.path.join(tmp, "store"),
-         "--max-memory", "16G"],
+         "--max-memory", "16G", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "HOME": tmp},
     )
     assert proc.stdout is not None
@@ -335,7 +338,7 @@ def parse_target(text: str) -> Target:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", action="append", default=[], help="NAME=URL[,pid=PID]")
-    ap.add_argument("--binary", action="append", default=[], help="NAME=PATH of our server binary to start")
+    ap.add_argument("--binary", action="append", default=[], help="NAME=PATH [ARGS] of our server binary to start, e.g. 'arrow=PATH --transport arrow'")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0, help="per scenario, target and round")
     ap.add_argument("--scenarios", default="", help="comma-separated subset (default: all)")

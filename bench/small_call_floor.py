@@ -3,8 +3,9 @@
 
 Runs the same pyarrow Flight clients (separate `spawn`ed processes) against
 
-  * `ours`: flame-object-cache (release build; disk storage in a temp dir), whose Flight
-    service runs on Arrow Flight's synchronous gRPC server (the pyarrow wheel's gRPC);
+  * `ours`: flame-object-cache (release build; disk storage in a temp dir), on its default
+    transport for disk storage, the callback transport (src/transport/); name a second build
+    `arrow=PATH --transport arrow` for Arrow Flight's synchronous gRPC server;
   * `floor`: foc-grpc-floor (bench/grpc_floor.cc), which answers every DoGet with the same
     reply bytes, pre-encoded, on gRPC's callback API (Debian's libgrpc++), no Arrow Flight
     and none of our code in the process — the cost of the transport alone;
@@ -30,6 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import shlex
 import statistics
 import struct
 import subprocess
@@ -182,7 +184,7 @@ def run(target: Target, ticket: bytes, clients: int, seconds: float) -> dict[str
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", action="append", default=[], help="[NAME=]path of a flame-object-cache build")
+    ap.add_argument("--binary", action="append", default=[], help="[NAME=]PATH [ARGS] of a flame-object-cache build, e.g. 'arrow=PATH --transport arrow'")
     ap.add_argument("--floor", help="path of foc-grpc-floor")
     ap.add_argument("--target", action="append", default=[], help="NAME=URL,pid=PID (a running server)")
     ap.add_argument("--rounds", type=int, default=3)
@@ -195,9 +197,11 @@ def main() -> None:
     replies = _reply_files(tmp)
     ours: list[Target] = []
     for spec in args.binary:
-        name, _, path = spec.rpartition("=")
+        name, _, rest = spec.partition("=") if "=" in spec.split()[0] else ("", "", spec)
+        path, *extra = shlex.split(rest)
         store = os.path.join(tmp, f"store-{len(ours)}")
-        ours.append(_start(name or "ours", [path, "--endpoint", "grpc://127.0.0.1:0", "--storage", store],
+        ours.append(_start(name or "ours",
+                           [path, "--endpoint", "grpc://127.0.0.1:0", "--storage", store, *extra],
                            env={**os.environ, "HOME": tmp}))
     others = []
     for spec in args.target:

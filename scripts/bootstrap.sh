@@ -10,14 +10,14 @@ debs=(build-essential cmake ninja-build pkg-config python3-venv
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libbson-dev
       libgtest-dev libgmock-dev openssl
       libcpp-httplib-dev systemd ccache libxxhash-dev libssl-dev
-      nlohmann-json3-dev)
+      nlohmann-json3-dev libgrpc++-dev)
 # Only the tests, checks and fuzzing need these (promtool, etcd, headless Chromium for the
-# status page, clang for fuzz/ and the thread-safety check, clang-format, clang-tidy,
-# libgrpc++ for bench/foc-grpc-floor).
+# status page, clang for fuzz/ and the thread-safety check, clang-format, clang-tidy).
+# libgrpc++-dev (above) is the server's: src/transport/ serves Flight on its callback API.
 # FOC_SKIP_TEST_TOOLS=1 (the container build, deploy/Dockerfile) leaves them and versitygw out.
 if [ "${FOC_SKIP_TEST_TOOLS:-0}" != 1 ]; then
   debs+=(prometheus etcd-server chromium clang clang-format clang-tidy-14
-         libclang-rt-14-dev libgrpc++-dev)
+         libclang-rt-14-dev)
 fi
 missing=()
 for p in "${debs[@]}"; do

@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 db="${1:-build/release/compile_commands.json}"
 [[ -f "$db" ]] || { echo "check-thread-safety: $db missing (build the release preset first)" >&2; exit 2; }
-layers=(src/base src/cache src/client src/flight src/metrics src/config src/cluster src/storage src/store)
+layers=(src/base src/cache src/client src/flight src/metrics src/config src/cluster src/storage src/store
+        src/transport)
 exec python3 - "$db" "${layers[@]}" <<'PY'
 import concurrent.futures, json, os, shlex, subprocess, sys, time
 

@@ -63,9 +63,18 @@ enum class MemoryFull {
   kEvict,   ///< evict, and report evicted objects as evicted (default)
   kRefuse,  ///< refuse writes that do not fit with RESOURCE_EXHAUSTED
 };
-/// The configuration spelling of a policy ("lru", "none", "evict", "refuse").
+/// `cache.transport`: which gRPC server carries Arrow Flight (docs/operations.md).
+enum class Transport {
+  kAuto,      ///< callback for local storage (memory, disk); arrow where handlers wait on
+              ///< the network (cluster, node tier, S3) (default)
+  kCallback,  ///< gRPC's callback API (src/transport/callback_transport.h)
+  kArrow,     ///< Arrow Flight's own synchronous gRPC server
+};
+/// The configuration spelling of a policy ("lru", "none", "evict", "refuse") or
+/// transport ("auto", "callback", "arrow").
 std::string_view Name(EvictionPolicy policy);
 std::string_view Name(MemoryFull policy);
+std::string_view Name(Transport transport);
 
 /// Formats seconds in the shortest form that reads back exactly ("20", "0.5").
 std::string FormatSeconds(double seconds);
@@ -136,6 +145,8 @@ struct Config {
   /// `cache.zero_copy`: offer the MAP action to clients on this machine (same-machine
   /// zero copy, docs/node-tier.md); default on.
   bool zero_copy = true;
+  /// `cache.transport` (after FLAME_CACHE_TRANSPORT, --transport).
+  Transport transport = Transport::kAuto;
   /// `cache.cluster` (docs/cluster.md); unset = a single server.
   struct Cluster {
     /// `cache.cluster.etcd` (after FLAME_CACHE_ETCD, comma-separated): etcd client URLs.

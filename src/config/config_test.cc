@@ -227,6 +227,20 @@ TEST(ConfigTest, UpstreamCredentialsAndZeroCopy) {
                 ApplyYaml("cache:\n  upstream_ca_file: ''\n", "f", &c));
 }
 
+TEST(ConfigTest, Transport) {
+  Config c;
+  EXPECT_EQ(c.transport, Transport::kAuto);
+  ASSERT_OK(ApplyYaml("cache:\n  transport: Arrow\n", "f", &c));
+  EXPECT_EQ(c.transport, Transport::kArrow);
+  Config back;
+  ASSERT_OK(ApplyYaml(FormatConfig(c), "formatted", &back));
+  EXPECT_EQ(back.transport, Transport::kArrow);
+  ASSERT_OK(ApplyYaml("cache:\n  transport: callback\n", "f", &c));
+  EXPECT_EQ(c.transport, Transport::kCallback);
+  EXPECT_STATUS(Invalid, "cache.transport: invalid value 'async'",
+                ApplyYaml("cache:\n  transport: async\n", "f", &c));
+}
+
 TEST(ConfigTest, EnvironmentOverridesFile) {
   Config c;
   ASSERT_OK(ApplyYaml(kFull, "f", &c));

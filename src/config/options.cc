@@ -132,6 +132,7 @@ FOC_VALUE(UpstreamCaValue, c.upstream_ca_file)
 FOC_VALUE(UpstreamCertValue, c.upstream_cert_file)
 FOC_VALUE(UpstreamKeyValue, c.upstream_key_file)
 FOC_VALUE(ZeroCopyValue, c.zero_copy ? "true" : "false")
+FOC_VALUE(TransportValue, std::string(Name(c.transport)))
 FOC_VALUE(CapacityValue, PositiveSize(c.capacity))
 FOC_VALUE(PolicyValue, std::string(Name(c.eviction_policy)))
 FOC_VALUE(MaxMemoryValue, FormatSize(c.max_memory))
@@ -294,6 +295,20 @@ const std::vector<Option> kOptions = {
        return arrow::Status::OK();
      },
      ZeroCopyValue, IfDefault<ZeroCopyValue>},
+    {"transport", "FLAME_CACHE_TRANSPORT", "--transport", "`auto`",
+     "gRPC server of Arrow Flight: auto, callback or arrow",
+     [](const std::string& w, const std::string& v, Config* c) {
+       const std::string t = Lower(Trim(v));
+       for (Transport candidate :
+            {Transport::kAuto, Transport::kCallback, Transport::kArrow}) {
+         if (t == Name(candidate)) {
+           c->transport = candidate;
+           return arrow::Status::OK();
+         }
+       }
+       return Bad(w, v, "expected auto, callback or arrow");
+     },
+     TransportValue, IfDefault<TransportValue>},
     {"cluster.etcd", "FLAME_CACHE_ETCD", "", "none (single server)",
      "etcd client URLs (comma-separated)",
      [](const std::string& w, const std::string& v, Config* c) {
@@ -516,6 +531,18 @@ std::string FormatSeconds(double seconds) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), seconds);
   if (ec != std::errc()) return std::to_string(seconds);
   return std::string(buf, end);
+}
+
+std::string_view Name(Transport transport) {
+  switch (transport) {
+    case Transport::kCallback:
+      return "callback";
+    case Transport::kArrow:
+      return "arrow";
+    case Transport::kAuto:
+      break;
+  }
+  return "auto";
 }
 
 std::string_view Name(EvictionPolicy policy) {

@@ -44,6 +44,7 @@
 #include "storage/s3_storage.h"
 #include "storage/storage_url.h"
 #include "store/object_store.h"
+#include "transport/callback_transport.h"
 
 namespace {
 
@@ -247,9 +248,27 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
   }
   std::shared_ptr<foc::Store> store(*std::move(opened));
   std::string bind_uri = foc::DialableUri(plan.tls, plan.bind_host, plan.port);
-  auto location = plan.tls
-                      ? fl::Location::ForGrpcTls(foc::UriHost(plan.bind_host), plan.port)
-                      : fl::Location::ForGrpcTcp(foc::UriHost(plan.bind_host), plan.port);
+  // The gRPC server under Arrow Flight (cache.transport): the callback API where
+  // handlers answer from local memory or disk; Arrow's synchronous server where they wait
+  // on the network (cluster, node tier, S3), whose threads may block without holding up
+  // gRPC's own (src/transport/callback_transport.h).
+  const bool networked =
+      config.cluster || !config.upstream.empty() || !where.s3_uri.empty();
+  const bool callback = config.transport == foc::Transport::kCallback ||
+                        (config.transport == foc::Transport::kAuto && !networked);
+  if (callback) {
+    auto moved = [](const fl::ServerCallContext& context) {
+      if (auto record = foc::CallGuardFactory::RecordOf(context)) record->Touch();
+    };
+    if (auto st = foc::transport::RegisterCallbackTransport(moved); !st.ok()) {
+      spdlog::critical("cannot start the callback transport: {}", st.ToString());
+      return kExitFailure;
+    }
+  }
+  auto location =
+      callback   ? foc::transport::CallbackLocation(plan.bind_host, plan.port, plan.tls)
+      : plan.tls ? fl::Location::ForGrpcTls(foc::UriHost(plan.bind_host), plan.port)
+                 : fl::Location::ForGrpcTcp(foc::UriHost(plan.bind_host), plan.port);
   if (!location.ok()) {
     spdlog::critical("cannot listen on {}: {}", bind_uri, location.status().ToString());
     return kExitBadConfig;
@@ -408,6 +427,8 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
                config.source.empty() ? std::string("built-in default") : config.source);
   spdlog::info("bind {}, advertise {} ({})", bind_uri, service.advertised_endpoint(),
                plan.reason);
+  spdlog::info("transport {}", callback ? "callback (gRPC callback API)"
+                                        : "arrow (Arrow Flight's gRPC server)");
   spdlog::info("tls {}", !plan.tls    ? std::string("off")
                          : ca.empty() ? std::string("on")
                                       : std::string("on, client certificates required"));

@@ -1,5 +1,6 @@
-// An in-process flame-object-cache server for tests (test code only; link foc_flight):
-// the Flight service over a memory-only store on 127.0.0.1, port 0 = any free port.
+// An in-process flame-object-cache server for tests (test code only; link foc_flight and
+// foc_transport): the Flight service over a memory-only store on 127.0.0.1, port 0 = any
+// free port, served as the binary serves local storage: on the callback transport.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "flight/flight_service.h"
 #include "storage/storage_engine.h"
 #include "store/object_store.h"
+#include "transport/callback_transport.h"
 
 namespace foc::testing {
 
@@ -21,10 +23,21 @@ struct TestServer {
   std::shared_ptr<ObjectStore> store;
   std::unique_ptr<FlightService> service;
   bool tls = false;
+  /// Serve on the callback transport (as the binary does for local storage); false =
+  /// Arrow Flight's own gRPC server.
+  bool callback = true;
+
+  arrow::Result<arrow::flight::Location> Location(int port, bool with_tls) const {
+    if (callback) {
+      ARROW_RETURN_NOT_OK(transport::RegisterCallbackTransport());
+      return transport::CallbackLocation("127.0.0.1", port, with_tls);
+    }
+    return with_tls ? arrow::flight::Location::ForGrpcTls("127.0.0.1", port)
+                    : arrow::flight::Location::ForGrpcTcp("127.0.0.1", port);
+  }
 
   arrow::Status Start(int port = 0, std::string advertised = {}) {
-    ARROW_ASSIGN_OR_RAISE(auto location,
-                          arrow::flight::Location::ForGrpcTcp("127.0.0.1", port));
+    ARROW_ASSIGN_OR_RAISE(auto location, Location(port, false));
     return Serve(arrow::flight::FlightServerOptions(location), std::move(advertised));
   }
   /// TLS with the PEM `cert` and `key`, set up as src/server/main.cc sets up the binary:
@@ -32,8 +45,7 @@ struct TestServer {
   /// advertised endpoint: the service's default must be the TLS address it listens on.
   arrow::Status StartTls(const std::string& cert, const std::string& key,
                          const std::string& client_ca) {
-    ARROW_ASSIGN_OR_RAISE(auto location,
-                          arrow::flight::Location::ForGrpcTls("127.0.0.1", 0));
+    ARROW_ASSIGN_OR_RAISE(auto location, Location(0, true));
     arrow::flight::FlightServerOptions options(location);
     options.tls_certificates.push_back({cert, key});
     options.verify_client = !client_ca.empty();
@@ -48,7 +60,7 @@ struct TestServer {
     service_options.advertised_endpoint = std::move(advertised);
     service_options.watch = watch_limits;
     service = std::make_unique<FlightService>(store, std::move(service_options));
-    tls = options.location.scheme() == "grpc+tls";
+    tls = !options.tls_certificates.empty();
     return service->Init(options);
   }
   arrow::Status Stop() {
