@@ -30,7 +30,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import re
 import shlex
 import shutil
 import socket
@@ -41,6 +40,8 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+
+from bench_server import launch
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -306,23 +307,12 @@ def start_binary(name: str, spec: str) -> Target:
     """`spec`: the binary's path, then any server arguments (`PATH --transport arrow`)."""
     binary, *extra = shlex.split(spec)
     tmp = tempfile.mkdtemp(prefix=f"foc-sbs-{name}-")
-    proc = subprocess.Popen(
+    proc, url = launch(
         [binary, "--endpoint", "grpc://127.0.0.1:0", "--storage", os.path.join(tmp, "store"),
          "--max-memory", "16G", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "HOME": tmp},
+        {**os.environ, "HOME": tmp},
     )
-    assert proc.stdout is not None
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"listening on (\S+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return Target(name, m.group(1), proc.pid, proc, tmp)
-    proc.kill()
-    raise SystemExit(f"{name}: {binary} did not start")
+    return Target(name, url, proc.pid, proc, tmp)
 
 
 def parse_target(text: str) -> Target:

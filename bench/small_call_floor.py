@@ -37,11 +37,14 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 
+from bench_server import launch
+
 KEY = "bench/floor/obj"
+KEY_BIG = "bench/floor/big"
+BIG = 64 << 20
 
 
 @dataclass
@@ -53,23 +56,13 @@ class Target:
 
 
 def _start(name: str, argv: list[str], env: dict[str, str] | None = None) -> Target:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"listening on (\S+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
-            return Target(name, m.group(1), proc.pid, proc)
-    proc.kill()
-    raise SystemExit(f"{name}: {argv[0]} did not start")
+    proc, url = launch(argv, env)
+    return Target(name, url, proc.pid, proc)
 
 
-def _reply_files(tmp: str) -> dict[str, str]:
-    """The reply bytes `ours` sends for each scenario, as IPC messages pyarrow writes."""
+def _reply_files(tmp: str, large: bool = False) -> dict[str, str]:
+    """The reply bytes `ours` sends for each scenario, as IPC messages pyarrow writes
+    (`large`: also `get64m`, a full get of a 64 MiB object)."""
     import pyarrow as pa
 
     schema = pa.schema(
@@ -80,8 +73,12 @@ def _reply_files(tmp: str) -> dict[str, str]:
         [pa.array([1], pa.uint64()), pa.array(["base"]), pa.array([os.urandom(1024)], pa.binary())],
         schema=schema,
     )
+    big = pa.record_batch(
+        [pa.array([1], pa.uint64()), pa.array(["base"]), pa.array([os.urandom(BIG)], pa.binary())],
+        schema=schema,
+    ) if large else None
     out = {}
-    for name, batches in (("notmod", []), ("get1k", [row])):
+    for name, batches in (("notmod", []), ("get1k", [row])) + ((("get64m", [big]),) if large else ()):
         sink = io.BytesIO()
         with pa.ipc.new_stream(sink, schema) as w:
             for b in batches:
@@ -135,8 +132,9 @@ def _client(url: str, ticket: bytes, seconds: float, ready, go, out) -> None:
     client.close()
 
 
-def _prepare_ours(url: str) -> int:
-    """Stores the 1 KiB object; returns its version."""
+def _prepare_ours(url: str, large: bool = False) -> int:
+    """Stores the 1 KiB object (and with `large` the 64 MiB one); returns the 1 KiB one's
+    version."""
     import bson
     import pyarrow as pa
     import pyarrow.flight as flight
@@ -150,6 +148,15 @@ def _prepare_ours(url: str) -> int:
     writer.done_writing()
     version = int(bson.decode(reader.read().to_pybytes())["version"])
     writer.close()
+    if large:
+        writer, reader = client.do_put(flight.FlightDescriptor.for_path(*KEY_BIG.split("/")), schema)
+        writer.write_batch(
+            pa.record_batch([pa.array([0], pa.uint64()), pa.array([os.urandom(BIG)], pa.binary())],
+                            schema=schema)
+        )
+        writer.done_writing()
+        reader.read()
+        writer.close()
     client.close()
     return version
 
@@ -190,11 +197,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--clients", default="1,4")
+    ap.add_argument("--scenarios", default="notmod,get1k",
+                    help="comma-separated: notmod, get1k, get64m (a full get of 64 MiB: MB/s = ops/s x 67.1)")
     ap.add_argument("--json", help="also write the raw rounds here")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="foc-floor-")
-    replies = _reply_files(tmp)
+    scenarios = args.scenarios.split(",")
+    large = "get64m" in scenarios
+    replies = _reply_files(tmp, large)
     ours: list[Target] = []
     for spec in args.binary:
         name, _, rest = spec.partition("=") if "=" in spec.split()[0] else ("", "", spec)
@@ -210,8 +221,9 @@ def main() -> None:
         others.append(Target(name, url, int(pid)))
     tickets: dict[str, dict[str, bytes]] = {}
     for t in ours + others:
-        v = _prepare_ours(t.url)
-        tickets[t.name] = {"notmod": f"{KEY}:{v}".encode(), "get1k": f"{KEY}:0".encode()}
+        v = _prepare_ours(t.url, large)
+        tickets[t.name] = {"notmod": f"{KEY}:{v}".encode(), "get1k": f"{KEY}:0".encode(),
+                           "get64m": f"{KEY_BIG}:0".encode()}
     floors: dict[str, Target] = {}
     if args.floor:
         for scen, path in replies.items():
@@ -224,7 +236,7 @@ def main() -> None:
     rounds: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     try:
         for r in range(args.rounds):
-            for scen in ("notmod", "get1k"):
+            for scen in scenarios:
                 for c in (int(x) for x in args.clients.split(",")):
                     order = names[r % len(names):] + names[: r % len(names)]
                     for name in order:
