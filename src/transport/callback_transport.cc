@@ -497,33 +497,15 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
         source_ = std::make_unique<DataStreamSource>(std::move(stream));
         return arrow::Status::OK();
       }
-      case fl::FlightMethod::GetFlightInfo: {
-        ARROW_ASSIGN_OR_RAISE(auto descriptor,
-                              fl::FlightDescriptor::Deserialize(request));
-        std::unique_ptr<fl::FlightInfo> info;
-        ARROW_RETURN_NOT_OK(base->GetFlightInfo(context_, descriptor, &info));
-        if (!info) return arrow::Status::KeyError("Flight not found");
-        ARROW_ASSIGN_OR_RAISE(std::string bytes, info->SerializeToString());
-        return Single(std::move(bytes));
-      }
-      case fl::FlightMethod::PollFlightInfo: {
-        ARROW_ASSIGN_OR_RAISE(auto descriptor,
-                              fl::FlightDescriptor::Deserialize(request));
-        std::unique_ptr<fl::PollInfo> info;
-        ARROW_RETURN_NOT_OK(base->PollFlightInfo(context_, descriptor, &info));
-        if (!info) return arrow::Status::KeyError("Flight not found");
-        ARROW_ASSIGN_OR_RAISE(std::string bytes, info->SerializeToString());
-        return Single(std::move(bytes));
-      }
-      case fl::FlightMethod::GetSchema: {
-        ARROW_ASSIGN_OR_RAISE(auto descriptor,
-                              fl::FlightDescriptor::Deserialize(request));
-        std::unique_ptr<fl::SchemaResult> schema;
-        ARROW_RETURN_NOT_OK(base->GetSchema(context_, descriptor, &schema));
-        if (!schema) return arrow::Status::KeyError("Flight not found");
-        ARROW_ASSIGN_OR_RAISE(std::string bytes, schema->SerializeToString());
-        return Single(std::move(bytes));
-      }
+      case fl::FlightMethod::GetFlightInfo:
+        return DescriptorCall<fl::FlightInfo>(request,
+                                              &fl::FlightServerBase::GetFlightInfo);
+      case fl::FlightMethod::PollFlightInfo:
+        return DescriptorCall<fl::PollInfo>(request,
+                                            &fl::FlightServerBase::PollFlightInfo);
+      case fl::FlightMethod::GetSchema:
+        return DescriptorCall<fl::SchemaResult>(request,
+                                                &fl::FlightServerBase::GetSchema);
       case fl::FlightMethod::DoAction: {
         ARROW_ASSIGN_OR_RAISE(fl::Action action, fl::Action::Deserialize(request));
         std::unique_ptr<fl::ResultStream> results;
@@ -552,6 +534,20 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
       default:
         return arrow::Status::NotImplemented("method ", fl::ToString(method_));
     }
+  }
+
+  // A call whose request is a FlightDescriptor and whose reply is one message of type T.
+  template <typename T>
+  arrow::Status DescriptorCall(const std::string& request,
+                               arrow::Status (fl::FlightServerBase::*handler)(
+                                   const fl::ServerCallContext&,
+                                   const fl::FlightDescriptor&, std::unique_ptr<T>*)) {
+    ARROW_ASSIGN_OR_RAISE(auto descriptor, fl::FlightDescriptor::Deserialize(request));
+    std::unique_ptr<T> reply;
+    ARROW_RETURN_NOT_OK((transport_->base()->*handler)(context_, descriptor, &reply));
+    if (!reply) return arrow::Status::KeyError("Flight not found");
+    ARROW_ASSIGN_OR_RAISE(std::string bytes, reply->SerializeToString());
+    return Single(std::move(bytes));
   }
 
   arrow::Status Single(std::string message) {
