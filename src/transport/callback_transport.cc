@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -180,10 +181,6 @@ class CallContext final : public fl::ServerCallContext {
  public:
   CallContext(grpc::GenericCallbackServerContext* ctx, bool tls)
       : ctx_(ctx), peer_(ctx->peer()) {
-    for (const auto& [key, value] : ctx->client_metadata()) {
-      headers_.emplace(std::string_view(key.data(), key.size()),
-                       std::string_view(value.data(), value.size()));
-    }
     if (tls) {
       // As under Arrow's gRPC server: a verified client certificate's identity.
       auto auth = ctx->auth_context();
@@ -209,7 +206,17 @@ class CallContext final : public fl::ServerCallContext {
     return nullptr;
   }
   bool is_cancelled() const override { return broken_.load() || ctx_->IsCancelled(); }
-  const fl::CallHeaders& incoming_headers() const override { return headers_; }
+  /// Built on first use (only the auth middleware asks): gRPC keeps the strings for the
+  /// call's lifetime. The middleware and the handler ask one after the other.
+  const fl::CallHeaders& incoming_headers() const override {
+    std::call_once(headers_once_, [this] {
+      for (const auto& [key, value] : ctx_->client_metadata()) {
+        headers_.emplace(std::string_view(key.data(), key.size()),
+                         std::string_view(value.data(), value.size()));
+      }
+    });
+    return headers_;
+  }
 
   /// A malformed message ended the upload: handlers must treat what they read as cut off.
   void MarkBroken() { broken_ = true; }
@@ -220,7 +227,8 @@ class CallContext final : public fl::ServerCallContext {
   grpc::GenericCallbackServerContext* const ctx_;
   std::string peer_;
   std::string identity_;
-  fl::CallHeaders headers_;
+  mutable std::once_flag headers_once_;
+  mutable fl::CallHeaders headers_;
   std::atomic<bool> broken_{false};
 };
 
