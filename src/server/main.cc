@@ -260,7 +260,11 @@ int Run(const foc::Config& config, const foc::ListenPlan& plan_in,
     auto moved = [](const fl::ServerCallContext& context) {
       if (auto record = foc::CallGuardFactory::RecordOf(context)) record->Touch();
     };
-    if (auto st = foc::transport::RegisterCallbackTransport(moved); !st.ok()) {
+    foc::transport::CallbackTransportOptions transport_options;
+    transport_options.on_message = moved;
+    transport_options.inline_writes = where.memory_only;
+    if (auto st = foc::transport::RegisterCallbackTransport(transport_options);
+        !st.ok()) {
       spdlog::critical("cannot start the callback transport: {}", st.ToString());
       return kExitFailure;
     }

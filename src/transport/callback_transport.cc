@@ -319,7 +319,7 @@ class CallbackServerTransport final : public fl::internal::ServerTransport {
  public:
   CallbackServerTransport(fl::FlightServerBase* base,
                           std::shared_ptr<arrow::MemoryManager> memory_manager, bool tls,
-                          MessageHook on_message);
+                          CallbackTransportOptions options);
   ~CallbackServerTransport() override;
 
   arrow::Status Init(const fl::FlightServerOptions& options,
@@ -335,7 +335,7 @@ class CallbackServerTransport final : public fl::internal::ServerTransport {
     return middleware_;
   }
   WorkerPool& pool() { return pool_; }
-  const MessageHook& on_message() const { return on_message_; }
+  const CallbackTransportOptions& options() const { return options_; }
 
  private:
   class Service final : public grpc::CallbackGenericService {
@@ -349,7 +349,7 @@ class CallbackServerTransport final : public fl::internal::ServerTransport {
   };
 
   const bool tls_;
-  const MessageHook on_message_;
+  const CallbackTransportOptions options_;
   std::vector<std::pair<std::string, std::shared_ptr<fl::ServerMiddlewareFactory>>>
       middleware_;
   fl::Location location_;
@@ -395,6 +395,15 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
       FinishCall(arrow::Status::Invalid("the call ended before its request message"));
       return;
     }
+    if (method_ == fl::FlightMethod::DoAction && !transport_->options().inline_writes) {
+      transport_->pool().Run([this] { Respond(); });  // DELETE may wait on the disk
+      return;
+    }
+    Respond();
+  }
+
+  // Runs the handler of a unary-request call and starts its reply.
+  void Respond() {
     const arrow::Status dispatched = Dispatch(ToString(request_));
     request_.Clear();
     if (!dispatched.ok()) {
@@ -597,7 +606,8 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
   // ---- DoPut and DoExchange ----
 
   void OnStreamReadDone(bool ok) {
-    if (ok && transport_->on_message()) transport_->on_message()(context_);
+    if (ok && transport_->options().on_message)
+      transport_->options().on_message(context_);
     bool read_more = false;
     bool run_inline = false;
     bool start_worker = false;
@@ -624,6 +634,7 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
         if (read_closed_) {
           handler_started_ = run_inline = true;
         } else if (method_ == fl::FlightMethod::DoExchange ||
+                   !transport_->options().inline_writes ||
                    inbox_bytes_ > kInlineUploadBytes) {
           handler_started_ = start_worker = true;
         }
@@ -796,10 +807,10 @@ grpc::ServerGenericBidiReactor* CallbackServerTransport::Service::CreateReactor(
 
 CallbackServerTransport::CallbackServerTransport(
     fl::FlightServerBase* base, std::shared_ptr<arrow::MemoryManager> memory_manager,
-    bool tls, MessageHook on_message)
+    bool tls, CallbackTransportOptions options)
     : ServerTransport(base, std::move(memory_manager)),
       tls_(tls),
-      on_message_(std::move(on_message)) {}
+      options_(std::move(options)) {}
 
 CallbackServerTransport::~CallbackServerTransport() {
   if (server_) {
@@ -878,8 +889,8 @@ arrow::Status CallbackServerTransport::Wait() {
 
 }  // namespace
 
-arrow::Status RegisterCallbackTransport(MessageHook on_message) {
-  static const arrow::Status registered = [&on_message] {
+arrow::Status RegisterCallbackTransport(CallbackTransportOptions options) {
+  static const arrow::Status registered = [&options] {
     // Debian's abseil tracks the lock order of every absl::Mutex (gRPC's) in a graph to
     // report deadlock cycles: ~15% of a small call's instructions under callgrind
     // (docs/benchmarks.md). Release builds of abseil leave it off; so do we.
@@ -888,11 +899,11 @@ arrow::Status RegisterCallbackTransport(MessageHook on_message) {
     for (const bool tls : {false, true}) {
       ARROW_RETURN_NOT_OK(registry->RegisterServer(
           tls ? kTlsScheme : kScheme,
-          [tls, on_message](fl::FlightServerBase* base,
-                            std::shared_ptr<arrow::MemoryManager> memory)
+          [tls, options](fl::FlightServerBase* base,
+                         std::shared_ptr<arrow::MemoryManager> memory)
               -> arrow::Result<std::unique_ptr<fl::internal::ServerTransport>> {
             return std::make_unique<CallbackServerTransport>(base, std::move(memory), tls,
-                                                             on_message);
+                                                             options);
           }));
     }
     return arrow::Status::OK();

@@ -11,9 +11,11 @@
 //  * Unary-request calls (DoGet, GetFlightInfo, GetSchema, PollFlightInfo, DoAction,
 //    ListActions, ListFlights, Handshake) run their handler on the gRPC thread that
 //    delivered the request and pull the reply messages one write at a time: no hand-off.
-//  * DoPut buffers its messages until the client half-closes and then runs the handler
-//    inline; an upload that outgrows kInlineUploadBytes first moves to a worker thread
-//    that reads with back-pressure (one message ahead), so memory stays bounded.
+//  * Writes (DoPut, DoAction) run on a worker thread, which reads an upload with
+//    back-pressure (at most 2 MiB ahead of it), so memory stays bounded. With
+//    `inline_writes` (memory-only storage) DoAction runs inline, and DoPut buffers its
+//    messages until the client half-closes and then runs inline too, unless it outgrows
+//    kInlineUploadBytes first.
 //  * DoExchange (WATCH) runs on a worker thread from the start: it lives long and blocks.
 //
 // The wire is Arrow Flight's: FlightData is written by Arrow's
@@ -48,9 +50,20 @@ inline constexpr int64_t kInlineUploadBytes = int64_t{256} * 1024;
 /// that a slow but live upload is not cut as stalled.
 using MessageHook = std::function<void(const arrow::flight::ServerCallContext&)>;
 
+struct CallbackTransportOptions {
+  MessageHook on_message;
+  /// Run writes (DoPut up to kInlineUploadBytes, DoAction) on the gRPC thread that
+  /// received them. Only for a store whose writes never wait on a disk (memory-only): a
+  /// durable put waits for fsync, and gRPC runs the reactions of every call on few
+  /// threads, so inline durable puts would wait for one another (no two fsyncs at once,
+  /// none shared by group commit) and hold up every other call meanwhile. Off: writes run
+  /// on worker threads.
+  bool inline_writes = false;
+};
+
 /// Registers the transport with Arrow Flight's transport registry under the schemes
-/// `foc-grpc` and `foc-grpc+tls`. Idempotent: the first call's hook is kept.
-arrow::Status RegisterCallbackTransport(MessageHook on_message = nullptr);
+/// `foc-grpc` and `foc-grpc+tls`. Idempotent: the first call's options are kept.
+arrow::Status RegisterCallbackTransport(CallbackTransportOptions options = {});
 
 /// The location that makes FlightServerBase::Init serve on this transport:
 /// `foc-grpc://host:port`, or `foc-grpc+tls://` with TLS (then the certificates of
