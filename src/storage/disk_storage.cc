@@ -436,11 +436,10 @@ class DiskStorage final : public StorageEngine {
     }
     const bool created = ::mkdir(dir.c_str(), 0755) == 0;
     const int err = errno;
-    // A failed fsync here leaves the entry maybe-volatile; the file system reports the
-    // same failure to the next fsync of `parent` (journal aborted), so no later write
-    // into `dir` is acknowledged either.
     arrow::Status synced = created ? syncer_->Sync(parent) : arrow::Status::OK();
-    {
+    // After a failed fsync the entry may still be volatile: `dir` then stays marked, so
+    // every later writer into it fsyncs `parent` itself before it is acknowledged.
+    if (synced.ok()) {
       MutexLock lock(&creating_mu_);
       if (--creating_[dir] == 0) creating_.erase(dir);
     }
@@ -519,8 +518,8 @@ class DiskStorage final : public StorageEngine {
   // Group commit of the directory fsyncs that acknowledge writes (durable_file.h).
   const std::shared_ptr<DirSyncer> syncer_;
 
-  // Directories being created whose parent's fsync has not finished (EnsureDir): name →
-  // writers creating it.
+  // Directories being created whose parent's fsync has not finished, or failed
+  // (EnsureDir): name → writers creating it.
   Mutex creating_mu_;
   std::unordered_map<std::string, int> creating_ FOC_GUARDED_BY(creating_mu_);
 
