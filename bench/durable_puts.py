@@ -8,7 +8,8 @@ commit of directory fsyncs is for), with `--own-sessions` each client into its o
 alternate round by round; the report gives median puts/s per binary and client count, and the
 load average before each run (the rate depends on the machine's load, the syscall counts do not).
 
-With `--strace`, one extra run per binary and client count puts a fixed number of objects with
+With `--perf`, the same with `perf stat` (context switches, futex and fsync calls per put: far
+less intrusive than strace, whose slowdown changes how often threads block). With `--strace`, one extra run per binary and client count puts a fixed number of objects with
 `strace -f -c` attached to the server (all threads) for exactly that window and prints syscalls
 per put (fsync, fdatasync, rename, openat, write, close, futex): load-independent.
 
@@ -35,7 +36,7 @@ import time
 
 KIB = 1024
 TRACED = ("fsync", "fdatasync", "rename", "renameat", "renameat2", "openat", "write", "close",
-          "mkdir", "newfstatat")
+          "mkdir", "newfstatat", "futex")
 
 
 def _worker(endpoint: str, session: str, idx: int, seconds: float, count: int, start, results) -> None:
@@ -158,6 +159,32 @@ def strace_run(server: Server, clients: int, per_client: int, tag: str, own_sess
     return {k: calls.get(k, 0) / total for k in TRACED if calls.get(k, 0)}
 
 
+PERF_EVENTS = ("context-switches", "syscalls:sys_enter_futex", "syscalls:sys_enter_fsync")
+
+
+def perf_run(server: Server, clients: int, per_client: int, tag: str, own_sessions: bool) -> dict[str, float]:
+    """`perf stat` counts per put (much less intrusive than strace)."""
+    out = os.path.join(server.tmp, f"perf-{tag}.txt")
+    tracer: list[subprocess.Popen] = []
+
+    def attach() -> None:
+        tracer.append(subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(PERF_EVENTS),
+                                        "-p", str(server.proc.pid)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1.0)
+
+    total, _ = run_puts(server.endpoint, clients, 0.0, per_client, tag, own_sessions, before_start=attach)
+    tracer[0].send_signal(signal.SIGINT)
+    tracer[0].wait(timeout=60)
+    counts: dict[str, float] = {}
+    with open(out) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) > 2 and parts[2] in PERF_EVENTS and parts[0].replace(".", "").isdigit():
+                counts[parts[2].replace("syscalls:sys_enter_", "")] = float(parts[0]) / total
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", action="append", default=[], help="NAME=PATH of our server binary")
@@ -166,6 +193,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--strace", action="store_true", help="also count syscalls per put")
     ap.add_argument("--strace-puts", type=int, default=500, help="puts per client in the strace run")
+    ap.add_argument("--perf", action="store_true",
+                    help="also count context switches, futex and fsync calls per put with perf stat")
     ap.add_argument("--own-sessions", action="store_true", help="each client writes its own session")
     args = ap.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
@@ -211,6 +240,14 @@ def main() -> None:
             for c in clients:
                 for s in servers:
                     per = strace_run(s, c, args.strace_puts, f"st-c{c}", args.own_sessions)
+                    cells = ", ".join(f"{k} {v:.2f}" for k, v in per.items())
+                    print(f"  clients {c} {s.name}: {cells}")
+        if args.perf:
+            print("\nper put, perf stat attached to the server during "
+                  f"{args.strace_puts} puts per client (context switches, futex and fsync calls):")
+            for c in clients:
+                for s in servers:
+                    per = perf_run(s, c, args.strace_puts, f"pf-c{c}", args.own_sessions)
                     cells = ", ".join(f"{k} {v:.2f}" for k, v in per.items())
                     print(f"  clients {c} {s.name}: {cells}")
     finally:
