@@ -42,7 +42,7 @@ TRACED = ("fsync", "fdatasync", "rename", "renameat", "renameat2", "openat", "wr
 def _worker(endpoint: str, session: str, idx: int, seconds: float, count: int, start, results) -> None:
     import bson
     import pyarrow as pa
-    import pyarrow.flight as flight
+    from pyarrow import flight
 
     schema = pa.schema([("version", pa.uint64()), ("data", pa.binary())])
     client = flight.connect(endpoint)
@@ -107,7 +107,7 @@ class Server:
             if m:
                 self.endpoint = m.group(1)
                 out = self.proc.stdout
-                threading.Thread(target=lambda: [None for _ in out], daemon=True).start()
+                threading.Thread(target=lambda out=out: [None for _ in out], daemon=True).start()
                 return
         self.proc.kill()
         raise SystemExit(f"{name}: {binary} did not start")
@@ -215,7 +215,7 @@ def main() -> None:
                     loads.append(load)
                     cpu0: list[tuple[float, float]] = []
                     n, wall = run_puts(s.endpoint, c, args.seconds, 0, f"r{r}c{c}", args.own_sessions,
-                                       before_start=lambda s=s: cpu0.append(cpu_seconds(s.proc.pid)))
+                                       before_start=lambda s=s, cpu0=cpu0: cpu0.append(cpu_seconds(s.proc.pid)))
                     u1, s1 = cpu_seconds(s.proc.pid)
                     us, sy = (u1 - cpu0[0][0]) / n * 1e6, (s1 - cpu0[0][1]) / n * 1e6
                     rates.setdefault((s.name, c), []).append(n / wall)
