@@ -1,5 +1,6 @@
 #include "storage/durable_file.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -146,6 +147,50 @@ TEST(DirSyncerTest, ConcurrentCallersShareTheNextFsyncNotTheRunningOne) {
   EXPECT_EQ(calls.load(), 2);
   EXPECT_EQ(syncer.requests(), static_cast<uint64_t>(kCallers));
   EXPECT_EQ(syncer.fsyncs(), 2u);
+}
+
+// The guarantee itself, under free-running concurrency: every call returns only after an
+// fsync that started after the call began and finished before it returned. Events are
+// ordered by one atomic counter (no clocks).
+TEST(DirSyncerTest, EveryCallIsCoveredByAnFsyncThatStartedAfterIt) {
+  TempDir dir;
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 200;
+  std::atomic<uint64_t> clock{0};
+  Mutex mu;
+  std::vector<std::pair<uint64_t, uint64_t>> fsyncs;  // (start, end)
+  DirSyncer syncer([&](const std::string&) {
+    const uint64_t start = ++clock;
+    std::this_thread::yield();
+    const uint64_t end = ++clock;
+    MutexLock lock(&mu);
+    fsyncs.emplace_back(start, end);
+    return arrow::Status::OK();
+  });
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> calls(kThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kCalls; ++i) {
+          const uint64_t begin = ++clock;
+          EXPECT_OK(syncer.Sync(dir.path()));
+          calls[t].emplace_back(begin, ++clock);
+        }
+      });
+    }
+  }
+  MutexLock lock(&mu);
+  for (const auto& per_thread : calls) {
+    for (const auto& [begin, end] : per_thread) {
+      const bool covered = std::any_of(fsyncs.begin(), fsyncs.end(), [&](const auto& f) {
+        return f.first > begin && f.second < end;
+      });
+      EXPECT_TRUE(covered) << "call [" << begin << ", " << end << "]";
+    }
+  }
+  EXPECT_EQ(syncer.requests(), static_cast<uint64_t>(kThreads * kCalls));
+  EXPECT_EQ(syncer.fsyncs(), fsyncs.size());
 }
 
 TEST(DirSyncerTest, AFailedFsyncFailsEveryCallerItCovered) {
