@@ -16,6 +16,14 @@
 // directory: a reader (or a restart) sees the old file or the new one, never a torn one.
 // The fault hook runs between the steps; its names are given in brackets.
 //
+// The directory fsyncs that acknowledge writes (put:dir-synced, patch:dir-synced,
+// remove:dir-synced, and the parent's after a mkdir) go through a DirSyncer
+// (durable_file.h): group commit. Each still returns only after an fsync of the directory
+// that started after the caller's rename (or unlink, or mkdir), so each write is exactly
+// as durable as with its own fsync; concurrent writers into one directory share one.
+// A writer that finds its session (or deltas) directory just created by another writer
+// whose fsync of the parent has not finished waits for an fsync of the parent too.
+//
 //   PUT (create or replace) of version V
 //     0. If <object>.deltas exists without a base it is an orphan of an interrupted
 //     DELETE:
@@ -106,6 +114,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arrow/buffer.h>
@@ -218,12 +227,13 @@ void LogIfError(const arrow::Status& st) {
   if (!st.ok()) spdlog::warn("storage: {}", st.ToString());
 }
 
-// fsync of `dir`, or of the nearest existing ancestor up to `root` when `dir` was removed
-// meanwhile (a concurrent DELETE removed the emptied directory: that removal is what must
-// be durable then).
-arrow::Status SyncDirOrAncestor(std::string dir, const std::string& root) {
+// fsync of `dir` (through `syncer`), or of the nearest existing ancestor up to `root`
+// when `dir` was removed meanwhile (a concurrent DELETE removed the emptied directory:
+// that removal is what must be durable then).
+arrow::Status SyncDirOrAncestor(DirSyncer* syncer, std::string dir,
+                                const std::string& root) {
   while (true) {
-    arrow::Status st = SyncDir(dir);
+    arrow::Status st = syncer->Sync(dir);
     if (st.ok() || !IsNotFound(st) || dir.size() <= root.size()) return st;
     dir = dir.substr(0, dir.rfind('/'));
   }
@@ -263,11 +273,12 @@ class DiskUploadSpool final : public UploadSpool {
 
 class DiskStorage final : public StorageEngine {
  public:
-  explicit DiskStorage(DiskStorageOptions options)
+  DiskStorage(DiskStorageOptions options, std::shared_ptr<DirSyncer> syncer)
       : options_(std::move(options)),
         root_(options_.root),
         internal_(root_ + "/" + kInternalDir),
-        uploads_(internal_ + "/" + kUploadsDir) {}
+        uploads_(internal_ + "/" + kUploadsDir),
+        syncer_(syncer ? std::move(syncer) : std::make_shared<DirSyncer>()) {}
 
   arrow::Status Init() {
     std::error_code ec;
@@ -402,10 +413,50 @@ class DiskStorage final : public StorageEngine {
     sizes_.erase(it);
   }
 
-  // Creates the session directory (and app directory) of `p`.
+  // Creates the session directory (and app directory) of `p`. Usually it exists: one
+  // stat(2) then.
   arrow::Status EnsureSessionDir(const ObjectPaths& p) {
-    ARROW_RETURN_NOT_OK(MakeDir(root_, p.app_dir).status());
-    return MakeDir(p.app_dir, p.session_dir).status();
+    if (IsDirectory(p.session_dir)) {
+      ARROW_RETURN_NOT_OK(AwaitDirCreation(root_, p.app_dir));
+      return AwaitDirCreation(p.app_dir, p.session_dir);
+    }
+    ARROW_RETURN_NOT_OK(EnsureDir(root_, p.app_dir));
+    return EnsureDir(p.app_dir, p.session_dir);
+  }
+
+  // Creates directory `dir` in `parent` if missing. Whoever creates it fsyncs `parent`
+  // before going on; whoever finds it created by a writer whose fsync of `parent` has not
+  // finished yet fsyncs `parent` too (AwaitDirCreation), so that no write is acknowledged
+  // in a directory whose own entry is not durable.
+  arrow::Status EnsureDir(const std::string& parent, const std::string& dir) {
+    if (IsDirectory(dir)) return AwaitDirCreation(parent, dir);
+    {
+      MutexLock lock(&creating_mu_);
+      ++creating_[dir];
+    }
+    const bool created = ::mkdir(dir.c_str(), 0755) == 0;
+    const int err = errno;
+    arrow::Status synced = created ? syncer_->Sync(parent) : arrow::Status::OK();
+    // After a failed fsync the entry may still be volatile: `dir` then stays marked, so
+    // every later writer into it fsyncs `parent` itself before it is acknowledged.
+    if (synced.ok()) {
+      MutexLock lock(&creating_mu_);
+      if (--creating_[dir] == 0) creating_.erase(dir);
+    }
+    if (created) return synced;
+    if (err == EEXIST && IsDirectory(dir)) return AwaitDirCreation(parent, dir);
+    return FileError(err == EEXIST ? ENOTDIR : err, "create directory", dir);
+  }
+
+  // `dir` exists: if another writer created it and has not finished its fsync of
+  // `parent`, fsync `parent` (shared through the syncer) so that `dir`'s entry is
+  // durable before anything written into it is acknowledged.
+  arrow::Status AwaitDirCreation(const std::string& parent, const std::string& dir) {
+    {
+      MutexLock lock(&creating_mu_);
+      if (!creating_.contains(dir)) return arrow::Status::OK();
+    }
+    return syncer_->Sync(parent);
   }
 
   // Writes a new synced temporary file in `dir` (created by `ensure_dir`, retried when a
@@ -464,6 +515,13 @@ class DiskStorage final : public StorageEngine {
   const std::string uploads_;  // spooled uploads in progress (BeginUpload)
   std::unique_ptr<StorageDirLock> lock_;
   std::string instance_id_;
+  // Group commit of the directory fsyncs that acknowledge writes (durable_file.h).
+  const std::shared_ptr<DirSyncer> syncer_;
+
+  // Directories being created whose parent's fsync has not finished, or failed
+  // (EnsureDir): name → writers creating it.
+  Mutex creating_mu_;
+  std::unordered_map<std::string, int> creating_ FOC_GUARDED_BY(creating_mu_);
 
   // Scan runs before any other call (storage_engine.h), but on several threads: the
   // quarantine folder of this scan is named once, by the first thread that needs it.
@@ -829,7 +887,7 @@ arrow::Status DiskStorage::RenumberLegacyDeltas(WriteOp* op, const ObjectPaths& 
     changed = true;
     ARROW_RETURN_NOT_OK(Step(op, "put:legacy-delta-renumbered"));
   }
-  if (changed) ARROW_RETURN_NOT_OK(SyncDir(p.deltas));
+  if (changed) ARROW_RETURN_NOT_OK(syncer_->Sync(p.deltas));
   return arrow::Status::OK();
 }
 
@@ -902,7 +960,7 @@ arrow::Status DiskStorage::PutBase(const ObjectKey& key, const ObjectPaths& p,
   if (had_deltas) {
     if (!PathExists(p.base)) {
       ARROW_RETURN_NOT_OK(RemoveTree(p.deltas));
-      ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
+      ARROW_RETURN_NOT_OK(syncer_->Sync(p.session_dir));
       ARROW_RETURN_NOT_OK(Step(op, "put:orphan-removed"));
     } else {
       ARROW_RETURN_NOT_OK(RenumberLegacyDeltas(op, p));
@@ -915,14 +973,14 @@ arrow::Status DiskStorage::PutBase(const ObjectKey& key, const ObjectPaths& p,
   FOC_DCHECK(op->temp.empty());  // renamed away: nothing for the WriteOp to remove
   ARROW_RETURN_NOT_OK(Charge(key.str(), size, true, false));
   ARROW_RETURN_NOT_OK(Step(op, "put:renamed"));
-  ARROW_RETURN_NOT_OK(SyncDir(p.session_dir));
+  ARROW_RETURN_NOT_OK(syncer_->Sync(p.session_dir));
   ARROW_RETURN_NOT_OK(Step(op, "put:dir-synced"));
   if (had_deltas && IsDirectory(p.deltas)) {
     // Committed: the old deltas are stale from here on. A failure to remove them is
     // logged, not returned (reads ignore them; recovery removes them).
     arrow::Status st = RemoveDeltaFiles(op, p.deltas, "put:stale-delta-removed");
     if (op->crashed) return st;
-    if (st.ok()) st = SyncDir(p.session_dir);
+    if (st.ok()) st = syncer_->Sync(p.session_dir);
     if (!st.ok())
       spdlog::warn("put {}: stale deltas left behind: {}", key.str(), st.ToString());
     ARROW_RETURN_NOT_OK(Step(op, "put:deltas-removed"));
@@ -942,7 +1000,7 @@ arrow::Status DiskStorage::Append(const ObjectKey& key, const Object& object) {
   const int64_t payload = delta.data ? delta.data->size() : 0;
   ARROW_RETURN_NOT_OK(Charge(key.str(), payload + kFileOverhead, false, true));
   WriteOp op;
-  ARROW_RETURN_NOT_OK(MakeDir(p.session_dir, p.deltas).status());
+  ARROW_RETURN_NOT_OK(EnsureDir(p.session_dir, p.deltas));
   ARROW_ASSIGN_OR_RAISE(auto files, ListDeltas(p.deltas));
   const uint64_t index = files.empty() ? 0 : files.back().index + 1;
   const std::string final_path =
@@ -959,7 +1017,7 @@ arrow::Status DiskStorage::Append(const ObjectKey& key, const Object& object) {
   ARROW_RETURN_NOT_OK(RenameFile(op.temp, final_path));
   op.temp.clear();
   ARROW_RETURN_NOT_OK(Step(&op, "patch:renamed"));
-  arrow::Status synced = SyncDir(p.deltas);
+  arrow::Status synced = syncer_->Sync(p.deltas);
   if (!synced.ok()) {
     // Not acknowledged, so take the delta back rather than leave it maybe-visible.
     LogIfError(RemoveFile(final_path));
@@ -978,7 +1036,7 @@ arrow::Status DiskStorage::Remove(const ObjectKey& key) {
   }
   ARROW_RETURN_NOT_OK(RemoveFile(p.base));
   ARROW_RETURN_NOT_OK(Step(&op, "remove:base-unlinked"));
-  ARROW_RETURN_NOT_OK(SyncDirOrAncestor(p.session_dir, root_));
+  ARROW_RETURN_NOT_OK(SyncDirOrAncestor(syncer_.get(), p.session_dir, root_));
   Uncharge(key.str());
   ARROW_RETURN_NOT_OK(Step(&op, "remove:dir-synced"));
   if (IsDirectory(p.deltas)) {
@@ -1313,10 +1371,15 @@ std::vector<VersionFloor> CompactFloors(std::vector<VersionFloor> floors) {
 
 arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(
     DiskStorageOptions options) {
+  return OpenDiskStorage(std::move(options), nullptr);
+}
+
+arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(
+    DiskStorageOptions options, std::shared_ptr<DirSyncer> dir_syncer) {
   if (options.root.empty())
     return arrow::Status::Invalid("disk storage: empty root path");
   while (options.root.size() > 1 && options.root.back() == '/') options.root.pop_back();
-  auto engine = std::make_unique<DiskStorage>(std::move(options));
+  auto engine = std::make_unique<DiskStorage>(std::move(options), std::move(dir_syncer));
   ARROW_RETURN_NOT_OK(engine->Init());
   return std::unique_ptr<StorageEngine>(std::move(engine));
 }

@@ -16,6 +16,8 @@
 
 namespace foc {
 
+class DirSyncer;
+
 struct DiskStorageOptions {
   std::string root;            ///< created if missing
   int64_t capacity_bytes = 0;  ///< 0 = unlimited
@@ -29,6 +31,12 @@ struct DiskStorageOptions {
 };
 
 arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(DiskStorageOptions options);
+
+/// OpenDiskStorage with the given group commit of directory fsyncs
+/// (storage/durable_file.h) instead of an engine's own: tests pass one with a counting or
+/// gated fsync.
+arrow::Result<std::unique_ptr<StorageEngine>> OpenDiskStorage(
+    DiskStorageOptions options, std::shared_ptr<DirSyncer> dir_syncer);
 
 /// The compaction of the version-floor log at startup: drops floors made redundant by a
 /// wider floor with at least their version (`a/*` over `a/s` and `a/s/o`, `a/s` over

@@ -647,6 +647,88 @@ TEST_F(DiskStorageTest, ConcurrentPutAndRemoveInOneSession) {
   writer.join();
 }
 
+// Group commit (durable_file.h, DirSyncer): concurrent puts into one session share the
+// session directory's fsyncs. The first put's fsync is held until the other puts are all
+// waiting for theirs; one more fsync then acknowledges all of them — 2 instead of kPuts —
+// and every put is in the store after a reopen.
+TEST_F(DiskStorageTest, ConcurrentPutsIntoOneSessionShareDirectoryFsyncs) {
+  constexpr int kPuts = 6;
+  const std::string session = Path("a/s");
+  std::atomic<int> session_fsyncs{0};
+  std::atomic<int> done{0};  // puts after the first that returned
+  std::atomic<bool> armed{false};
+  std::shared_ptr<DirSyncer> syncer;
+  syncer = std::make_shared<DirSyncer>([&](const std::string& d) {
+    if (armed && d == session && ++session_fsyncs == 1) {
+      // (Also released if the other puts finish without waiting: the test then fails
+      // instead of hanging.)
+      while (syncer->waiting(d) != kPuts - 1 && done != kPuts - 1)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return SyncDir(d);
+  });
+  ASSERT_OK_AND_ASSIGN(
+      auto engine,
+      OpenDiskStorage({dir_.path(), 0, {}, /*lock_directory=*/false}, syncer));
+  ASSERT_OK(engine->Put(Key("a/s/seed"), *Object::MakeOpaque(1, Buf("seed"))));
+  armed = true;
+  auto put = [&](int i) {
+    EXPECT_OK(engine->Put(Key("a/s/o" + std::to_string(i)),
+                          *Object::MakeOpaque(1, Buf("v" + std::to_string(i)))));
+    if (i > 0) ++done;
+  };
+  {
+    std::vector<std::jthread> threads;
+    threads.emplace_back(put, 0);
+    while (session_fsyncs.load() == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (int i = 1; i < kPuts; ++i) threads.emplace_back(put, i);
+  }  // joined
+  EXPECT_EQ(session_fsyncs.load(), 2);
+  engine.reset();
+  for (int i = 0; i < kPuts; ++i) {
+    EXPECT_EQ(Recovered(dir_.path(), Key("a/s/o" + std::to_string(i))),
+              "v1 base@1=v" + std::to_string(i));
+  }
+}
+
+// A put that finds its session directory just created by another put, whose fsync of the
+// app directory has not finished, is acknowledged only after an fsync of the app
+// directory that started after it arrived: the directory's own entry is durable before
+// anything written into it is acknowledged.
+TEST_F(DiskStorageTest, APutIntoAJustCreatedSessionWaitsForItsEntryToBeDurable) {
+  const std::string app = Path("a");
+  std::atomic<int> app_fsyncs{0};
+  std::atomic<bool> second_done{false};
+  std::atomic<int> app_fsyncs_when_second_done{-1};
+  std::shared_ptr<DirSyncer> syncer;
+  syncer = std::make_shared<DirSyncer>([&](const std::string& d) {
+    if (d == app && ++app_fsyncs == 1) {
+      // Held until the second put waits for an app fsync (or, without the wait, is done).
+      while (syncer->waiting(d) != 1 && !second_done)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return SyncDir(d);
+  });
+  ASSERT_OK_AND_ASSIGN(
+      auto engine,
+      OpenDiskStorage({dir_.path(), 0, {}, /*lock_directory=*/false}, syncer));
+  MakeDirs("a");  // the app exists: the first put creates the session and fsyncs "a"
+  {
+    std::jthread first(
+        [&] { EXPECT_OK(engine->Put(Key("a/s/x"), *Object::MakeOpaque(1, Buf("x")))); });
+    while (app_fsyncs.load() == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::jthread second([&] {
+      EXPECT_OK(engine->Put(Key("a/s/y"), *Object::MakeOpaque(1, Buf("y"))));
+      app_fsyncs_when_second_done = app_fsyncs.load();
+      second_done = true;
+    });
+  }  // joined
+  EXPECT_EQ(app_fsyncs_when_second_done.load(), 2);
+  EXPECT_EQ(app_fsyncs.load(), 2);
+}
+
 // ---------------------------------------------------------------------------------------
 // A spooled upload is a temporary file in .flame-cache/uploads/ until PutSpooled renames
 // it into place: dropped, it is removed; refused for capacity, it stays for a retry; left

@@ -198,6 +198,85 @@ arrow::Status SyncDir(const std::string& dir) {
   return arrow::Status::OK();
 }
 
+// One directory's group commit: fsyncs are numbered 1, 2, ... in the order they start;
+// at most one runs at a time, so they also finish in that order.
+struct DirSyncer::Dir {
+  Mutex mu;
+  CondVar finished_cv{&mu};
+  uint64_t started FOC_GUARDED_BY(mu) = 0;   // fsyncs started
+  uint64_t finished FOC_GUARDED_BY(mu) = 0;  // fsyncs finished
+  bool running FOC_GUARDED_BY(mu) = false;
+  int waiting FOC_GUARDED_BY(mu) = 0;
+  // The last failed fsync's number and error (0: none failed).
+  uint64_t failed FOC_GUARDED_BY(mu) = 0;
+  arrow::Status failure FOC_GUARDED_BY(mu);
+  int users = 0;  // callers in Sync; guarded by DirSyncer::mu_
+};
+
+DirSyncer::DirSyncer(FsyncDir fsync_dir) : fsync_dir_(std::move(fsync_dir)) {}
+DirSyncer::~DirSyncer() = default;
+
+int DirSyncer::waiting(const std::string& dir) const {
+  std::shared_ptr<Dir> d;
+  {
+    MutexLock lock(&mu_);
+    auto it = dirs_.find(dir);
+    if (it == dirs_.end()) return 0;
+    d = it->second;
+  }
+  MutexLock lock(&d->mu);
+  return d->waiting;
+}
+
+arrow::Status DirSyncer::Sync(const std::string& dir) {
+  ++requests_;
+  std::shared_ptr<Dir> d;
+  {
+    MutexLock lock(&mu_);
+    auto& slot = dirs_[dir];
+    if (!slot) slot = std::make_shared<Dir>();
+    d = slot;
+    ++d->users;
+  }
+  arrow::Status result;
+  {
+    d->mu.Lock();
+    // The caller's changes to `dir` are complete now, so the first fsync to start from
+    // here on covers them; the one running (if any) may have started before them.
+    const uint64_t target = d->started + 1;
+    while (d->finished < target) {
+      if (d->running) {
+        ++d->waiting;
+        d->finished_cv.Wait();
+        --d->waiting;
+        continue;
+      }
+      // Leader: one fsync for this caller and for everyone waiting now.
+      d->running = true;
+      const uint64_t number = ++d->started;
+      d->mu.Unlock();
+      arrow::Status st = fsync_dir_(dir);
+      ++fsyncs_;
+      d->mu.Lock();
+      d->running = false;
+      d->finished = number;
+      if (!st.ok()) {
+        d->failed = number;
+        d->failure = std::move(st);
+      }
+      d->finished_cv.SignalAll();
+    }
+    // Conservative: a failure of a later fsync than ours also fails this caller (it may
+    // have slept through its own); an unacknowledged write may be durable, never the
+    // reverse.
+    if (d->failed >= target) result = d->failure;
+    d->mu.Unlock();
+  }
+  MutexLock lock(&mu_);
+  if (--d->users == 0) dirs_.erase(dir);
+  return result;
+}
+
 arrow::Status RenameFile(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0)
     return FileError(errno, "rename to " + to, from);

@@ -5,15 +5,20 @@
 // with errno detail so callers can test IsNotFound(); anything else is IOError.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <arrow/io/interfaces.h>
 #include <arrow/result.h>
 #include <arrow/status.h>
+
+#include "base/mutex.h"
 
 namespace foc {
 
@@ -41,6 +46,48 @@ arrow::Status PreadAll(int fd, void* out, int64_t size, int64_t offset,
 
 /// fsync of a directory, making its entries (creates, renames, unlinks) durable.
 arrow::Status SyncDir(const std::string& dir);
+
+/// Group commit of directory fsyncs. Sync(dir) returns once an fsync of `dir` that
+/// *started after Sync was called* has completed — so every entry change (create,
+/// rename, unlink) made in `dir` before the call is durable, exactly as if the caller had
+/// fsynced `dir` itself — but concurrent callers share fsyncs: while one fsync of `dir`
+/// runs, every caller that arrives waits, and when it ends one of them fsyncs `dir`
+/// once on behalf of all of them (an fsync already running when a caller arrived may have
+/// started before that caller's rename, so it never counts for it). Per directory: a
+/// generation counter of fsyncs started and finished, one running at a time. A failed
+/// fsync fails every caller it was to cover (and, conservatively, callers of earlier
+/// generations that had not yet woken). Thread-safe; distinct directories never wait for
+/// each other.
+class DirSyncer {
+ public:
+  /// The fsync of one directory (SyncDir; tests inject a counting or gated one).
+  using FsyncDir = std::function<arrow::Status(const std::string& dir)>;
+
+  explicit DirSyncer(FsyncDir fsync_dir = SyncDir);
+  DirSyncer(const DirSyncer&) = delete;
+  DirSyncer& operator=(const DirSyncer&) = delete;
+  ~DirSyncer();
+
+  /// Makes the entries of `dir` durable as of this call (see the class comment).
+  arrow::Status Sync(const std::string& dir);
+
+  /// Calls of Sync so far.
+  uint64_t requests() const { return requests_.load(); }
+  /// fsyncs issued so far (requests() minus the shared ones).
+  uint64_t fsyncs() const { return fsyncs_.load(); }
+  /// Callers of Sync(dir) now waiting for another caller's fsync (for tests).
+  int waiting(const std::string& dir) const;
+
+ private:
+  struct Dir;
+
+  const FsyncDir fsync_dir_;
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> fsyncs_{0};
+  mutable Mutex mu_;
+  // Directories with callers in Sync; an entry is erased when its last caller leaves.
+  std::unordered_map<std::string, std::shared_ptr<Dir>> dirs_ FOC_GUARDED_BY(mu_);
+};
 
 /// rename(2): atomically replaces `to`.
 arrow::Status RenameFile(const std::string& from, const std::string& to);
