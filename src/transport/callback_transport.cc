@@ -630,11 +630,13 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
         read_closed_ = true;
       }
       request_.Clear();
+      // A small upload is buffered whole and handed over once (inline or to one worker):
+      // its handler then never waits for a message, which spares a hand-off per message.
       if (!handler_started_) {
         if (read_closed_) {
-          handler_started_ = run_inline = true;
+          handler_started_ = true;
+          (transport_->options().inline_writes ? run_inline : start_worker) = true;
         } else if (method_ == fl::FlightMethod::DoExchange ||
-                   !transport_->options().inline_writes ||
                    inbox_bytes_ > kInlineUploadBytes) {
           handler_started_ = start_worker = true;
         }

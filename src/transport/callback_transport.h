@@ -11,11 +11,11 @@
 //  * Unary-request calls (DoGet, GetFlightInfo, GetSchema, PollFlightInfo, DoAction,
 //    ListActions, ListFlights, Handshake) run their handler on the gRPC thread that
 //    delivered the request and pull the reply messages one write at a time: no hand-off.
-//  * Writes (DoPut, DoAction) run on a worker thread, which reads an upload with
-//    back-pressure (at most 2 MiB ahead of it), so memory stays bounded. With
-//    `inline_writes` (memory-only storage) DoAction runs inline, and DoPut buffers its
-//    messages until the client half-closes and then runs inline too, unless it outgrows
-//    kInlineUploadBytes first.
+//  * Writes (DoPut, DoAction) run on a worker thread. A DoPut is buffered until the
+//    client half-closes and then handed over whole; one that outgrows kInlineUploadBytes
+//    first streams through its worker with back-pressure (at most 2 MiB read ahead), so
+//    memory stays bounded. With `inline_writes` (memory-only storage) writes run on the
+//    receiving thread instead.
 //  * DoExchange (WATCH) runs on a worker thread from the start: it lives long and blocks.
 //
 // The wire is Arrow Flight's: FlightData is written by Arrow's
