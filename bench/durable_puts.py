@@ -24,15 +24,16 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import re
+import shlex
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from bench_server import launch
 
 KIB = 1024
 TRACED = ("fsync", "fdatasync", "rename", "renameat", "renameat2", "openat", "write", "close",
@@ -89,28 +90,16 @@ def run_puts(endpoint: str, clients: int, seconds: float, count: int, tag: str, 
 
 
 class Server:
-    def __init__(self, name: str, binary: str) -> None:
+    def __init__(self, name: str, spec: str) -> None:
+        """`spec`: the binary's path, then any server arguments (`PATH --transport arrow`)."""
+        binary, *extra = shlex.split(spec)
         self.name = name
         self.tmp = tempfile.mkdtemp(prefix=f"foc-dp-{name}-", dir=os.environ.get("FOC_BENCH_DIR"))
-        self.proc = subprocess.Popen(
+        self.proc, self.endpoint = launch(
             [binary, "--endpoint", "grpc://127.0.0.1:0", "--storage", os.path.join(self.tmp, "store"),
-             "--max-memory", "4G"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "HOME": self.tmp},
+             "--max-memory", "4G", *extra],
+            {**os.environ, "HOME": self.tmp},
         )
-        assert self.proc.stdout is not None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            m = re.search(r"listening on (\S+)", line)
-            if m:
-                self.endpoint = m.group(1)
-                out = self.proc.stdout
-                threading.Thread(target=lambda out=out: [None for _ in out], daemon=True).start()
-                return
-        self.proc.kill()
-        raise SystemExit(f"{name}: {binary} did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -187,7 +176,7 @@ def perf_run(server: Server, clients: int, per_client: int, tag: str, own_sessio
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", action="append", default=[], help="NAME=PATH of our server binary")
+    ap.add_argument("--binary", action="append", default=[], help="NAME=PATH [ARGS] of our server binary, e.g. 'arrow=PATH --transport arrow'")
     ap.add_argument("--clients", default="1,4", help="comma-separated client counts")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
@@ -234,20 +223,17 @@ def main() -> None:
                 cells.append(f"{statistics.median(vals):.0f} ({', '.join(f'{v:.0f}' for v in vals)})")
                 cells.append(f"{statistics.median(u for u, _ in cpu):.0f} + {statistics.median(y for _, y in cpu):.0f}")
             print(f"| {c} | " + " | ".join(cells) + " |")
-        if args.strace:
-            print("\nsyscalls per put (strace -f -c attached to the server during "
-                  f"{args.strace_puts} puts per client):")
+        for on, what, run, tag in (
+            (args.strace, "syscalls per put (strace -f -c attached to the server during", strace_run, "st"),
+            (args.perf, "context switches, futex and fsync calls per put (perf stat attached to the server during",
+             perf_run, "pf"),
+        ):
+            if not on:
+                continue
+            print(f"\n{what} {args.strace_puts} puts per client):")
             for c in clients:
                 for s in servers:
-                    per = strace_run(s, c, args.strace_puts, f"st-c{c}", args.own_sessions)
-                    cells = ", ".join(f"{k} {v:.2f}" for k, v in per.items())
-                    print(f"  clients {c} {s.name}: {cells}")
-        if args.perf:
-            print("\nper put, perf stat attached to the server during "
-                  f"{args.strace_puts} puts per client (context switches, futex and fsync calls):")
-            for c in clients:
-                for s in servers:
-                    per = perf_run(s, c, args.strace_puts, f"pf-c{c}", args.own_sessions)
+                    per = run(s, c, args.strace_puts, f"{tag}-c{c}", args.own_sessions)
                     cells = ", ".join(f"{k} {v:.2f}" for k, v in per.items())
                     print(f"  clients {c} {s.name}: {cells}")
     finally:
