@@ -632,10 +632,16 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
       request_.Clear();
       // A small upload is buffered whole and handed over once (inline or to one worker):
       // its handler then never waits for a message, which spares a hand-off per message.
+      // gRPC may run OnCancel before the OnReadDone of a message that had already arrived
+      // (reactions run concurrently): then no read follows (ShouldRead), so the handler
+      // starts here, or the call would never reach Finish.
       if (!handler_started_) {
-        if (read_closed_) {
+        if (read_closed_ || cancelled_) {
           handler_started_ = true;
-          (transport_->options().inline_writes ? run_inline : start_worker) = true;
+          // A WATCH never runs inline, even cut off: its handler may wait.
+          (transport_->options().inline_writes && method_ == fl::FlightMethod::DoPut
+               ? run_inline
+               : start_worker) = true;
         } else if (method_ == fl::FlightMethod::DoExchange ||
                    inbox_bytes_ > kInlineUploadBytes) {
           handler_started_ = start_worker = true;
