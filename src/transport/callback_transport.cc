@@ -662,12 +662,18 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
            inbox_bytes_ < kReadAheadBytes;
   }
 
+  // What a buffered message holds: its bytes, and what each costs beside them (the
+  // FlightData in the inbox, per field a Buffer, its shared_ptr block and a 64-byte
+  // aligned allocation; ~300 bytes for a one-byte field), so that a flood of tiny or
+  // empty messages is bounded by the same budgets as large ones.
+  static constexpr int64_t kMessageOverheadBytes = 64;
+  static constexpr int64_t kFieldOverheadBytes = 256;
   static int64_t Size(const fl::internal::FlightData& data) {
-    int64_t n = 0;
+    int64_t n = kMessageOverheadBytes;
     for (const auto* b : {&data.metadata, &data.app_metadata, &data.body}) {
-      if (*b) n += (*b)->size();
+      if (*b) n += (*b)->size() + kFieldOverheadBytes;
     }
-    return n + 1;  // an empty message counts, so that a flood of them is bounded too
+    return n;
   }
 
   void RunHandler() {

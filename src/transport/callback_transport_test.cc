@@ -149,5 +149,24 @@ TEST_F(CallbackTransportTest, AnUploadCancelledWhileAMessageIsDeliveredStillEnds
   (void)put->writer->Close();
 }
 
+// A message's memory is more than its bytes (the decoded FlightData, a buffer object and
+// an aligned allocation per field): a flood of tiny messages must not stay buffered ahead
+// of the handler as if it weighed nothing. 4096 one-byte messages hold ~1 MiB, beyond
+// kInlineUploadBytes, so the handler starts before the client ends the upload.
+TEST_F(CallbackTransportTest, TinyMessagesCountTowardsWhatIsBufferedAheadOfTheHandler) {
+  auto put = client_->DoPut(fl::FlightDescriptor::Path({"k"}), schema_);
+  ASSERT_TRUE(put.ok());
+  const auto one = arrow::Buffer::FromString("x");
+  for (int i = 0; i < 4096; ++i) ASSERT_TRUE(put->writer->WriteMetadata(one).ok());
+  EXPECT_TRUE(WaitFor([this] { return server_->started.load(); }))
+      << "4096 messages were all buffered ahead of the handler";
+  ASSERT_TRUE(put->writer->DoneWriting().ok());
+  std::shared_ptr<arrow::Buffer> reply;
+  ASSERT_TRUE(put->reader->ReadMetadata(&reply).ok());
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->ToString(), "4096");
+  EXPECT_TRUE(put->writer->Close().ok());
+}
+
 }  // namespace
 }  // namespace foc::transport
