@@ -632,10 +632,16 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
       request_.Clear();
       // A small upload is buffered whole and handed over once (inline or to one worker):
       // its handler then never waits for a message, which spares a hand-off per message.
+      // gRPC may run OnCancel before the OnReadDone of a message that had already arrived
+      // (reactions run concurrently): then no read follows (ShouldRead), so the handler
+      // starts here, or the call would never reach Finish.
       if (!handler_started_) {
-        if (read_closed_) {
+        if (read_closed_ || cancelled_) {
           handler_started_ = true;
-          (transport_->options().inline_writes ? run_inline : start_worker) = true;
+          // A WATCH never runs inline, even cut off: its handler may wait.
+          (transport_->options().inline_writes && method_ == fl::FlightMethod::DoPut
+               ? run_inline
+               : start_worker) = true;
         } else if (method_ == fl::FlightMethod::DoExchange ||
                    inbox_bytes_ > kInlineUploadBytes) {
           handler_started_ = start_worker = true;
@@ -656,12 +662,18 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
            inbox_bytes_ < kReadAheadBytes;
   }
 
+  // What a buffered message holds: its bytes, and what each costs beside them (the
+  // FlightData in the inbox, per field a Buffer, its shared_ptr block and a 64-byte
+  // aligned allocation; ~300 bytes for a one-byte field), so that a flood of tiny or
+  // empty messages is bounded by the same budgets as large ones.
+  static constexpr int64_t kMessageOverheadBytes = 64;
+  static constexpr int64_t kFieldOverheadBytes = 256;
   static int64_t Size(const fl::internal::FlightData& data) {
-    int64_t n = 0;
+    int64_t n = kMessageOverheadBytes;
     for (const auto* b : {&data.metadata, &data.app_metadata, &data.body}) {
-      if (*b) n += (*b)->size();
+      if (*b) n += (*b)->size() + kFieldOverheadBytes;
     }
-    return n + 1;  // an empty message counts, so that a flood of them is bounded too
+    return n;
   }
 
   void RunHandler() {
