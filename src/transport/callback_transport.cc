@@ -648,10 +648,25 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
         }
       }
       read_more = ShouldRead();
-      if (read_more) reading_ = true;
+      if (read_more) reading_ = starting_read_ = true;
     }
     changed_.SignalAll();
-    if (read_more) StartRead(&request_);
+    if (read_more) {
+      // A worker's handler may end meanwhile: its Finish waits until this read is issued
+      // (a read started after Finish is a misuse of the call).
+      StartRead(&request_);
+      arrow::Status final_status;
+      bool finish = false;
+      {
+        MutexLock lock(&mu_);
+        starting_read_ = false;
+        finish = TakeFinish(&final_status);
+      }
+      if (finish) {
+        FinishCall(final_status);  // the last use of `this`
+        return;
+      }
+    }
     if (start_worker) transport_->pool().Run([this] { RunHandler(); });
     if (run_inline) RunHandler();
   }
@@ -693,7 +708,7 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
   // True once (then the caller finishes with *status): the handler is done and its
   // messages are written (or cannot be).
   bool TakeFinish(arrow::Status* status) FOC_REQUIRES(mu_) {
-    if (finish_called_ || !handler_done_ || writing_) return false;
+    if (finish_called_ || !handler_done_ || writing_ || starting_read_) return false;
     if (!outbox_.empty() && !write_failed_) return false;
     finish_called_ = true;
     *status = decode_status_.ok() ? handler_status_ : decode_status_;
@@ -799,8 +814,9 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
   CondVar changed_{&mu_};
   std::deque<fl::internal::FlightData> inbox_ FOC_GUARDED_BY(mu_);
   int64_t inbox_bytes_ FOC_GUARDED_BY(mu_) = 0;
-  bool reading_ FOC_GUARDED_BY(mu_) = false;      ///< a read is outstanding
-  bool read_closed_ FOC_GUARDED_BY(mu_) = false;  ///< no more messages will come
+  bool reading_ FOC_GUARDED_BY(mu_) = false;        ///< a read is outstanding
+  bool starting_read_ FOC_GUARDED_BY(mu_) = false;  ///< a reaction is issuing that read
+  bool read_closed_ FOC_GUARDED_BY(mu_) = false;    ///< no more messages will come
   bool cancelled_ FOC_GUARDED_BY(mu_) = false;
   arrow::Status decode_status_ FOC_GUARDED_BY(mu_);
   bool handler_started_ FOC_GUARDED_BY(mu_) = false;
