@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -136,15 +137,22 @@ class WorkerPool {
     for (auto& t : threads) t.join();
   }
 
-  void Run(std::function<void()> task) {
+  /// IOError when no idle thread is left and no new one can be started (the task is not
+  /// run).
+  arrow::Status Run(std::function<void()> task) {
     MutexLock lock(&mu_);
     FOC_DCHECK(!stop_);
-    tasks_.push_back(std::move(task));
-    if (tasks_.size() > idle_) {
-      threads_.emplace_back([this] { Loop(); });
+    if (tasks_.size() + 1 > idle_) {
+      try {
+        threads_.emplace_back([this] { Loop(); });
+      } catch (const std::system_error& e) {  // no exception leaves the transport
+        return arrow::Status::IOError("cannot start a worker thread: ", e.what());
+      }
     } else {
       work_.Signal();
     }
+    tasks_.push_back(std::move(task));
+    return arrow::Status::OK();
   }
 
  private:
@@ -396,7 +404,9 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
       return;
     }
     if (method_ == fl::FlightMethod::DoAction && !transport_->options().inline_writes) {
-      transport_->pool().Run([this] { Respond(); });  // DELETE may wait on the disk
+      // DELETE may wait on the disk.
+      if (auto st = transport_->pool().Run([this] { Respond(); }); !st.ok())
+        FinishCall(st);
       return;
     }
     Respond();
@@ -667,7 +677,12 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
         return;
       }
     }
-    if (start_worker) transport_->pool().Run([this] { RunHandler(); });
+    if (start_worker) {
+      if (auto st = transport_->pool().Run([this] { RunHandler(); }); !st.ok()) {
+        HandlerEnded(st);
+        return;
+      }
+    }
     if (run_inline) RunHandler();
   }
 
@@ -692,9 +707,14 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
   }
 
   void RunHandler() {
-    const arrow::Status status = method_ == fl::FlightMethod::DoPut
-                                     ? transport_->DoPut(context_, this)
-                                     : transport_->DoExchange(context_, this);
+    HandlerEnded(method_ == fl::FlightMethod::DoPut
+                     ? transport_->DoPut(context_, this)
+                     : transport_->DoExchange(context_, this));
+  }
+
+  // The handler returned `status` (or could not be started); finishes the call once its
+  // messages are written. The last use of `this` by the caller.
+  void HandlerEnded(const arrow::Status& status) {
     arrow::Status final_status;
     {
       MutexLock lock(&mu_);
