@@ -11,7 +11,7 @@ cd "$root"
 export CCACHE_BASEDIR="$root"
 seconds="${FOC_FUZZ_SECONDS:-20}"
 targets=("$@")
-((${#targets[@]})) || targets=(fuzz_key fuzz_object_file fuzz_upload_batch fuzz_config)
+((${#targets[@]})) || targets=(fuzz_key fuzz_object_file fuzz_upload_batch fuzz_config fuzz_flight_data)
 [ -f build/fuzz/build.ninja ] || cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "${FOC_JOBS:-$(nproc)}" --target "${targets[@]}"
 status=0

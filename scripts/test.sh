@@ -8,7 +8,7 @@
 #   2. the Python tests (pytest) against the release build of the real server binary (a
 #      test that hangs fails after 900 s: pytest-timeout, a guard, not a speed check);
 #   3. a short run of every libFuzzer target (scripts/fuzz.sh, FOC_FUZZ_SECONDS each,
-#      default 20 s: 4 targets ≈ 1.5 min plus their build; the long run is docs/fuzzing.md).
+#      default 20 s: 5 targets ≈ 2 min plus their build; the long run is docs/fuzzing.md).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
