@@ -14,9 +14,10 @@ less intrusive than strace, whose slowdown changes how often threads block). Wit
 per put (fsync, fdatasync, rename, openat, write, close, futex): load-independent.
 
     .venv/bin/python bench/durable_puts.py \
-        --binary new=build/release/src/server/flame-object-cache \
-        --binary old=/work/main/build/release/src/server/flame-object-cache \
+        --binary callback=build/release/src/server/flame-object-cache \
+        --binary "arrow=build/release/src/server/flame-object-cache --transport arrow" \
         --clients 1,4 --rounds 3 --seconds 3 --strace
+    # a previous build: --binary old=<its build dir>/src/server/flame-object-cache
 """
 
 from __future__ import annotations

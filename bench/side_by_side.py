@@ -17,7 +17,7 @@ one process per concurrent client, all released together by one event.
     # or let the harness start binaries of ours (disk storage in a temp dir, free port):
     .venv/bin/python bench/side_by_side.py \
         --binary new=build/release/src/server/flame-object-cache \
-        --binary old=/tmp/old/build/release/src/server/flame-object-cache
+        --binary old=<a previous build>/src/server/flame-object-cache
 
 `--target NAME=URL,pid=PID` names the server's process so that its peak RSS during a 1 GiB upload
 can be sampled from /proc (started binaries are sampled automatically). `--scenarios` takes a
