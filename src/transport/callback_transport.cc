@@ -26,6 +26,7 @@
 
 #include "base/check.h"
 #include "base/mutex.h"
+#include "protocol/endpoint.h"
 #include "transport/flight_data.h"
 
 namespace foc::transport {
@@ -289,38 +290,24 @@ class DataStreamSource final : public ReplySource {
   bool schema_sent_ = false;
 };
 
-class ResultSource final : public ReplySource {
+// DoAction's results or ListFlights' listing: each item of `Stream` (whose Next() gives
+// a unique_ptr, null at the end) serialised as one message. A null stream is empty.
+template <typename Stream>
+class SerializedSource final : public ReplySource {
  public:
-  explicit ResultSource(std::unique_ptr<fl::ResultStream> results)
-      : results_(std::move(results)) {}
+  explicit SerializedSource(std::unique_ptr<Stream> stream)
+      : stream_(std::move(stream)) {}
   arrow::Result<bool> Next(grpc::ByteBuffer* out) override {
-    if (!results_) return false;
-    ARROW_ASSIGN_OR_RAISE(std::unique_ptr<fl::Result> result, results_->Next());
-    if (!result) return false;
-    ARROW_ASSIGN_OR_RAISE(std::string bytes, result->SerializeToString());
+    if (!stream_) return false;
+    ARROW_ASSIGN_OR_RAISE(auto item, stream_->Next());
+    if (!item) return false;
+    ARROW_ASSIGN_OR_RAISE(std::string bytes, item->SerializeToString());
     ToByteBuffer(bytes, out);
     return true;
   }
 
  private:
-  std::unique_ptr<fl::ResultStream> results_;
-};
-
-class ListingSource final : public ReplySource {
- public:
-  explicit ListingSource(std::unique_ptr<fl::FlightListing> listing)
-      : listing_(std::move(listing)) {}
-  arrow::Result<bool> Next(grpc::ByteBuffer* out) override {
-    if (!listing_) return false;
-    ARROW_ASSIGN_OR_RAISE(std::unique_ptr<fl::FlightInfo> info, listing_->Next());
-    if (!info) return false;
-    ARROW_ASSIGN_OR_RAISE(std::string bytes, info->SerializeToString());
-    ToByteBuffer(bytes, out);
-    return true;
-  }
-
- private:
-  std::unique_ptr<fl::FlightListing> listing_;
+  std::unique_ptr<Stream> stream_;
 };
 
 class CallbackServerTransport final : public fl::internal::ServerTransport {
@@ -537,7 +524,8 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
         ARROW_ASSIGN_OR_RAISE(fl::Action action, fl::Action::Deserialize(request));
         std::unique_ptr<fl::ResultStream> results;
         ARROW_RETURN_NOT_OK(base->DoAction(context_, action, &results));
-        source_ = std::make_unique<ResultSource>(std::move(results));
+        source_ =
+            std::make_unique<SerializedSource<fl::ResultStream>>(std::move(results));
         return arrow::Status::OK();
       }
       case fl::FlightMethod::ListActions: {
@@ -555,7 +543,8 @@ class FlightCall final : public grpc::ServerGenericBidiReactor,
         ARROW_ASSIGN_OR_RAISE(fl::Criteria criteria, fl::Criteria::Deserialize(request));
         std::unique_ptr<fl::FlightListing> listing;
         ARROW_RETURN_NOT_OK(base->ListFlights(context_, &criteria, &listing));
-        source_ = std::make_unique<ListingSource>(std::move(listing));
+        source_ =
+            std::make_unique<SerializedSource<fl::FlightListing>>(std::move(listing));
         return arrow::Status::OK();
       }
       default:
@@ -869,9 +858,9 @@ CallbackServerTransport::~CallbackServerTransport() {
   }
 }
 
+// `host:port` as gRPC and URIs want it (an IPv6 literal bracketed).
 std::string HostPort(const std::string& host, int port) {
-  const bool v6 = host.find(':') != std::string::npos && !host.starts_with('[');
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return UriHost(host) + ":" + std::to_string(port);
 }
 
 arrow::Status CallbackServerTransport::Init(const fl::FlightServerOptions& options,
@@ -913,9 +902,7 @@ arrow::Status CallbackServerTransport::Init(const fl::FlightServerOptions& optio
     server_.reset();
     return arrow::Status::IOError("cannot listen on ", HostPort(host, uri.port()));
   }
-  const std::string uri_host =
-      host.find(':') != std::string::npos && !host.starts_with('[') ? "[" + host + "]"
-                                                                    : host;
+  const std::string uri_host = UriHost(host);
   ARROW_ASSIGN_OR_RAISE(location_, tls_ ? fl::Location::ForGrpcTls(uri_host, bound_port)
                                         : fl::Location::ForGrpcTcp(uri_host, bound_port));
   return arrow::Status::OK();
